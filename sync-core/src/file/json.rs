@@ -1,0 +1,124 @@
+//! Moving plain JSON trees in and out of an Automerge document.
+//!
+//! The child file's types are ordinary serde structs; this module is the one place that knows
+//! how such a tree lies in Automerge. Objects become maps, arrays become lists, and strings stay
+//! scalar strings: DESIGN.md rules out collaborative Text for free text, which would cost several
+//! times the memory and load time for no gain (two people never type into one visit note).
+
+use automerge::transaction::Transactable;
+use automerge::{ObjId, ObjType, Prop, ReadDoc, ScalarValueRef, ValueRef};
+use serde_json::{Map, Number, Value};
+
+/// Writes `value` under `prop` of `obj`, replacing what was there.
+pub(crate) fn put<T: Transactable>(
+    tx: &mut T,
+    obj: &ObjId,
+    prop: impl Into<Prop>,
+    value: &Value,
+) -> Result<(), automerge::AutomergeError> {
+    let prop = prop.into();
+    match value {
+        Value::Object(map) => {
+            let child = tx.put_object(obj, prop, ObjType::Map)?;
+            for (k, v) in map {
+                put(tx, &child, k.as_str(), v)?;
+            }
+        }
+        Value::Array(items) => {
+            let child = tx.put_object(obj, prop, ObjType::List)?;
+            for (i, v) in items.iter().enumerate() {
+                insert(tx, &child, i, v)?;
+            }
+        }
+        scalar => tx.put(obj, prop, scalar_of(scalar))?,
+    }
+    Ok(())
+}
+
+/// Inserts `value` at `index` of the list `obj`.
+pub(crate) fn insert<T: Transactable>(
+    tx: &mut T,
+    obj: &ObjId,
+    index: usize,
+    value: &Value,
+) -> Result<(), automerge::AutomergeError> {
+    match value {
+        Value::Object(map) => {
+            let child = tx.insert_object(obj, index, ObjType::Map)?;
+            for (k, v) in map {
+                put(tx, &child, k.as_str(), v)?;
+            }
+        }
+        Value::Array(items) => {
+            let child = tx.insert_object(obj, index, ObjType::List)?;
+            for (i, v) in items.iter().enumerate() {
+                insert(tx, &child, i, v)?;
+            }
+        }
+        scalar => tx.insert(obj, index, scalar_of(scalar))?,
+    }
+    Ok(())
+}
+
+fn scalar_of(value: &Value) -> automerge::ScalarValue {
+    use automerge::ScalarValue as S;
+    match value {
+        Value::Null => S::Null,
+        Value::Bool(b) => S::Boolean(*b),
+        Value::Number(n) => {
+            if let Some(i) = n.as_i64() {
+                S::Int(i)
+            } else if let Some(u) = n.as_u64() {
+                S::Uint(u)
+            } else {
+                S::F64(n.as_f64().unwrap_or(0.0))
+            }
+        }
+        Value::String(s) => S::Str(s.as_str().into()),
+        // Objects and arrays never reach here: `put` and `insert` handle them.
+        Value::Object(_) | Value::Array(_) => S::Null,
+    }
+}
+
+/// Reads the object `obj` as a JSON tree, taking the winning value of every conflict.
+pub(crate) fn read<D: ReadDoc>(doc: &D, obj: &ObjId) -> Value {
+    match doc.object_type(obj) {
+        Ok(ObjType::Map) | Ok(ObjType::Table) => {
+            let mut map = Map::new();
+            for item in doc.map_range(obj, ..) {
+                let v = match &item.value {
+                    ValueRef::Object(_) => read(doc, &item.id()),
+                    ValueRef::Scalar(s) => json_of(s),
+                };
+                map.insert(item.key.into_owned(), v);
+            }
+            Value::Object(map)
+        }
+        Ok(ObjType::List) => Value::Array(
+            doc.list_range(obj, ..)
+                .map(|item| match &item.value {
+                    ValueRef::Object(_) => read(doc, &item.id()),
+                    ValueRef::Scalar(s) => json_of(s),
+                })
+                .collect(),
+        ),
+        // A peer that wrote Text where we expect a string still reads as that string.
+        Ok(ObjType::Text) => doc.text(obj).map(Value::String).unwrap_or(Value::Null),
+        Err(_) => Value::Null,
+    }
+}
+
+fn json_of(s: &ScalarValueRef<'_>) -> Value {
+    match s {
+        ScalarValueRef::Str(s) => Value::String(s.to_string()),
+        ScalarValueRef::Int(i) | ScalarValueRef::Counter(i) | ScalarValueRef::Timestamp(i) => {
+            Value::Number((*i).into())
+        }
+        ScalarValueRef::Uint(u) => Value::Number((*u).into()),
+        ScalarValueRef::F64(f) => Number::from_f64(*f).map_or(Value::Null, Value::Number),
+        ScalarValueRef::Boolean(b) => Value::Bool(*b),
+        ScalarValueRef::Null | ScalarValueRef::Bytes(_) | ScalarValueRef::Unknown { .. } => {
+            Value::Null
+        }
+    }
+}

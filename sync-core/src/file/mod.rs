@@ -1,0 +1,447 @@
+//! The child file (一人一档): one Automerge document per child.
+//!
+//! # Layout (schema version 1)
+//!
+//! ```text
+//! { schema: 1, id: "<uuid>",
+//!   profile:    { name, sex, birth_date, id_number?, hukou_place, address, village_code, registered_on },
+//!   people:     { "<uuid>": { role, name, relation, phone?, void? } },
+//!   attributes: { "<uuid>": { attr, value, present, effective, recorded_at, by } },
+//!   records:    { "<uuid>": { kind, versions: [ {date, by, recorded_at, ...}, ... ], void? } } }
+//! ```
+//!
+//! Every collection that two phones may add to while offline is a map keyed by a fresh UUID, so
+//! concurrent additions merge without conflict. The file is an archive: a record is corrected by
+//! appending a new version and withdrawn by voiding it with a reason; nothing is ever deleted.
+//! Attributes that drive the schedule (categories, guardianship, risk flags) are assertions with
+//! the date each took effect, so the history of values is kept and "current" is computed.
+//!
+//! Readers are tolerant: a field this version does not know is ignored and a field a later
+//! version added takes its default, so version N reads files written at version N-1.
+//!
+//! ```
+//! use homevisit_sync_core::file::{ChildFile, ChildId, Profile, RecordVersion, Findings};
+//! use homevisit_sync_core::vocab::{RecordKind, Sex};
+//! use chrono::{NaiveDate, TimeZone, Utc};
+//!
+//! let d = |s: &str| s.parse::<NaiveDate>().unwrap();
+//! let profile = Profile {
+//!     name: "王小明".into(), sex: Sex::Male, birth_date: d("2015-05-01"), id_number: None,
+//!     hukou_place: "铁东区".into(), address: "新华村3组".into(),
+//!     village_code: "210302001001".into(), registered_on: d("2026-01-10"),
+//! };
+//! let at = Utc.with_ymd_and_hms(2026, 3, 1, 9, 0, 0).unwrap();
+//! let mut file = ChildFile::create(ChildId::new(), &profile, [7; 16], "director-1", at).unwrap();
+//! let visit = RecordVersion::home_visit(d("2026-03-01"), "director-1", at, Findings::default());
+//! let id = file.add_record(RecordKind::HomeVisit, &visit, "director-1", at).unwrap();
+//!
+//! let reloaded = ChildFile::load(&file.save(), [8; 16]).unwrap();
+//! assert_eq!(reloaded.view().unwrap().records[&id].current().date, d("2026-03-01"));
+//! assert!(reloaded.validate().is_empty());
+//! ```
+
+mod json;
+mod model;
+mod validate;
+
+pub use model::*;
+pub use validate::Problem;
+
+use automerge::transaction::{CommitOptions, Transactable};
+use automerge::{ActorId, AutoCommit, ChangeHash, ObjType, ROOT, ReadDoc};
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::Serialize;
+use uuid::Uuid;
+
+use crate::vocab::RecordKind;
+
+/// The schema version this build writes. It reads this version and every earlier one.
+pub const SCHEMA_VERSION: u64 = 1;
+
+/// What can go wrong reading or changing a child file.
+#[derive(Debug, thiserror::Error)]
+pub enum FileError {
+    /// The bytes are not an Automerge document, or an edit was refused by Automerge.
+    #[error("automerge: {0}")]
+    Automerge(#[from] automerge::AutomergeError),
+    /// A newer app wrote this file; this build cannot know what it means.
+    #[error("child file schema {found} is newer than this build reads (up to {SCHEMA_VERSION})")]
+    UnsupportedSchema {
+        /// The version found in the file.
+        found: u64,
+    },
+    /// The document holds no child file at all (no schema or id).
+    #[error("not a child file: {0}")]
+    NotAChildFile(&'static str),
+    /// The document breaks the schema; every problem found is listed.
+    #[error("child file breaks the schema: {}", validate::summary(.0))]
+    Invalid(Vec<Problem>),
+    /// An edit named a record, person or assertion the file does not hold.
+    #[error("no {what} {id} in this file")]
+    NotFound {
+        /// `record` or `person`.
+        what: &'static str,
+        /// The id that was asked for.
+        id: Uuid,
+    },
+    /// A voided record cannot be corrected or voided again.
+    #[error("record {0} is voided")]
+    Voided(Uuid),
+}
+
+/// One child's file, wrapping the Automerge document.
+///
+/// Every edit is one Automerge change, stamped with its author and time, so the document's
+/// history says who changed what and when.
+#[derive(Debug, Clone)]
+pub struct ChildFile {
+    doc: AutoCommit,
+}
+
+impl ChildFile {
+    /// Starts a new file for a newly registered child.
+    pub fn create(
+        id: ChildId,
+        profile: &Profile,
+        actor: [u8; 16],
+        by: &str,
+        at: DateTime<Utc>,
+    ) -> Result<Self, FileError> {
+        let mut doc = AutoCommit::new().with_actor(ActorId::from(actor.as_slice()));
+        doc.put(ROOT, "schema", SCHEMA_VERSION)?;
+        doc.put(ROOT, "id", id.to_string())?;
+        json::put(&mut doc, &ROOT, "profile", &to_json(profile))?;
+        for key in ["people", "attributes", "records"] {
+            doc.put_object(ROOT, key, ObjType::Map)?;
+        }
+        let mut file = ChildFile { doc };
+        file.commit(by, at);
+        Ok(file)
+    }
+
+    /// Loads a saved file (a full save or any concatenation of changes), editing as `actor`.
+    pub fn load(bytes: &[u8], actor: [u8; 16]) -> Result<Self, FileError> {
+        let doc = AutoCommit::load(bytes)?.with_actor(ActorId::from(actor.as_slice()));
+        Self::from_doc(doc)
+    }
+
+    /// Wraps a document without checking it, for replicas that hold a file while it syncs.
+    pub(crate) fn wrap(doc: AutoCommit) -> Self {
+        ChildFile { doc }
+    }
+
+    /// Wraps a document received from a peer, checking that it is a child file this build reads.
+    pub fn from_doc(doc: AutoCommit) -> Result<Self, FileError> {
+        match doc.get(ROOT, "schema")? {
+            Some((v, _)) => match v.as_u64().or_else(|| v.as_i64().map(|i| i as u64)) {
+                Some(found) if found > SCHEMA_VERSION => Err(FileError::UnsupportedSchema { found }),
+                Some(_) => Ok(ChildFile { doc }),
+                None => Err(FileError::NotAChildFile("schema is not a number")),
+            },
+            None => Err(FileError::NotAChildFile("no schema version")),
+        }
+    }
+
+    /// Whether the document holds a child file at all (it does not while its first changes
+    /// are still on the way).
+    pub fn is_child_file(&self) -> bool {
+        matches!(self.doc.get(ROOT, "schema"), Ok(Some(_)))
+    }
+
+    /// The underlying document, for the sync protocol.
+    pub fn doc(&self) -> &AutoCommit {
+        &self.doc
+    }
+
+    /// The underlying document, mutably, for the sync protocol.
+    pub fn doc_mut(&mut self) -> &mut AutoCommit {
+        &mut self.doc
+    }
+
+    /// Gives up the wrapper.
+    pub fn into_doc(self) -> AutoCommit {
+        self.doc
+    }
+
+    /// The compact full encoding of the file.
+    pub fn save(&mut self) -> Vec<u8> {
+        self.doc.save()
+    }
+
+    /// The current heads of the document's change graph.
+    pub fn heads(&mut self) -> Vec<ChangeHash> {
+        self.doc.get_heads()
+    }
+
+    /// The file's id as written in it.
+    pub fn id(&self) -> Result<ChildId, FileError> {
+        self.root_str("id")?
+            .and_then(|s| s.parse().ok())
+            .ok_or(FileError::NotAChildFile("no valid id"))
+    }
+
+    /// The village the file belongs to: the key of all access control, read without
+    /// materialising the rest of the file.
+    pub fn village_code(&self) -> Option<String> {
+        village_of(&self.doc)
+    }
+
+    /// Replaces the profile fields that differ from `profile`; unchanged fields are not
+    /// touched, so two phones correcting different fields both keep their edit.
+    pub fn update_profile(
+        &mut self,
+        profile: &Profile,
+        by: &str,
+        at: DateTime<Utc>,
+    ) -> Result<(), FileError> {
+        let obj = match self.doc.get(ROOT, "profile")? {
+            Some((_, obj)) => obj,
+            None => self.doc.put_object(ROOT, "profile", ObjType::Map)?,
+        };
+        let old = json::read(&self.doc, &obj);
+        if let serde_json::Value::Object(new) = to_json(profile) {
+            for (k, v) in &new {
+                if old.get(k) != Some(v) {
+                    json::put(&mut self.doc, &obj, k.as_str(), v)?;
+                }
+            }
+            if let serde_json::Value::Object(old) = old {
+                for k in old.keys().filter(|k| !new.contains_key(*k)) {
+                    self.doc.delete(&obj, k.as_str())?;
+                }
+            }
+        }
+        self.commit(by, at);
+        Ok(())
+    }
+
+    /// Adds a guardian or entrusted caregiver.
+    pub fn add_person(
+        &mut self,
+        person: &Person,
+        by: &str,
+        at: DateTime<Utc>,
+    ) -> Result<Uuid, FileError> {
+        let id = Uuid::new_v4();
+        let people = self.collection("people")?;
+        json::put(&mut self.doc, &people, id.to_string(), &to_json(person))?;
+        self.commit(by, at);
+        Ok(id)
+    }
+
+    /// Records that an attribute took (or lost) a value on a date.
+    pub fn assert_attribute(
+        &mut self,
+        assertion: &Assertion,
+        by: &str,
+        at: DateTime<Utc>,
+    ) -> Result<Uuid, FileError> {
+        let id = Uuid::new_v4();
+        let attrs = self.collection("attributes")?;
+        json::put(&mut self.doc, &attrs, id.to_string(), &to_json(assertion))?;
+        self.commit(by, at);
+        Ok(id)
+    }
+
+    /// Adds a record (contact, home visit, work log, ...). Returns its id.
+    pub fn add_record(
+        &mut self,
+        kind: RecordKind,
+        version: &RecordVersion,
+        by: &str,
+        at: DateTime<Utc>,
+    ) -> Result<Uuid, FileError> {
+        let id = Uuid::new_v4();
+        let records = self.collection("records")?;
+        let record = serde_json::json!({ "kind": kind, "versions": [to_json(version)] });
+        json::put(&mut self.doc, &records, id.to_string(), &record)?;
+        self.commit(by, at);
+        Ok(id)
+    }
+
+    /// Corrects a record by appending a new version; the earlier versions stay in the file.
+    pub fn correct_record(
+        &mut self,
+        id: Uuid,
+        version: &RecordVersion,
+        by: &str,
+        at: DateTime<Utc>,
+    ) -> Result<(), FileError> {
+        let record = self.live_record(id)?;
+        let versions = match self.doc.get(&record, "versions")? {
+            Some((_, obj)) => obj,
+            None => self.doc.put_object(&record, "versions", ObjType::List)?,
+        };
+        let len = self.doc.length(&versions);
+        json::insert(&mut self.doc, &versions, len, &to_json(version))?;
+        self.commit(by, at);
+        Ok(())
+    }
+
+    /// Withdraws a record, keeping it in the archive with the reason.
+    pub fn void_record(
+        &mut self,
+        id: Uuid,
+        reason: &str,
+        by: &str,
+        at: DateTime<Utc>,
+    ) -> Result<(), FileError> {
+        let record = self.live_record(id)?;
+        let void = Void {
+            reason: reason.to_owned(),
+            by: by.to_owned(),
+            at,
+        };
+        json::put(&mut self.doc, &record, "void", &to_json(&void))?;
+        self.commit(by, at);
+        Ok(())
+    }
+
+    /// The whole file as typed values. Fails with every schema problem if the file is invalid.
+    pub fn view(&self) -> Result<ChildFileView, FileError> {
+        let tree = json::read(&self.doc, &ROOT);
+        let problems = validate::check(&tree);
+        if !problems.is_empty() {
+            return Err(FileError::Invalid(problems));
+        }
+        serde_json::from_value(tree).map_err(|e| {
+            FileError::Invalid(vec![Problem {
+                path: String::new(),
+                message: e.to_string(),
+            }])
+        })
+    }
+
+    /// Every way the file breaks the schema; empty when it is valid.
+    pub fn validate(&self) -> Vec<Problem> {
+        validate::check(&json::read(&self.doc, &ROOT))
+    }
+
+    /// The file as a JSON tree, as the read APIs show it.
+    pub fn to_json(&self) -> serde_json::Value {
+        json::read(&self.doc, &ROOT)
+    }
+
+    fn root_str(&self, key: &str) -> Result<Option<String>, FileError> {
+        Ok(self
+            .doc
+            .get(ROOT, key)?
+            .and_then(|(v, _)| v.as_str().map(str::to_owned)))
+    }
+
+    fn collection(&mut self, key: &str) -> Result<automerge::ObjId, FileError> {
+        Ok(match self.doc.get(ROOT, key)? {
+            Some((_, obj)) => obj,
+            None => self.doc.put_object(ROOT, key, ObjType::Map)?,
+        })
+    }
+
+    fn live_record(&mut self, id: Uuid) -> Result<automerge::ObjId, FileError> {
+        let records = self.collection("records")?;
+        let Some((_, record)) = self.doc.get(&records, id.to_string())? else {
+            return Err(FileError::NotFound { what: "record", id });
+        };
+        if self.doc.get(&record, "void")?.is_some() {
+            return Err(FileError::Voided(id));
+        }
+        Ok(record)
+    }
+
+    fn commit(&mut self, by: &str, at: DateTime<Utc>) {
+        self.doc.commit_with(
+            CommitOptions::default()
+                .with_message(by.to_owned())
+                .with_time(at.timestamp()),
+        );
+    }
+}
+
+/// Every way a document breaks the schema, including carrying an id other than `id`.
+///
+/// The server runs this on each merged document before committing a sync.
+pub fn validate_doc<D: ReadDoc>(doc: &D, id: ChildId) -> Vec<Problem> {
+    let tree = json::read(doc, &ROOT);
+    let mut problems = validate::check(&tree);
+    let written = tree.get("id").and_then(serde_json::Value::as_str);
+    if written.is_some_and(|w| w != id.to_string()) {
+        problems.push(Problem {
+            path: "id".into(),
+            message: format!("file says it is {} but was sent as {id}", written.unwrap_or_default()),
+        });
+    }
+    problems
+}
+
+/// The village code written in a document's profile, if any.
+pub fn village_of<D: ReadDoc>(doc: &D) -> Option<String> {
+    let (_, profile) = doc.get(ROOT, "profile").ok()??;
+    let (v, _) = doc.get(&profile, "village_code").ok()??;
+    v.as_str().map(str::to_owned)
+}
+
+fn to_json<T: Serialize>(value: &T) -> serde_json::Value {
+    // The model types are plain structs of strings, numbers and dates: serialising them to a
+    // JSON tree cannot fail.
+    serde_json::to_value(value).unwrap_or(serde_json::Value::Null)
+}
+
+impl ChildFileView {
+    /// The child's attributes in force on `on`: for each value, the latest assertion effective
+    /// on or before that date decides (ties broken by recording time, then id, so every
+    /// replica computes the same answer).
+    pub fn attributes_on(&self, on: NaiveDate) -> CurrentAttributes {
+        let mut latest: std::collections::BTreeMap<(AttrKind, &str), (&Assertion, &Uuid)> =
+            Default::default();
+        let mut guardianship: Option<(&Assertion, &Uuid)> = None;
+        for (id, a) in self.attributes.iter().filter(|(_, a)| a.effective <= on) {
+            let newer = |old: &(&Assertion, &Uuid)| {
+                (a.effective, a.recorded_at, id) > (old.0.effective, old.0.recorded_at, old.1)
+            };
+            if a.attr == AttrKind::Guardianship {
+                if guardianship.as_ref().is_none_or(newer) {
+                    guardianship = Some((a, id));
+                }
+                continue;
+            }
+            let slot = latest.entry((a.attr, a.value.as_str()));
+            match slot {
+                std::collections::btree_map::Entry::Vacant(v) => {
+                    v.insert((a, id));
+                }
+                std::collections::btree_map::Entry::Occupied(mut o) => {
+                    if newer(o.get()) {
+                        o.insert((a, id));
+                    }
+                }
+            }
+        }
+        let mut current = CurrentAttributes {
+            guardianship: guardianship
+                .filter(|(a, _)| a.present)
+                .and_then(|(a, _)| a.value.parse().ok()),
+            ..Default::default()
+        };
+        for ((attr, value), (a, _)) in latest {
+            if !a.present {
+                continue;
+            }
+            match attr {
+                AttrKind::Category => current.categories.push(value.to_owned()),
+                AttrKind::RiskFlag => current.risk_flags.push(value.to_owned()),
+                AttrKind::Guardianship => {}
+            }
+        }
+        current
+    }
+
+    /// The dates of the live (not voided) records of `kind`, as the rules engine counts them.
+    pub fn record_dates(&self) -> impl Iterator<Item = (RecordKind, NaiveDate)> + '_ {
+        self.records
+            .values()
+            .filter(|r| r.void.is_none())
+            .map(|r| (r.kind, r.current().date))
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,204 @@
+use super::*;
+use crate::vocab::{Guardianship, Sex};
+use chrono::TimeZone;
+
+fn d(s: &str) -> NaiveDate {
+    s.parse().expect("test date")
+}
+
+fn at(day: u32) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 3, day, 9, 0, 0).single().expect("test time")
+}
+
+pub(crate) fn profile() -> Profile {
+    Profile {
+        name: "王小明".into(),
+        sex: Sex::Male,
+        birth_date: d("2015-05-01"),
+        id_number: None,
+        hukou_place: "铁东区新华街道".into(),
+        address: "新华村3组12号".into(),
+        village_code: "210302001001".into(),
+        registered_on: d("2026-01-10"),
+    }
+}
+
+fn new_file() -> ChildFile {
+    ChildFile::create(ChildId::new(), &profile(), [1; 16], "d1", at(1)).expect("create")
+}
+
+fn visit(date: &str) -> RecordVersion {
+    RecordVersion::home_visit(
+        d(date),
+        "d1",
+        at(2),
+        Findings {
+            living_security: "生活有保障".into(),
+            ..Findings::default()
+        },
+    )
+}
+
+#[test]
+fn a_new_file_is_valid_and_reads_back_after_save() {
+    let mut f = new_file();
+    assert!(f.validate().is_empty(), "{:?}", f.validate());
+    let back = ChildFile::load(&f.save(), [2; 16]).expect("load");
+    assert_eq!(back.view().expect("view").profile, profile());
+    assert_eq!(back.village_code(), Some("210302001001".into()));
+}
+
+#[test]
+fn records_added_on_two_phones_offline_both_survive_the_merge() {
+    let mut a = new_file();
+    let mut b = ChildFile::load(&a.save(), [2; 16]).expect("load");
+    let ra = a.add_record(RecordKind::HomeVisit, &visit("2026-03-02"), "d1", at(2)).expect("add");
+    let rb = b
+        .add_record(RecordKind::Contact, &RecordVersion::contact(d("2026-03-03"), "d2", at(3), Channel::Phone), "d2", at(3))
+        .expect("add");
+    a.doc_mut().merge(b.doc_mut()).expect("merge");
+    let view = a.view().expect("view");
+    assert!(view.records.contains_key(&ra) && view.records.contains_key(&rb));
+}
+
+#[test]
+fn a_corrected_record_keeps_its_earlier_version() {
+    let mut f = new_file();
+    let id = f.add_record(RecordKind::HomeVisit, &visit("2026-03-02"), "d1", at(2)).expect("add");
+    f.correct_record(id, &visit("2026-03-04"), "d1", at(4)).expect("correct");
+    let view = f.view().expect("view");
+    let record = &view.records[&id];
+    assert_eq!(record.versions.len(), 2);
+    assert_eq!(record.versions[0].date, d("2026-03-02"));
+    assert_eq!(record.current().date, d("2026-03-04"));
+}
+
+#[test]
+fn a_voided_record_stays_in_the_archive_and_cannot_be_voided_again() {
+    let mut f = new_file();
+    let id = f.add_record(RecordKind::HomeVisit, &visit("2026-03-02"), "d1", at(2)).expect("add");
+    f.void_record(id, "entered for the wrong child", "d1", at(3)).expect("void");
+    assert!(matches!(f.void_record(id, "again", "d1", at(4)), Err(FileError::Voided(_))));
+    assert!(matches!(
+        f.correct_record(id, &visit("2026-03-05"), "d1", at(5)),
+        Err(FileError::Voided(_))
+    ));
+    let view = f.view().expect("view");
+    assert_eq!(view.records[&id].void.as_ref().map(|v| v.reason.as_str()), Some("entered for the wrong child"));
+    assert_eq!(view.record_dates().count(), 0);
+}
+
+#[test]
+fn correcting_a_record_that_does_not_exist_is_an_error() {
+    let mut f = new_file();
+    let err = f.correct_record(uuid::Uuid::new_v4(), &visit("2026-03-02"), "d1", at(2));
+    assert!(matches!(err, Err(FileError::NotFound { what: "record", .. })));
+}
+
+#[test]
+fn attributes_follow_the_latest_assertion_effective_on_the_date() {
+    let mut f = new_file();
+    let assert = |f: &mut ChildFile, attr, value: &str, present, effective: &str| {
+        let a = Assertion {
+            attr,
+            value: value.into(),
+            present,
+            effective: d(effective),
+            recorded_at: at(1),
+            by: "d1".into(),
+        };
+        f.assert_attribute(&a, "d1", at(1)).expect("assert");
+    };
+    assert(&mut f, AttrKind::Guardianship, "good", true, "2026-01-10");
+    assert(&mut f, AttrKind::Guardianship, "poor", true, "2026-06-01");
+    assert(&mut f, AttrKind::Category, "left_behind", true, "2026-01-10");
+    assert(&mut f, AttrKind::Category, "left_behind", false, "2026-09-01");
+    assert(&mut f, AttrKind::RiskFlag, "out_of_school", true, "2026-02-01");
+    let view = f.view().expect("view");
+    let spring = view.attributes_on(d("2026-03-01"));
+    assert_eq!(spring.guardianship, Some(Guardianship::Good));
+    assert_eq!(spring.categories, vec!["left_behind".to_string()]);
+    assert_eq!(spring.risk_flags, vec!["out_of_school".to_string()]);
+    let autumn = view.attributes_on(d("2026-10-01"));
+    assert_eq!(autumn.guardianship, Some(Guardianship::Poor));
+    assert!(autumn.categories.is_empty());
+}
+
+#[test]
+fn validation_reports_every_problem_with_its_path() {
+    let mut f = new_file();
+    let doc = f.doc_mut();
+    let (_, profile) = doc.get(ROOT, "profile").expect("get").expect("profile");
+    doc.put(&profile, "birth_date", "2015-13-01").expect("put");
+    doc.put(&profile, "village_code", "12").expect("put");
+    doc.put(&profile, "sex", "x").expect("put");
+    let (_, records) = doc.get(ROOT, "records").expect("get").expect("records");
+    let rec = doc.put_object(&records, uuid::Uuid::new_v4().to_string(), ObjType::Map).expect("put");
+    doc.put(&rec, "kind", "home_visit").expect("put");
+    doc.commit();
+    let paths: Vec<String> = f.validate().into_iter().map(|p| p.path).collect();
+    assert!(paths.contains(&"profile/birth_date".to_string()), "{paths:?}");
+    assert!(paths.contains(&"profile/village_code".to_string()), "{paths:?}");
+    assert!(paths.contains(&"profile/sex".to_string()), "{paths:?}");
+    assert!(paths.iter().any(|p| p.ends_with("/versions")), "{paths:?}");
+    assert!(matches!(f.view(), Err(FileError::Invalid(p)) if p.len() == 4));
+}
+
+#[test]
+fn a_home_visit_without_findings_is_invalid() {
+    let mut f = new_file();
+    let mut v = visit("2026-03-02");
+    v.findings = None;
+    f.add_record(RecordKind::HomeVisit, &v, "d1", at(2)).expect("add");
+    let problems = f.validate();
+    assert_eq!(problems.len(), 1);
+    assert!(problems[0].path.ends_with("/versions/0/findings"), "{problems:?}");
+}
+
+#[test]
+fn a_file_from_a_newer_schema_is_refused_by_name() {
+    let mut f = new_file();
+    f.doc_mut().put(ROOT, "schema", SCHEMA_VERSION + 1).expect("put");
+    f.doc_mut().commit();
+    let err = ChildFile::load(&f.save(), [2; 16]).expect_err("newer schema");
+    assert!(matches!(err, FileError::UnsupportedSchema { found } if found == SCHEMA_VERSION + 1));
+}
+
+#[test]
+fn a_reader_ignores_fields_it_does_not_know_and_defaults_fields_it_lacks() {
+    let mut f = new_file();
+    let id = f.add_record(RecordKind::HomeVisit, &visit("2026-03-02"), "d1", at(2)).expect("add");
+    let doc = f.doc_mut();
+    // A later version adding a field, and an earlier one that had no `people` map at all.
+    let (_, profile) = doc.get(ROOT, "profile").expect("get").expect("profile");
+    doc.put(&profile, "ethnicity", "汉族").expect("put");
+    doc.delete(ROOT, "people").expect("delete");
+    doc.commit();
+    let view = f.view().expect("view");
+    assert!(view.people.is_empty());
+    assert!(view.records.contains_key(&id));
+}
+
+#[test]
+fn bytes_that_are_not_a_child_file_are_a_typed_error() {
+    assert!(matches!(ChildFile::load(b"not automerge", [1; 16]), Err(FileError::Automerge(_))));
+    let mut empty = automerge::AutoCommit::new();
+    let bytes = empty.save();
+    assert!(matches!(ChildFile::load(&bytes, [1; 16]), Err(FileError::NotAChildFile(_))));
+}
+
+#[test]
+fn a_profile_update_touches_only_changed_fields_so_concurrent_edits_both_land() {
+    let mut a = new_file();
+    let mut b = ChildFile::load(&a.save(), [2; 16]).expect("load");
+    let mut pa = profile();
+    pa.address = "新华村5组1号".into();
+    a.update_profile(&pa, "d1", at(5)).expect("update");
+    let mut pb = profile();
+    pb.id_number = Some("21030220150501123X".into());
+    b.update_profile(&pb, "d2", at(5)).expect("update");
+    a.doc_mut().merge(b.doc_mut()).expect("merge");
+    let merged = a.view().expect("view").profile;
+    assert_eq!(merged.address, "新华村5组1号");
+    assert_eq!(merged.id_number.as_deref(), Some("21030220150501123X"));
+}

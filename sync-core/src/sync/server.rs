@@ -1,0 +1,535 @@
+//! The server's side of a sync: one request in, one response out, over a [`ServerStore`].
+//!
+//! [`handle`] does all its reads and writes through the store, and the caller runs it inside
+//! one database transaction: on `Err` the caller rolls back, so a request is applied whole or
+//! not at all, and on `Ok` the caller commits before sending the response, so nothing is
+//! acknowledged that is not durable.
+
+use automerge::sync::{self as am_sync, SyncDoc};
+use automerge::{AutoCommit, Change, ChangeHash};
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::wire::{DocSync, DocUpdate, Request, Response};
+use super::{ChildId, Cursor, DeviceId, Scope, advance, fingerprint, split_changes};
+use crate::file::{self, Problem};
+
+/// A stored child file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredDoc {
+    /// The document, as any mix of saves and changes that Automerge loads.
+    pub bytes: Vec<u8>,
+    /// The village it belongs to now.
+    pub village: String,
+    /// Its position in the server's change sequence: raised on every change.
+    pub seq: u64,
+}
+
+/// What the server remembers of one device.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DeviceRecord {
+    /// The last cursor the device proved it stored.
+    pub confirmed: Option<Cursor>,
+    /// The cursor of the last response, until the device presents it.
+    pub pending: Option<Cursor>,
+    /// [`Scope::fingerprint`] of the scope the device last synced with.
+    pub scope: u32,
+}
+
+/// What the server remembers of one file on one device.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PeerDoc {
+    /// Heads the device is known to hold.
+    pub known: Vec<ChangeHash>,
+    /// Heads sent in the response with this cursor token; they become `known` when the device
+    /// presents that cursor.
+    pub pending: Option<(u32, Vec<ChangeHash>)>,
+    /// Token of the response that told the device to drop the file.
+    pub dropping: Option<u32>,
+    /// Encoded Automerge sync state, while the fallback runs.
+    pub sync_state: Option<Vec<u8>>,
+}
+
+/// Storage the server session runs on; the server implements it with diesel.
+///
+/// Sequence numbers must become visible in the order they are issued (a later-committed
+/// transaction must not reveal a smaller `seq` than one a reader already saw): the store
+/// serialises the issuing of `seq` with the commit.
+pub trait ServerStore {
+    /// The store's error.
+    type Error: std::error::Error + Send + Sync + 'static;
+
+    /// The device's record, if the server has one.
+    fn device(&mut self, device: DeviceId) -> Result<Option<DeviceRecord>, Self::Error>;
+    /// Replaces the device's record.
+    fn put_device(&mut self, device: DeviceId, record: &DeviceRecord) -> Result<(), Self::Error>;
+    /// A stored file.
+    fn doc(&mut self, id: ChildId) -> Result<Option<StoredDoc>, Self::Error>;
+    /// The village of a stored file, without loading it.
+    fn doc_village(&mut self, id: ChildId) -> Result<Option<String>, Self::Error>;
+    /// Stores a file after a merge and returns its new sequence number.
+    fn put_doc(
+        &mut self,
+        id: ChildId,
+        village: &str,
+        doc: &mut AutoCommit,
+    ) -> Result<u64, Self::Error>;
+    /// The highest sequence number issued.
+    fn head_seq(&mut self) -> Result<u64, Self::Error>;
+    /// Files in `scope` with `since < seq <= upto`, ordered by `seq`.
+    fn changed_since(
+        &mut self,
+        scope: &Scope,
+        since: u64,
+        upto: u64,
+    ) -> Result<Vec<(ChildId, u64)>, Self::Error>;
+    /// Every file the server remembers on the device.
+    fn peer_docs(&mut self, device: DeviceId) -> Result<Vec<(ChildId, PeerDoc)>, Self::Error>;
+    /// Replaces what the server remembers of one file on the device.
+    fn put_peer_doc(
+        &mut self,
+        device: DeviceId,
+        doc: ChildId,
+        peer: &PeerDoc,
+    ) -> Result<(), Self::Error>;
+    /// Forgets one file on the device.
+    fn delete_peer_doc(&mut self, device: DeviceId, doc: ChildId) -> Result<(), Self::Error>;
+}
+
+/// Who is syncing, as the HTTP layer established it.
+#[derive(Debug, Clone)]
+pub struct Context<'a> {
+    /// The device, from its token.
+    pub device: DeviceId,
+    /// The villages the user may see and write.
+    pub scope: &'a Scope,
+    /// The server's clock, Unix milliseconds.
+    pub now_ms: u64,
+    /// Stop adding files to a response past this many bytes; the device syncs again at once.
+    pub page_bytes: usize,
+    /// The device was revoked: it is told to wipe itself and gets nothing else.
+    pub revoked: bool,
+}
+
+/// Why a file in a request was refused. The whole request is refused with it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Reject {
+    /// The bytes are not Automerge changes or sync messages.
+    #[error("corrupt: {0}")]
+    Corrupt(String),
+    /// After the merge the file breaks the schema.
+    #[error("invalid: {}", .0.iter().map(Problem::to_string).collect::<Vec<_>>().join("; "))]
+    Invalid(Vec<Problem>),
+    /// The file belongs to a village outside the caller's scope.
+    #[error("file belongs to village {0}, outside the caller's scope")]
+    OutOfScope(String),
+    /// The change would move the file to a village outside the caller's scope.
+    #[error("change moves the file to village {0}, outside the caller's scope")]
+    MovesOutOfScope(String),
+}
+
+impl Reject {
+    /// A stable snake_case code for APIs.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Reject::Corrupt(_) => "corrupt_document",
+            Reject::Invalid(_) => "invalid_document",
+            Reject::OutOfScope(_) => "region_forbidden",
+            Reject::MovesOutOfScope(_) => "moves_out_of_scope",
+        }
+    }
+}
+
+/// A sync that could not be applied.
+#[derive(Debug, thiserror::Error)]
+pub enum HandleError<E: std::error::Error + 'static> {
+    /// A file was refused; nothing of the request may be committed.
+    #[error("file {doc} refused: {reason}")]
+    Rejected {
+        /// The file.
+        doc: ChildId,
+        /// Why.
+        reason: Reject,
+    },
+    /// The store failed.
+    #[error("store: {0}")]
+    Store(#[source] E),
+    /// A stored document no longer loads: the server's own data is damaged.
+    #[error("stored file {0} is damaged: {1}")]
+    Damaged(ChildId, automerge::AutomergeError),
+}
+
+impl<E: std::error::Error + 'static> From<E> for HandleError<E> {
+    fn from(e: E) -> Self {
+        HandleError::Store(e)
+    }
+}
+
+struct Session<'s, 'c, S: ServerStore> {
+    store: &'s mut S,
+    ctx: &'c Context<'c>,
+    /// The token of the cursor this response will carry.
+    token: u32,
+    docs: BTreeMap<ChildId, (AutoCommit, Option<String>)>,
+    peers: BTreeMap<ChildId, PeerDoc>,
+    dirty: BTreeSet<ChildId>,
+    states: BTreeMap<ChildId, am_sync::State>,
+}
+
+/// Applies one request and builds the response.
+pub fn handle<S: ServerStore>(
+    store: &mut S,
+    ctx: &Context<'_>,
+    request: &Request,
+) -> Result<Response, HandleError<S::Error>> {
+    let mut response = Response {
+        server_time_ms: ctx.now_ms,
+        ..Response::default()
+    };
+    if ctx.revoked {
+        response.wipe = true;
+        return Ok(response);
+    }
+    let device = store.device(ctx.device)?.unwrap_or_default();
+    let peers = store.peer_docs(ctx.device)?.into_iter().collect();
+    let token = rand::random::<u32>();
+    let mut s = Session {
+        store,
+        ctx,
+        token,
+        docs: BTreeMap::new(),
+        peers,
+        dirty: BTreeSet::new(),
+        states: BTreeMap::new(),
+    };
+
+    // Which memory can be trusted: see docs/PROTOCOL.md, "Cursors".
+    let (lost, confirmed, mut since) = match request.cursor {
+        None => {
+            // The device says it holds nothing the server sent: forget what we thought it had.
+            for id in std::mem::take(&mut s.peers).into_keys() {
+                s.store.delete_peer_doc(ctx.device, id)?;
+            }
+            (false, None, 0)
+        }
+        Some(c) if device.pending == Some(c) => {
+            s.confirm(c.token)?;
+            (false, Some(c), c.seq)
+        }
+        Some(c) if device.confirmed == Some(c) => (false, Some(c), c.seq),
+        Some(_) => {
+            for (id, peer) in &mut s.peers {
+                *peer = PeerDoc::default();
+                s.dirty.insert(*id);
+            }
+            (true, None, 0)
+        }
+    };
+    if device.scope != ctx.scope.fingerprint() {
+        since = 0;
+    }
+
+    let mut fallback = BTreeSet::new();
+    for up in &request.uploads {
+        if s.upload(up, lost)? {
+            fallback.insert(up.doc);
+        }
+    }
+    for msg in &request.syncs {
+        if s.receive_sync(msg)? {
+            fallback.insert(msg.doc);
+        }
+    }
+
+    let head = s.store.head_seq()?;
+    if lost {
+        response.resync = true;
+        for (id, _) in s.store.changed_since(ctx.scope, 0, head)? {
+            s.states.insert(id, am_sync::State::new());
+            fallback.insert(id);
+        }
+    }
+    s.drops(token, &mut response)?;
+    let mut cursor_seq = head;
+    if !lost {
+        let changed = s.store.changed_since(ctx.scope, since, head)?;
+        let mut used = 0;
+        for (id, seq) in changed {
+            if fallback.contains(&id) {
+                continue;
+            }
+            if used > ctx.page_bytes {
+                response.more = true;
+                break;
+            }
+            used += s.send(id, token, &mut response)?;
+            cursor_seq = seq;
+        }
+    }
+    for id in fallback {
+        s.send_sync(id, token, &request.syncs, &mut response)?;
+    }
+
+    for id in std::mem::take(&mut s.dirty) {
+        match s.peers.get(&id) {
+            Some(peer) => s.store.put_peer_doc(ctx.device, id, peer)?,
+            None => s.store.delete_peer_doc(ctx.device, id)?,
+        }
+    }
+    let cursor = Cursor {
+        seq: cursor_seq,
+        token,
+    };
+    s.store.put_device(
+        ctx.device,
+        &DeviceRecord {
+            confirmed,
+            pending: Some(cursor),
+            scope: ctx.scope.fingerprint(),
+        },
+    )?;
+    response.cursor = Some(cursor);
+    Ok(response)
+}
+
+impl PeerDoc {
+    /// What the device holds if it applies the response with this token: what it uploaded in
+    /// this request on top of what it is known to hold.
+    fn believed(&self, token: u32) -> &[ChangeHash] {
+        match &self.pending {
+            Some((t, heads)) if *t == token => heads,
+            _ => &self.known,
+        }
+    }
+}
+
+impl<S: ServerStore> Session<'_, '_, S> {
+    fn confirm(&mut self, token: u32) -> Result<(), S::Error> {
+        let mut gone = Vec::new();
+        for (id, peer) in &mut self.peers {
+            if peer.dropping == Some(token) {
+                gone.push(*id);
+            } else if let Some((t, heads)) = peer.pending.take() {
+                if t == token {
+                    peer.known = heads;
+                    self.dirty.insert(*id);
+                } else {
+                    peer.pending = Some((t, heads));
+                }
+            }
+        }
+        for id in gone {
+            self.peers.remove(&id);
+            self.store.delete_peer_doc(self.ctx.device, id)?;
+        }
+        Ok(())
+    }
+
+    fn load(&mut self, id: ChildId) -> Result<(), HandleError<S::Error>> {
+        if !self.docs.contains_key(&id) {
+            let entry = match self.store.doc(id)? {
+                Some(stored) => (
+                    AutoCommit::load(&stored.bytes).map_err(|e| HandleError::Damaged(id, e))?,
+                    Some(stored.village),
+                ),
+                None => (AutoCommit::new(), None),
+            };
+            self.docs.insert(id, entry);
+        }
+        Ok(())
+    }
+
+    fn reject(doc: ChildId, reason: Reject) -> HandleError<S::Error> {
+        HandleError::Rejected { doc, reason }
+    }
+
+    /// Applies an upload; returns whether the file needs the fallback.
+    fn upload(
+        &mut self,
+        up: &super::wire::Upload,
+        lost: bool,
+    ) -> Result<bool, HandleError<S::Error>> {
+        let changes = split_changes(&up.changes)
+            .map_err(|e| Self::reject(up.doc, Reject::Corrupt(e.to_string())))?;
+        self.load(up.doc)?;
+        let Some((doc, _)) = self.docs.get_mut(&up.doc) else {
+            return Ok(true);
+        };
+        let peer = self.peers.entry(up.doc).or_default();
+        let disagree = lost || fingerprint(&peer.known) != up.base;
+        let hashes: BTreeSet<ChangeHash> = changes.iter().map(Change::hash).collect();
+        let missing_dep = changes
+            .iter()
+            .flat_map(|c| c.deps().iter())
+            .any(|d| !hashes.contains(d) && doc.get_change_by_hash(d).is_none());
+        if missing_dep {
+            return Ok(true);
+        }
+        let new: Vec<Change> = changes
+            .iter()
+            .filter(|c| doc.get_change_by_hash(&c.hash()).is_none())
+            .cloned()
+            .collect();
+        if !new.is_empty() {
+            doc.apply_changes(new)
+                .map_err(|e| Self::reject(up.doc, Reject::Corrupt(e.to_string())))?;
+            self.commit_doc(up.doc)?;
+        }
+        if let Some(peer) = self.peers.get_mut(&up.doc) {
+            // Not `known` yet: a phone restored from a backup taken before this request would
+            // present the same cursor without these changes. They become known with the cursor.
+            let base = peer.believed(self.token).to_vec();
+            peer.pending = Some((self.token, advance(&base, &changes)));
+        }
+        self.dirty.insert(up.doc);
+        Ok(disagree)
+    }
+
+    /// Validates a merged file and writes it.
+    fn commit_doc(&mut self, id: ChildId) -> Result<(), HandleError<S::Error>> {
+        let Some((doc, before)) = self.docs.get_mut(&id) else {
+            return Ok(());
+        };
+        if let Some(b) = before.as_deref()
+            && !self.ctx.scope.contains(b)
+        {
+            return Err(Self::reject(id, Reject::OutOfScope(b.to_owned())));
+        }
+        let problems = file::validate_doc(doc, id);
+        if !problems.is_empty() {
+            return Err(Self::reject(id, Reject::Invalid(problems)));
+        }
+        let village = file::village_of(doc).unwrap_or_default();
+        if !self.ctx.scope.contains(&village) {
+            let reason = match before {
+                Some(_) => Reject::MovesOutOfScope(village),
+                None => Reject::OutOfScope(village),
+            };
+            return Err(Self::reject(id, reason));
+        }
+        self.store.put_doc(id, &village, doc)?;
+        *before = Some(village);
+        Ok(())
+    }
+
+    /// Applies a device's sync message; returns whether to answer it.
+    fn receive_sync(&mut self, msg: &DocSync) -> Result<bool, HandleError<S::Error>> {
+        let message = am_sync::Message::decode(&msg.message)
+            .map_err(|e| Self::reject(msg.doc, Reject::Corrupt(e.to_string())))?;
+        self.load(msg.doc)?;
+        let peer = self.peers.entry(msg.doc).or_default();
+        let mut state = self.states.remove(&msg.doc).unwrap_or_else(|| {
+            peer.sync_state
+                .as_deref()
+                .and_then(|b| am_sync::State::decode(b).ok())
+                .unwrap_or_default()
+        });
+        self.dirty.insert(msg.doc);
+        let Some((doc, _)) = self.docs.get_mut(&msg.doc) else {
+            return Ok(false);
+        };
+        let before = doc.get_heads();
+        doc.sync()
+            .receive_sync_message(&mut state, message)
+            .map_err(|e| Self::reject(msg.doc, Reject::Corrupt(e.to_string())))?;
+        let changed = doc.get_heads() != before;
+        self.states.insert(msg.doc, state);
+        if changed {
+            self.commit_doc(msg.doc)?;
+        }
+        Ok(true)
+    }
+
+    fn drops(&mut self, token: u32, response: &mut Response) -> Result<(), S::Error> {
+        let ids: Vec<ChildId> = self.peers.keys().copied().collect();
+        for id in ids {
+            let village = match self.docs.get(&id) {
+                Some((_, v)) => v.clone(),
+                None => self.store.doc_village(id)?,
+            };
+            // A file the server does not hold is never dropped: it may be one the server lost
+            // in a restore, and the phone's copy is all that is left of it.
+            if village.is_some_and(|v| !self.ctx.scope.contains(&v))
+                && let Some(peer) = self.peers.get_mut(&id)
+            {
+                response.drops.push(id);
+                *peer = PeerDoc {
+                    dropping: Some(token),
+                    ..PeerDoc::default()
+                };
+                self.dirty.insert(id);
+            }
+        }
+        Ok(())
+    }
+
+    /// Adds what the device lacks of one changed file; returns the bytes added.
+    fn send(
+        &mut self,
+        id: ChildId,
+        token: u32,
+        response: &mut Response,
+    ) -> Result<usize, HandleError<S::Error>> {
+        self.load(id)?;
+        let Some((doc, _)) = self.docs.get_mut(&id) else {
+            return Ok(0);
+        };
+        let heads = doc.get_heads();
+        let update = match self.peers.get(&id) {
+            None => DocUpdate::Snapshot {
+                doc: id,
+                bytes: doc.save_nocompress(),
+            },
+            Some(peer) if peer.dropping.is_some() => return Ok(0),
+            Some(peer) => {
+                let changes = doc.save_after(peer.believed(token));
+                if changes.is_empty() {
+                    return Ok(0);
+                }
+                DocUpdate::Changes { doc: id, changes }
+            }
+        };
+        let size = match &update {
+            DocUpdate::Changes { changes, .. } => changes.len(),
+            DocUpdate::Snapshot { bytes, .. } => bytes.len(),
+        };
+        response.docs.push(update);
+        let peer = self.peers.entry(id).or_default();
+        peer.pending = Some((token, heads));
+        self.dirty.insert(id);
+        Ok(size)
+    }
+
+    fn send_sync(
+        &mut self,
+        id: ChildId,
+        token: u32,
+        received: &[DocSync],
+        response: &mut Response,
+    ) -> Result<(), HandleError<S::Error>> {
+        self.load(id)?;
+        let peer = self.peers.entry(id).or_default();
+        let mut state = self.states.remove(&id).unwrap_or_else(|| {
+            peer.sync_state
+                .as_deref()
+                .and_then(|b| am_sync::State::decode(b).ok())
+                .unwrap_or_default()
+        });
+        let Some((doc, _)) = self.docs.get_mut(&id) else {
+            return Ok(());
+        };
+        if let Some(message) = doc.sync().generate_sync_message(&mut state) {
+            response.syncs.push(DocSync {
+                doc: id,
+                message: message.encode(),
+            });
+        }
+        // Only an answer to the device's own message carries everything it lacks; the opening
+        // message of a fallback carries nothing, so it must not raise what we think it holds.
+        if received.iter().any(|m| m.doc == id) {
+            peer.pending = Some((token, doc.get_heads()));
+        }
+        peer.sync_state = Some(state.encode());
+        self.dirty.insert(id);
+        Ok(())
+    }
+}

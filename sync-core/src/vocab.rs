@@ -1,0 +1,213 @@
+//! The stable vocabulary of RULES.md: snake_case keys shared by documents, APIs and rule files.
+//!
+//! Every enum here serialises to and parses from exactly the key that RULES.md gives it, so a
+//! value written by one version of the app is read back by every later one. Unknown keys are
+//! an error, never silently dropped: a misspelt risk flag must not quietly lengthen a child's
+//! visit interval.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::str::FromStr;
+
+/// A word that is not in the vocabulary of the named field.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown {field} `{value}`")]
+pub struct UnknownKey {
+    /// Which vocabulary was asked (`category`, `risk_flag`, ...).
+    pub field: &'static str,
+    /// The word that was not found.
+    pub value: String,
+}
+
+macro_rules! vocabulary {
+    ($(#[$meta:meta])* $name:ident, $field:literal, { $($(#[$vmeta:meta])* $variant:ident => $key:literal,)+ }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[serde(rename_all = "snake_case")]
+        pub enum $name {
+            $($(#[$vmeta])* $variant,)+
+        }
+
+        impl $name {
+            /// Every value, in the order RULES.md lists them.
+            pub const ALL: &'static [$name] = &[$($name::$variant,)+];
+
+            /// The stable snake_case key.
+            pub fn key(self) -> &'static str {
+                match self {
+                    $($name::$variant => $key,)+
+                }
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.key())
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = UnknownKey;
+
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                match s {
+                    $($key => Ok($name::$variant),)+
+                    _ => Err(UnknownKey { field: $field, value: s.to_owned() }),
+                }
+            }
+        }
+    };
+}
+
+vocabulary!(
+    /// Kinds of record kept in a child file. Only `home_visit` and `contact` count for schedules.
+    RecordKind, "record kind", {
+        /// 入户走访: a visit to the child's home.
+        HomeVisit => "home_visit",
+        /// 联系: a phone call, message or meeting.
+        Contact => "contact",
+        /// 工作日志: a work-log entry.
+        WorkLog => "work_log",
+        /// 关爱帮扶: a care or assistance record.
+        Assistance => "assistance",
+        /// 问题及解决: a problem found and its solution.
+        Problem => "problem",
+        /// 强制报告: a danger found and reported.
+        Danger => "danger",
+    }
+);
+
+vocabulary!(
+    /// Categories of served children (seed 002 section 二).
+    Category, "category", {
+        /// 留守儿童: under 16 only.
+        LeftBehind => "left_behind",
+        /// 家庭困境.
+        FamilyDifficulty => "family_difficulty",
+        /// 自身困境.
+        OwnDifficulty => "own_difficulty",
+        /// 监护困境.
+        GuardianshipDifficulty => "guardianship_difficulty",
+        /// 社会散居孤儿.
+        ScatteredOrphan => "scattered_orphan",
+        /// 事实无人抚养儿童.
+        DeFactoUnsupported => "de_facto_unsupported",
+    }
+);
+
+vocabulary!(
+    /// 监护状况: how well the child is looked after.
+    Guardianship, "guardianship", {
+        /// 较好.
+        Good => "good",
+        /// 一般.
+        Average => "average",
+        /// 较差.
+        Poor => "poor",
+    }
+);
+
+vocabulary!(
+    /// Risk flags that call for more frequent visits (seed 002 item 8, seed 004 item 8).
+    RiskFlag, "risk flag", {
+        /// 低保、特困 and similar poverty.
+        PoorFamily => "poor_family",
+        /// 社会散居孤儿 (also those treated as orphans).
+        ScatteredOrphan => "scattered_orphan",
+        /// 事实无人抚养.
+        DeFactoUnsupported => "de_facto_unsupported",
+        /// HIV-infected.
+        Hiv => "hiv",
+        /// A parent imprisoned or in compulsory drug rehabilitation.
+        ParentImprisonedOrRehab => "parent_imprisoned_or_rehab",
+        /// Privately adopted.
+        PrivatelyAdopted => "privately_adopted",
+        /// 农村单亲家庭.
+        RuralSingleParent => "rural_single_parent",
+        /// 无户籍.
+        NoHouseholdRegistration => "no_household_registration",
+        /// 失辍学.
+        OutOfSchool => "out_of_school",
+        /// Seriously ill.
+        SeriouslyIll => "seriously_ill",
+        /// Disabled.
+        Disabled => "disabled",
+        /// 流浪经历.
+        WanderingHistory => "wandering_history",
+        /// A parent with a severe physical or intellectual disability.
+        ParentSevereDisability => "parent_severe_disability",
+        /// Psychological or behavioural abnormality.
+        PsychBehavioural => "psych_behavioural",
+    }
+);
+
+vocabulary!(
+    /// What a visit can find that skips the schedule and must be reported at once (强制报告).
+    DangerKind, "danger kind", {
+        /// A child living alone without guardianship.
+        LivingAlone => "living_alone",
+        /// A child who is missing.
+        Missing => "missing",
+        /// A guardian who has lost capacity.
+        GuardianIncapable => "guardian_incapable",
+        /// A guardian who does not fulfil the duty (neglect).
+        GuardianNeglect => "guardian_neglect",
+        /// Suspected domestic violence.
+        DomesticViolence => "domestic_violence",
+        /// Suspected accidental injury.
+        AccidentalInjury => "accidental_injury",
+        /// Suspected unlawful harm.
+        UnlawfulHarm => "unlawful_harm",
+    }
+);
+
+vocabulary!(
+    /// Sex as recorded in the household register.
+    Sex, "sex", {
+        /// 男.
+        Male => "male",
+        /// 女.
+        Female => "female",
+    }
+);
+
+impl RecordKind {
+    /// Whether a record of this kind counts for the schedule of `kind`.
+    ///
+    /// A home visit also counts as a contact (RULES.md); nothing else counts for anything.
+    pub fn counts_as(self, kind: RecordKind) -> bool {
+        self == kind || (self == RecordKind::HomeVisit && kind == RecordKind::Contact)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_key_parses_back_to_its_value() {
+        for f in RiskFlag::ALL {
+            assert_eq!(f.key().parse::<RiskFlag>(), Ok(*f));
+            assert_eq!(serde_json::to_string(f).ok(), Some(format!("\"{}\"", f.key())));
+        }
+        for c in Category::ALL {
+            assert_eq!(c.key().parse::<Category>(), Ok(*c));
+        }
+        for k in RecordKind::ALL {
+            assert_eq!(k.key().parse::<RecordKind>(), Ok(*k));
+        }
+    }
+
+    #[test]
+    fn an_unknown_key_names_its_field() {
+        let err = "orphan".parse::<RiskFlag>().unwrap_err();
+        assert_eq!(err.to_string(), "unknown risk flag `orphan`");
+    }
+
+    #[test]
+    fn a_home_visit_counts_as_a_contact_but_not_the_reverse() {
+        assert!(RecordKind::HomeVisit.counts_as(RecordKind::Contact));
+        assert!(!RecordKind::Contact.counts_as(RecordKind::HomeVisit));
+        assert!(!RecordKind::Danger.counts_as(RecordKind::Contact));
+    }
+}
