@@ -4,6 +4,7 @@
 //! Nothing in this crate opens a socket or knows HTTP: the phone (through `mobile-ffi`) and the
 //! server both drive it with bytes in and bytes out.
 
+pub mod demo;
 pub mod file;
 pub mod vocab;
 pub mod rules;

@@ -61,6 +61,9 @@ pub struct Held {
     /// The server refused this file's changes: they stay on the phone, out of sync, until
     /// someone with the right access resolves it.
     pub quarantined: bool,
+    /// Tell the server, with an empty upload, that this file is exactly at `acked`: after a
+    /// fallback that needed no changes, the server has no other way to learn it.
+    pub announce: bool,
 }
 
 /// A file going through Automerge's sync protocol.
@@ -143,6 +146,7 @@ impl Replica {
                 acked: Vec::new(),
                 fallback: None,
                 quarantined: false,
+                announce: false,
             },
         );
         Ok(id)
@@ -213,7 +217,7 @@ impl Replica {
                 continue;
             }
             let heads = held.file.heads();
-            if heads != held.acked {
+            if heads != held.acked || held.announce {
                 req.uploads.push(Upload {
                     doc: *id,
                     base: fingerprint(&held.acked),
@@ -244,6 +248,7 @@ impl Replica {
                 && !in_sync.contains(&id)
             {
                 held.acked = heads;
+                held.announce = false;
             }
         }
         for update in resp.docs {
@@ -293,6 +298,7 @@ impl Replica {
             acked: Vec::new(),
             fallback: None,
             quarantined: false,
+            announce: false,
         })
     }
 
@@ -338,6 +344,7 @@ impl Replica {
                                 acked: heads,
                                 fallback: None,
                                 quarantined: false,
+                                announce: false,
                             },
                         );
                     }
@@ -356,6 +363,9 @@ impl Replica {
                 reason: e.to_string(),
             })?;
         let sent = self.sent_states.remove(&id);
+        // Whether the server has heard from us in this fallback: if not, it cannot know where
+        // we stand, even when we stand exactly where it does.
+        let answered = sent.is_some();
         let held = self.held_or_new(id);
         let mut state = sent
             .or_else(|| held.fallback.take().map(|fb| fb.state))
@@ -379,7 +389,8 @@ impl Replica {
             // Both ends hold the same heads: an acknowledgement would only cost a round trip.
             held.acked = heads;
             held.fallback = None;
-            return Ok(false);
+            held.announce = !answered;
+            return Ok(!answered);
         }
         let more = doc
             .sync()

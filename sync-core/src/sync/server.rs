@@ -95,6 +95,11 @@ pub trait ServerStore {
     fn delete_peer_doc(&mut self, device: DeviceId, doc: ChildId) -> Result<(), Self::Error>;
 }
 
+/// The default page size: past this many bytes of files (before compression, which shrinks
+/// child files about eightfold) a response is cut and the device syncs again at once. It bounds
+/// the phone's memory while decoding and what a dropped 2G connection costs.
+pub const DEFAULT_PAGE_BYTES: usize = 8 << 20;
+
 /// Who is syncing, as the HTTP layer established it.
 #[derive(Debug, Clone)]
 pub struct Context<'a> {
@@ -355,7 +360,13 @@ impl<S: ServerStore> Session<'_, '_, S> {
             return Ok(true);
         };
         let peer = self.peers.entry(up.doc).or_default();
-        let disagree = lost || fingerprint(&peer.known) != up.base;
+        let ours = doc.get_heads();
+        let mut disagree = lost || fingerprint(&peer.known) != up.base;
+        if disagree && fingerprint(&ours) == up.base {
+            // The device's base is exactly what we hold now: nothing to reconcile.
+            peer.known = ours;
+            disagree = false;
+        }
         let hashes: BTreeSet<ChangeHash> = changes.iter().map(Change::hash).collect();
         let missing_dep = changes
             .iter()

@@ -322,6 +322,17 @@ fn frame(kind: u8, body: Vec<u8>) -> Vec<u8> {
     out
 }
 
+/// Frames arbitrary body bytes with a valid header and check, so a fuzzer reaches the body
+/// parser. `kind` and `encoding` are taken as given, valid or not.
+#[doc(hidden)]
+pub fn frame_for_fuzzing(kind: u8, encoding: u8, body: &[u8]) -> Vec<u8> {
+    let mut out = vec![MAGIC[0], MAGIC[1], PROTOCOL_VERSION, kind, encoding];
+    out.extend_from_slice(body);
+    let c = check(&out);
+    out.extend_from_slice(&c);
+    out
+}
+
 fn framed(kind: u8, body: Vec<u8>) -> Vec<u8> {
     let mut out = Vec::with_capacity(body.len() + 9);
     out.extend_from_slice(&MAGIC);
