@@ -134,7 +134,9 @@ impl ChildFile {
     pub fn from_doc(doc: AutoCommit) -> Result<Self, FileError> {
         match doc.get(ROOT, "schema")? {
             Some((v, _)) => match v.as_u64().or_else(|| v.as_i64().map(|i| i as u64)) {
-                Some(found) if found > SCHEMA_VERSION => Err(FileError::UnsupportedSchema { found }),
+                Some(found) if found > SCHEMA_VERSION => {
+                    Err(FileError::UnsupportedSchema { found })
+                }
                 Some(_) => Ok(ChildFile { doc }),
                 None => Err(FileError::NotAChildFile("schema is not a number")),
             },
@@ -366,7 +368,10 @@ pub fn validate_doc<D: ReadDoc>(doc: &D, id: ChildId) -> Vec<Problem> {
     if written.is_some_and(|w| w != id.to_string()) {
         problems.push(Problem {
             path: "id".into(),
-            message: format!("file says it is {} but was sent as {id}", written.unwrap_or_default()),
+            message: format!(
+                "file says it is {} but was sent as {id}",
+                written.unwrap_or_default()
+            ),
         });
     }
     problems
@@ -386,61 +391,103 @@ fn to_json<T: Serialize>(value: &T) -> serde_json::Value {
 }
 
 impl ChildFileView {
-    /// The child's attributes in force on `on`: for each value, the latest assertion effective
-    /// on or before that date decides (ties broken by recording time, then id, so every
-    /// replica computes the same answer).
+    /// The child's attributes in force on `on` (see [`attributes_on`]).
     pub fn attributes_on(&self, on: NaiveDate) -> CurrentAttributes {
-        let mut latest: std::collections::BTreeMap<(AttrKind, &str), (&Assertion, &Uuid)> =
-            Default::default();
-        let mut guardianship: Option<(&Assertion, &Uuid)> = None;
-        for (id, a) in self.attributes.iter().filter(|(_, a)| a.effective <= on) {
-            let newer = |old: &(&Assertion, &Uuid)| {
-                (a.effective, a.recorded_at, id) > (old.0.effective, old.0.recorded_at, old.1)
-            };
-            if a.attr == AttrKind::Guardianship {
-                if guardianship.as_ref().is_none_or(newer) {
-                    guardianship = Some((a, id));
-                }
-                continue;
-            }
-            let slot = latest.entry((a.attr, a.value.as_str()));
-            match slot {
-                std::collections::btree_map::Entry::Vacant(v) => {
-                    v.insert((a, id));
-                }
-                std::collections::btree_map::Entry::Occupied(mut o) => {
-                    if newer(o.get()) {
-                        o.insert((a, id));
-                    }
-                }
-            }
-        }
-        let mut current = CurrentAttributes {
-            guardianship: guardianship
-                .filter(|(a, _)| a.present)
-                .and_then(|(a, _)| a.value.parse().ok()),
-            ..Default::default()
-        };
-        for ((attr, value), (a, _)) in latest {
-            if !a.present {
-                continue;
-            }
-            match attr {
-                AttrKind::Category => current.categories.push(value.to_owned()),
-                AttrKind::RiskFlag => current.risk_flags.push(value.to_owned()),
-                AttrKind::Guardianship => {}
-            }
-        }
-        current
+        attributes_on(self.attributes.iter(), on)
     }
 
-    /// The dates of the live (not voided) records of `kind`, as the rules engine counts them.
+    /// The dates of the live (not voided) records, as the rules engine counts them.
     pub fn record_dates(&self) -> impl Iterator<Item = (RecordKind, NaiveDate)> + '_ {
         self.records
             .values()
             .filter(|r| r.void.is_none())
             .map(|r| (r.kind, r.current().date))
     }
+
+    /// What the due list needs of this file, small enough to keep for every file on a phone.
+    pub fn summary(&self) -> FileSummary {
+        FileSummary {
+            id: self.id,
+            name: self.profile.name.clone(),
+            village_code: self.profile.village_code.clone(),
+            birth_date: self.profile.birth_date,
+            registered_on: self.profile.registered_on,
+            attributes: self.attributes.clone(),
+            records: self.record_dates().collect(),
+        }
+    }
+}
+
+/// The schedule-relevant digest of a file: the phone keeps one per file so that listing who is
+/// due never loads a document.
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+pub struct FileSummary {
+    /// The file.
+    pub id: ChildId,
+    /// The child's name, for the list.
+    pub name: String,
+    /// The village.
+    pub village_code: String,
+    /// Date of birth.
+    pub birth_date: NaiveDate,
+    /// Registration date.
+    pub registered_on: NaiveDate,
+    /// Every attribute assertion.
+    pub attributes: std::collections::BTreeMap<Uuid, Assertion>,
+    /// Kind and date of every live record.
+    pub records: Vec<(RecordKind, NaiveDate)>,
+}
+
+impl FileSummary {
+    /// The child's attributes in force on `on`.
+    pub fn attributes_on(&self, on: NaiveDate) -> CurrentAttributes {
+        attributes_on(self.attributes.iter(), on)
+    }
+}
+
+/// The attributes in force on `on`: for each value, the latest assertion effective on or
+/// before that date decides (ties broken by recording time, then id, so every replica computes
+/// the same answer).
+pub fn attributes_on<'a>(
+    assertions: impl Iterator<Item = (&'a Uuid, &'a Assertion)>,
+    on: NaiveDate,
+) -> CurrentAttributes {
+    use std::collections::btree_map::Entry;
+    let mut latest: std::collections::BTreeMap<(AttrKind, &str), (&Assertion, &Uuid)> =
+        Default::default();
+    let newer = |a: &Assertion, id: &Uuid, old: &(&Assertion, &Uuid)| {
+        (a.effective, a.recorded_at, id) > (old.0.effective, old.0.recorded_at, old.1)
+    };
+    for (id, a) in assertions.filter(|(_, a)| a.effective <= on) {
+        // Guardianship has one value at a time; the others are sets of values.
+        let value = if a.attr == AttrKind::Guardianship {
+            ""
+        } else {
+            a.value.as_str()
+        };
+        match latest.entry((a.attr, value)) {
+            Entry::Vacant(v) => {
+                v.insert((a, id));
+            }
+            Entry::Occupied(mut o) => {
+                if newer(a, id, o.get()) {
+                    o.insert((a, id));
+                }
+            }
+        }
+    }
+    let mut current = CurrentAttributes::default();
+    for ((attr, _), (a, _)) in latest {
+        if !a.present {
+            continue;
+        }
+        match attr {
+            AttrKind::Category => current.categories.push(a.value.clone()),
+            AttrKind::RiskFlag => current.risk_flags.push(a.value.clone()),
+            AttrKind::Guardianship => current.guardianship = a.value.parse().ok(),
+        }
+    }
+    current
 }
 
 #[cfg(test)]

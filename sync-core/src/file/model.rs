@@ -272,7 +272,12 @@ impl RecordVersion {
     }
 
     /// A contact by phone, message or meeting.
-    pub fn contact(date: NaiveDate, by: &str, recorded_at: DateTime<Utc>, channel: Channel) -> Self {
+    pub fn contact(
+        date: NaiveDate,
+        by: &str,
+        recorded_at: DateTime<Utc>,
+        channel: Channel,
+    ) -> Self {
         RecordVersion {
             channel: Some(channel),
             ..Self::bare(date, by, recorded_at)

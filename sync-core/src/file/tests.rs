@@ -7,7 +7,9 @@ fn d(s: &str) -> NaiveDate {
 }
 
 fn at(day: u32) -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 3, day, 9, 0, 0).single().expect("test time")
+    Utc.with_ymd_and_hms(2026, 3, day, 9, 0, 0)
+        .single()
+        .expect("test time")
 }
 
 pub(crate) fn profile() -> Profile {
@@ -52,9 +54,16 @@ fn a_new_file_is_valid_and_reads_back_after_save() {
 fn records_added_on_two_phones_offline_both_survive_the_merge() {
     let mut a = new_file();
     let mut b = ChildFile::load(&a.save(), [2; 16]).expect("load");
-    let ra = a.add_record(RecordKind::HomeVisit, &visit("2026-03-02"), "d1", at(2)).expect("add");
+    let ra = a
+        .add_record(RecordKind::HomeVisit, &visit("2026-03-02"), "d1", at(2))
+        .expect("add");
     let rb = b
-        .add_record(RecordKind::Contact, &RecordVersion::contact(d("2026-03-03"), "d2", at(3), Channel::Phone), "d2", at(3))
+        .add_record(
+            RecordKind::Contact,
+            &RecordVersion::contact(d("2026-03-03"), "d2", at(3), Channel::Phone),
+            "d2",
+            at(3),
+        )
         .expect("add");
     a.doc_mut().merge(b.doc_mut()).expect("merge");
     let view = a.view().expect("view");
@@ -64,8 +73,11 @@ fn records_added_on_two_phones_offline_both_survive_the_merge() {
 #[test]
 fn a_corrected_record_keeps_its_earlier_version() {
     let mut f = new_file();
-    let id = f.add_record(RecordKind::HomeVisit, &visit("2026-03-02"), "d1", at(2)).expect("add");
-    f.correct_record(id, &visit("2026-03-04"), "d1", at(4)).expect("correct");
+    let id = f
+        .add_record(RecordKind::HomeVisit, &visit("2026-03-02"), "d1", at(2))
+        .expect("add");
+    f.correct_record(id, &visit("2026-03-04"), "d1", at(4))
+        .expect("correct");
     let view = f.view().expect("view");
     let record = &view.records[&id];
     assert_eq!(record.versions.len(), 2);
@@ -76,15 +88,24 @@ fn a_corrected_record_keeps_its_earlier_version() {
 #[test]
 fn a_voided_record_stays_in_the_archive_and_cannot_be_voided_again() {
     let mut f = new_file();
-    let id = f.add_record(RecordKind::HomeVisit, &visit("2026-03-02"), "d1", at(2)).expect("add");
-    f.void_record(id, "entered for the wrong child", "d1", at(3)).expect("void");
-    assert!(matches!(f.void_record(id, "again", "d1", at(4)), Err(FileError::Voided(_))));
+    let id = f
+        .add_record(RecordKind::HomeVisit, &visit("2026-03-02"), "d1", at(2))
+        .expect("add");
+    f.void_record(id, "entered for the wrong child", "d1", at(3))
+        .expect("void");
+    assert!(matches!(
+        f.void_record(id, "again", "d1", at(4)),
+        Err(FileError::Voided(_))
+    ));
     assert!(matches!(
         f.correct_record(id, &visit("2026-03-05"), "d1", at(5)),
         Err(FileError::Voided(_))
     ));
     let view = f.view().expect("view");
-    assert_eq!(view.records[&id].void.as_ref().map(|v| v.reason.as_str()), Some("entered for the wrong child"));
+    assert_eq!(
+        view.records[&id].void.as_ref().map(|v| v.reason.as_str()),
+        Some("entered for the wrong child")
+    );
     assert_eq!(view.record_dates().count(), 0);
 }
 
@@ -92,7 +113,10 @@ fn a_voided_record_stays_in_the_archive_and_cannot_be_voided_again() {
 fn correcting_a_record_that_does_not_exist_is_an_error() {
     let mut f = new_file();
     let err = f.correct_record(uuid::Uuid::new_v4(), &visit("2026-03-02"), "d1", at(2));
-    assert!(matches!(err, Err(FileError::NotFound { what: "record", .. })));
+    assert!(matches!(
+        err,
+        Err(FileError::NotFound { what: "record", .. })
+    ));
 }
 
 #[test]
@@ -111,9 +135,27 @@ fn attributes_follow_the_latest_assertion_effective_on_the_date() {
     };
     assert(&mut f, AttrKind::Guardianship, "good", true, "2026-01-10");
     assert(&mut f, AttrKind::Guardianship, "poor", true, "2026-06-01");
-    assert(&mut f, AttrKind::Category, "left_behind", true, "2026-01-10");
-    assert(&mut f, AttrKind::Category, "left_behind", false, "2026-09-01");
-    assert(&mut f, AttrKind::RiskFlag, "out_of_school", true, "2026-02-01");
+    assert(
+        &mut f,
+        AttrKind::Category,
+        "left_behind",
+        true,
+        "2026-01-10",
+    );
+    assert(
+        &mut f,
+        AttrKind::Category,
+        "left_behind",
+        false,
+        "2026-09-01",
+    );
+    assert(
+        &mut f,
+        AttrKind::RiskFlag,
+        "out_of_school",
+        true,
+        "2026-02-01",
+    );
     let view = f.view().expect("view");
     let spring = view.attributes_on(d("2026-03-01"));
     assert_eq!(spring.guardianship, Some(Guardianship::Good));
@@ -133,12 +175,20 @@ fn validation_reports_every_problem_with_its_path() {
     doc.put(&profile, "village_code", "12").expect("put");
     doc.put(&profile, "sex", "x").expect("put");
     let (_, records) = doc.get(ROOT, "records").expect("get").expect("records");
-    let rec = doc.put_object(&records, uuid::Uuid::new_v4().to_string(), ObjType::Map).expect("put");
+    let rec = doc
+        .put_object(&records, uuid::Uuid::new_v4().to_string(), ObjType::Map)
+        .expect("put");
     doc.put(&rec, "kind", "home_visit").expect("put");
     doc.commit();
     let paths: Vec<String> = f.validate().into_iter().map(|p| p.path).collect();
-    assert!(paths.contains(&"profile/birth_date".to_string()), "{paths:?}");
-    assert!(paths.contains(&"profile/village_code".to_string()), "{paths:?}");
+    assert!(
+        paths.contains(&"profile/birth_date".to_string()),
+        "{paths:?}"
+    );
+    assert!(
+        paths.contains(&"profile/village_code".to_string()),
+        "{paths:?}"
+    );
     assert!(paths.contains(&"profile/sex".to_string()), "{paths:?}");
     assert!(paths.iter().any(|p| p.ends_with("/versions")), "{paths:?}");
     assert!(matches!(f.view(), Err(FileError::Invalid(p)) if p.len() == 4));
@@ -149,16 +199,22 @@ fn a_home_visit_without_findings_is_invalid() {
     let mut f = new_file();
     let mut v = visit("2026-03-02");
     v.findings = None;
-    f.add_record(RecordKind::HomeVisit, &v, "d1", at(2)).expect("add");
+    f.add_record(RecordKind::HomeVisit, &v, "d1", at(2))
+        .expect("add");
     let problems = f.validate();
     assert_eq!(problems.len(), 1);
-    assert!(problems[0].path.ends_with("/versions/0/findings"), "{problems:?}");
+    assert!(
+        problems[0].path.ends_with("/versions/0/findings"),
+        "{problems:?}"
+    );
 }
 
 #[test]
 fn a_file_from_a_newer_schema_is_refused_by_name() {
     let mut f = new_file();
-    f.doc_mut().put(ROOT, "schema", SCHEMA_VERSION + 1).expect("put");
+    f.doc_mut()
+        .put(ROOT, "schema", SCHEMA_VERSION + 1)
+        .expect("put");
     f.doc_mut().commit();
     let err = ChildFile::load(&f.save(), [2; 16]).expect_err("newer schema");
     assert!(matches!(err, FileError::UnsupportedSchema { found } if found == SCHEMA_VERSION + 1));
@@ -167,7 +223,9 @@ fn a_file_from_a_newer_schema_is_refused_by_name() {
 #[test]
 fn a_reader_ignores_fields_it_does_not_know_and_defaults_fields_it_lacks() {
     let mut f = new_file();
-    let id = f.add_record(RecordKind::HomeVisit, &visit("2026-03-02"), "d1", at(2)).expect("add");
+    let id = f
+        .add_record(RecordKind::HomeVisit, &visit("2026-03-02"), "d1", at(2))
+        .expect("add");
     let doc = f.doc_mut();
     // A later version adding a field, and an earlier one that had no `people` map at all.
     let (_, profile) = doc.get(ROOT, "profile").expect("get").expect("profile");
@@ -181,10 +239,16 @@ fn a_reader_ignores_fields_it_does_not_know_and_defaults_fields_it_lacks() {
 
 #[test]
 fn bytes_that_are_not_a_child_file_are_a_typed_error() {
-    assert!(matches!(ChildFile::load(b"not automerge", [1; 16]), Err(FileError::Automerge(_))));
+    assert!(matches!(
+        ChildFile::load(b"not automerge", [1; 16]),
+        Err(FileError::Automerge(_))
+    ));
     let mut empty = automerge::AutoCommit::new();
     let bytes = empty.save();
-    assert!(matches!(ChildFile::load(&bytes, [1; 16]), Err(FileError::NotAChildFile(_))));
+    assert!(matches!(
+        ChildFile::load(&bytes, [1; 16]),
+        Err(FileError::NotAChildFile(_))
+    ));
 }
 
 #[test]
@@ -201,4 +265,39 @@ fn a_profile_update_touches_only_changed_fields_so_concurrent_edits_both_land() 
     let merged = a.view().expect("view").profile;
     assert_eq!(merged.address, "新华村5组1号");
     assert_eq!(merged.id_number.as_deref(), Some("21030220150501123X"));
+}
+
+mod decoding {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn saved() -> Vec<u8> {
+        let mut f = new_file();
+        f.add_record(RecordKind::HomeVisit, &visit("2026-03-02"), "d1", at(2))
+            .expect("add");
+        f.save()
+    }
+
+    proptest! {
+        #[test]
+        fn random_bytes_load_as_a_typed_error_never_a_panic(bytes in proptest::collection::vec(any::<u8>(), 0..600)) {
+            if let Ok(f) = ChildFile::load(&bytes, [1; 16]) {
+                let _ = f.validate();
+                let _ = f.view();
+            }
+        }
+
+        #[test]
+        fn a_mutated_file_loads_as_a_typed_error_or_a_valid_document(flips in proptest::collection::vec((any::<usize>(), any::<u8>()), 1..8)) {
+            let mut bytes = saved();
+            for (at, x) in flips {
+                let n = bytes.len();
+                bytes[at % n] ^= x | 1;
+            }
+            if let Ok(f) = ChildFile::load(&bytes, [1; 16]) {
+                let _ = f.validate();
+                let _ = f.view();
+            }
+        }
+    }
 }

@@ -162,7 +162,9 @@ fn check_profile(c: &mut Checker, profile: Option<&Value>) {
 
 fn is_id_number(s: &str) -> bool {
     let b = s.as_bytes();
-    b.len() == 18 && b[..17].iter().all(u8::is_ascii_digit) && (b[17].is_ascii_digit() || b[17] == b'X')
+    b.len() == 18
+        && b[..17].iter().all(u8::is_ascii_digit)
+        && (b[17].is_ascii_digit() || b[17] == b'X')
 }
 
 fn check_assertion(c: &mut Checker, path: &str, a: &Assertion) {
@@ -172,13 +174,18 @@ fn check_assertion(c: &mut Checker, path: &str, a: &Assertion) {
         AttrKind::RiskFlag => a.value.parse::<RiskFlag>().is_ok() || is_extension_key(&a.value),
     };
     if !ok {
-        c.fail(format!("{path}/value"), format!("`{}` is not a valid key", a.value));
+        c.fail(
+            format!("{path}/value"),
+            format!("`{}` is not a valid key", a.value),
+        );
     }
 }
 
 fn check_record(c: &mut Checker, path: &str, record: &Value) {
-    let Some(kind) = c.parse::<RecordKind>(&format!("{path}/kind"), record.get("kind").unwrap_or(&Value::Null))
-    else {
+    let Some(kind) = c.parse::<RecordKind>(
+        &format!("{path}/kind"),
+        record.get("kind").unwrap_or(&Value::Null),
+    ) else {
         return;
     };
     let versions = match record.get("versions") {
@@ -206,17 +213,30 @@ fn check_record(c: &mut Checker, path: &str, record: &Value) {
             _ => None,
         };
         if let Some(field) = missing {
-            c.fail(format!("{vpath}/{field}"), format!("a {kind} record needs {field}"));
+            c.fail(
+                format!("{vpath}/{field}"),
+                format!("a {kind} record needs {field}"),
+            );
         }
         for (j, photo) in version.photos.iter().enumerate() {
-            if photo.len() != 64 || !photo.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
-                c.fail(format!("{vpath}/photos/{j}"), "must be a lowercase hex SHA-256");
+            if photo.len() != 64
+                || !photo
+                    .bytes()
+                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+            {
+                c.fail(
+                    format!("{vpath}/photos/{j}"),
+                    "must be a lowercase hex SHA-256",
+                );
             }
         }
         if let Some(loc) = version.location
             && (!(-90.0..=90.0).contains(&loc.lat) || !(-180.0..=180.0).contains(&loc.lon))
         {
-            c.fail(format!("{vpath}/location"), "latitude or longitude out of range");
+            c.fail(
+                format!("{vpath}/location"),
+                "latitude or longitude out of range",
+            );
         }
     }
     if let Some(void) = record.get("void") {

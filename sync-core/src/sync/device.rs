@@ -107,6 +107,7 @@ pub struct Replica {
     pub removed: BTreeSet<ChildId>,
     sent: BTreeMap<ChildId, Vec<ChangeHash>>,
     sent_states: BTreeMap<ChildId, am_sync::State>,
+    touched: BTreeSet<ChildId>,
 }
 
 impl Replica {
@@ -122,6 +123,7 @@ impl Replica {
             removed: BTreeSet::new(),
             sent: BTreeMap::new(),
             sent_states: BTreeMap::new(),
+            touched: BTreeSet::new(),
         }
     }
 
@@ -139,6 +141,7 @@ impl Replica {
         at: DateTime<Utc>,
     ) -> Result<ChildId, DeviceError> {
         let file = ChildFile::create(id, profile, self.actor, by, at)?;
+        self.touched.insert(id);
         self.docs.insert(
             id,
             Held {
@@ -186,10 +189,13 @@ impl Replica {
 
     /// Files with changes the server has not acknowledged.
     pub fn pending(&mut self) -> usize {
-        self.docs
-            .values_mut()
-            .filter_map(|h| (!h.quarantined && h.file.heads() != h.acked).then_some(()))
-            .count()
+        let mut n = 0;
+        for held in self.docs.values_mut() {
+            if !held.quarantined && held.file.heads() != held.acked {
+                n += 1;
+            }
+        }
+        n
     }
 
     /// Builds the next request. Calling it again before `receive` builds it afresh (a retry).
@@ -207,7 +213,8 @@ impl Replica {
             }
             if let Some(fb) = &held.fallback {
                 let mut state = fb.state.clone();
-                if let Some(message) = held.file.doc_mut().sync().generate_sync_message(&mut state) {
+                if let Some(message) = held.file.doc_mut().sync().generate_sync_message(&mut state)
+                {
                     req.syncs.push(DocSync {
                         doc: *id,
                         message: message.encode(),
@@ -231,7 +238,20 @@ impl Replica {
 
     /// Applies a response; `now_ms` is the device clock, to record skew.
     pub fn receive(&mut self, bytes: &[u8], now_ms: i64) -> Result<Outcome, DeviceError> {
-        let resp = Response::decode(bytes)?;
+        self.apply(Response::decode(bytes)?, now_ms)
+    }
+
+    /// Files whose content or sync memory changed since the last call: what to persist.
+    pub fn take_touched(&mut self) -> BTreeSet<ChildId> {
+        std::mem::take(&mut self.touched)
+    }
+
+    /// Applies a decoded response; `now_ms` is the device clock, to record skew.
+    pub fn apply(&mut self, resp: Response, now_ms: i64) -> Result<Outcome, DeviceError> {
+        self.touched.extend(resp.docs.iter().map(DocUpdate::doc));
+        self.touched.extend(resp.syncs.iter().map(|s| s.doc));
+        self.touched.extend(resp.drops.iter().copied());
+        self.touched.extend(self.sent.keys().copied());
         self.skew_ms = i64::try_from(resp.server_time_ms)
             .ok()
             .map(|t| t.saturating_sub(now_ms));
@@ -274,6 +294,7 @@ impl Replica {
             for (id, held) in &mut self.docs {
                 if !in_sync.contains(id) && held.fallback.is_none() {
                     held.acked.clear();
+                    self.touched.insert(*id);
                     again = true;
                 }
             }
@@ -310,10 +331,9 @@ impl Replica {
                     .map_err(|source| DeviceError::BadChanges { doc: id, source })?;
                 let held = self.held_or_new(id);
                 let doc = held.file.doc_mut();
-                let missing = changes
-                    .iter()
-                    .flat_map(|c| c.deps().iter())
-                    .any(|d| doc.get_change_by_hash(d).is_none() && !changes.iter().any(|c| c.hash() == *d));
+                let missing = changes.iter().flat_map(|c| c.deps().iter()).any(|d| {
+                    doc.get_change_by_hash(d).is_none() && !changes.iter().any(|c| c.hash() == *d)
+                });
                 if missing {
                     // The server thought we hold history we do not: ask by the fallback.
                     held.fallback = Some(Fallback::default());

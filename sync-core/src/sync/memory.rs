@@ -39,7 +39,9 @@ impl MemoryStore {
 
     /// Loads a stored file, for checks.
     pub fn load(&self, id: &ChildId) -> Option<AutoCommit> {
-        self.docs.get(id).and_then(|d| AutoCommit::load(&d.bytes).ok())
+        self.docs
+            .get(id)
+            .and_then(|d| AutoCommit::load(&d.bytes).ok())
     }
 
     /// Inserts a file directly, as an import or a test fixture does.
@@ -133,7 +135,10 @@ impl ServerStore for MemoryStore {
         doc: ChildId,
         peer: &PeerDoc,
     ) -> Result<(), Infallible> {
-        self.peers.entry(device).or_default().insert(doc, peer.clone());
+        self.peers
+            .entry(device)
+            .or_default()
+            .insert(doc, peer.clone());
         Ok(())
     }
 

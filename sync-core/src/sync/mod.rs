@@ -44,6 +44,7 @@
 //! assert_eq!(b.file(&child).unwrap().view().unwrap().profile.name, "李小红");
 //! ```
 
+pub mod conformance;
 pub mod device;
 pub mod memory;
 pub mod server;
@@ -103,7 +104,9 @@ impl Scope {
 
     /// Whether the village lies in the scope.
     pub fn contains(&self, village_code: &str) -> bool {
-        self.prefixes.iter().any(|p| village_code.starts_with(p.as_str()))
+        self.prefixes
+            .iter()
+            .any(|p| village_code.starts_with(p.as_str()))
     }
 
     /// The prefixes, sorted.

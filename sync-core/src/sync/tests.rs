@@ -11,7 +11,9 @@ const VILLAGE: &str = "210302001001";
 const OTHER_VILLAGE: &str = "210302002001";
 
 fn now() -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 11, 22, 8, 0, 0).single().expect("time")
+    Utc.with_ymd_and_hms(2026, 11, 22, 8, 0, 0)
+        .single()
+        .expect("time")
 }
 
 fn profile(name: &str, village: &str) -> Profile {
@@ -56,13 +58,20 @@ impl Peer {
         }
     }
 
-    fn exchange(&mut self, store: &mut MemoryStore) -> Result<(Vec<u8>, Vec<u8>), HandleError<Infallible>> {
+    fn exchange(
+        &mut self,
+        store: &mut MemoryStore,
+    ) -> Result<(Vec<u8>, Vec<u8>), HandleError<Infallible>> {
         let request = self.replica.request();
         let response = self.serve(store, &request)?;
         Ok((request, response))
     }
 
-    fn serve(&self, store: &mut MemoryStore, request: &[u8]) -> Result<Vec<u8>, HandleError<Infallible>> {
+    fn serve(
+        &self,
+        store: &mut MemoryStore,
+        request: &[u8],
+    ) -> Result<Vec<u8>, HandleError<Infallible>> {
         let req = Request::decode(request).expect("request decodes");
         let ctx = Context {
             device: self.device,
@@ -86,30 +95,65 @@ impl Peer {
                 eprintln!(
                     "trip {trips}: cursor {:?} up {:?} sync {:?} | resp cursor {:?} docs {:?} syncs {:?} resync {} more {}",
                     q.cursor,
-                    q.uploads.iter().map(|u| (u.doc.0.as_bytes()[0], u.base)).collect::<Vec<_>>(),
-                    q.syncs.iter().map(|u| u.doc.0.as_bytes()[0]).collect::<Vec<_>>(),
+                    q.uploads
+                        .iter()
+                        .map(|u| (u.doc.0.as_bytes()[0], u.base))
+                        .collect::<Vec<_>>(),
+                    q.syncs
+                        .iter()
+                        .map(|u| u.doc.0.as_bytes()[0])
+                        .collect::<Vec<_>>(),
                     r.cursor,
-                    r.docs.iter().map(|u| u.doc().0.as_bytes()[0]).collect::<Vec<_>>(),
-                    r.syncs.iter().map(|u| (u.doc.0.as_bytes()[0], u.message.len())).collect::<Vec<_>>(),
+                    r.docs
+                        .iter()
+                        .map(|u| u.doc().0.as_bytes()[0])
+                        .collect::<Vec<_>>(),
+                    r.syncs
+                        .iter()
+                        .map(|u| (u.doc.0.as_bytes()[0], u.message.len()))
+                        .collect::<Vec<_>>(),
                     r.resync,
                     r.more
                 );
                 if trips >= 4 {
                     let show = |m: &[u8]| {
                         let m = automerge::sync::Message::decode(m).expect("msg");
-                        format!("heads {:?} need {:?} have {:?} changes {}", m.heads, m.need, m.have.iter().map(|h| h.last_sync.clone()).collect::<Vec<_>>(), m.changes.len())
+                        format!(
+                            "heads {:?} need {:?} have {:?} changes {}",
+                            m.heads,
+                            m.need,
+                            m.have
+                                .iter()
+                                .map(|h| h.last_sync.clone())
+                                .collect::<Vec<_>>(),
+                            m.changes.len()
+                        )
                     };
-                    for x in &q.syncs { eprintln!("   dev->srv {}", show(&x.message)); }
-                    for x in &r.syncs { eprintln!("   srv->dev {}", show(&x.message)); }
+                    for x in &q.syncs {
+                        eprintln!("   dev->srv {}", show(&x.message));
+                    }
+                    for x in &r.syncs {
+                        eprintln!("   srv->dev {}", show(&x.message));
+                    }
                     for (id, held) in &mut self.replica.docs {
                         if held.fallback.is_some() {
                             let doc = held.file.doc_mut();
-                            eprintln!("   device {} heads {:?} missing {:?}", id.0.as_bytes()[0], doc.get_heads(), doc.get_missing_deps(&[]));
+                            eprintln!(
+                                "   device {} heads {:?} missing {:?}",
+                                id.0.as_bytes()[0],
+                                doc.get_heads(),
+                                doc.get_missing_deps(&[])
+                            );
                         }
                     }
                 }
             }
-            if self.replica.receive(&response, 0).expect("response applies") == Outcome::Done {
+            if self
+                .replica
+                .receive(&response, 0)
+                .expect("response applies")
+                == Outcome::Done
+            {
                 return trips;
             }
         }
@@ -120,7 +164,10 @@ impl Peer {
 fn assert_same(store: &MemoryStore, peer: &Peer) {
     for id in store.doc_ids() {
         let mut server_doc = store.load(id).expect("stored");
-        let held = peer.replica.file(id).expect("device holds every file in scope");
+        let held = peer
+            .replica
+            .file(id)
+            .expect("device holds every file in scope");
         let mut device_doc = held.doc().clone();
         assert_eq!(device_doc.get_heads(), server_doc.get_heads(), "file {id}");
     }
@@ -132,14 +179,33 @@ fn a_daily_sync_is_one_round_trip_and_carries_only_the_new_changes() {
     let mut a = Peer::new(1, &[VILLAGE]);
     let mut b = Peer::new(2, &[VILLAGE]);
     let ids: Vec<ChildId> = (0..5)
-        .map(|i| a.replica.create(ChildId::new(), &profile(&format!("孩子{i}"), VILLAGE), "d1", now()).expect("create"))
+        .map(|i| {
+            a.replica
+                .create(
+                    ChildId::new(),
+                    &profile(&format!("孩子{i}"), VILLAGE),
+                    "d1",
+                    now(),
+                )
+                .expect("create")
+        })
         .collect();
     assert_eq!(a.sync(&mut store), 1);
     assert_eq!(b.sync(&mut store), 1);
     visit(&mut a.replica, &ids[0], "第一次");
     let (request, _) = {
-        let before = a.replica.file_mut(&ids[0]).expect("held").doc_mut().get_heads();
-        let new = a.replica.file_mut(&ids[0]).expect("held").doc_mut().save_after(&before);
+        let before = a
+            .replica
+            .file_mut(&ids[0])
+            .expect("held")
+            .doc_mut()
+            .get_heads();
+        let new = a
+            .replica
+            .file_mut(&ids[0])
+            .expect("held")
+            .doc_mut()
+            .save_after(&before);
         assert!(new.is_empty());
         a.exchange(&mut store).expect("sync")
     };
@@ -154,13 +220,28 @@ fn an_idle_sync_costs_under_300_bytes() {
     let mut store = MemoryStore::default();
     let mut a = Peer::new(1, &[VILLAGE]);
     for i in 0..60 {
-        a.replica.create(ChildId::new(), &profile(&format!("孩子{i}"), VILLAGE), "d1", now()).expect("create");
+        a.replica
+            .create(
+                ChildId::new(),
+                &profile(&format!("孩子{i}"), VILLAGE),
+                "d1",
+                now(),
+            )
+            .expect("create");
     }
     a.sync(&mut store);
     a.sync(&mut store);
     let (request, response) = a.exchange(&mut store).expect("sync");
-    assert!(request.len() + response.len() < 300, "{} + {}", request.len(), response.len());
-    assert_eq!(a.replica.receive(&response, 0).expect("apply"), Outcome::Done);
+    assert!(
+        request.len() + response.len() < 300,
+        "{} + {}",
+        request.len(),
+        response.len()
+    );
+    assert_eq!(
+        a.replica.receive(&response, 0).expect("apply"),
+        Outcome::Done
+    );
 }
 
 #[test]
@@ -168,7 +249,10 @@ fn a_lost_response_is_recovered_by_the_retry_without_loss_or_duplication() {
     let mut store = MemoryStore::default();
     let mut a = Peer::new(1, &[VILLAGE]);
     let mut b = Peer::new(2, &[VILLAGE]);
-    let id = a.replica.create(ChildId::new(), &profile("甲", VILLAGE), "d1", now()).expect("create");
+    let id = a
+        .replica
+        .create(ChildId::new(), &profile("甲", VILLAGE), "d1", now())
+        .expect("create");
     a.sync(&mut store);
     b.sync(&mut store);
     let rb = visit(&mut b.replica, &id, "b");
@@ -194,7 +278,14 @@ fn a_new_phone_gets_every_file_in_its_scope_in_one_round_trip() {
     let mut a = Peer::new(1, &[VILLAGE, OTHER_VILLAGE]);
     for i in 0..10 {
         let village = if i % 2 == 0 { VILLAGE } else { OTHER_VILLAGE };
-        a.replica.create(ChildId::new(), &profile(&format!("孩子{i}"), village), "d1", now()).expect("create");
+        a.replica
+            .create(
+                ChildId::new(),
+                &profile(&format!("孩子{i}"), village),
+                "d1",
+                now(),
+            )
+            .expect("create");
     }
     a.sync(&mut store);
     let mut fresh = Peer::new(3, &[VILLAGE]);
@@ -206,7 +297,10 @@ fn a_new_phone_gets_every_file_in_its_scope_in_one_round_trip() {
 fn a_server_restored_from_an_older_snapshot_gets_back_what_it_lost_within_two_round_trips() {
     let mut store = MemoryStore::default();
     let mut a = Peer::new(1, &[VILLAGE]);
-    let id = a.replica.create(ChildId::new(), &profile("甲", VILLAGE), "d1", now()).expect("create");
+    let id = a
+        .replica
+        .create(ChildId::new(), &profile("甲", VILLAGE), "d1", now())
+        .expect("create");
     a.sync(&mut store);
     let backup = store.clone();
     let lost = visit(&mut a.replica, &id, "lost in the restore");
@@ -214,8 +308,15 @@ fn a_server_restored_from_an_older_snapshot_gets_back_what_it_lost_within_two_ro
     store = backup;
     let trips = a.sync(&mut store);
     assert!(trips <= 2, "{trips} round trips");
-    let view_on_server = crate::file::ChildFile::from_doc(store.load(&id).expect("stored")).expect("file");
-    assert!(view_on_server.view().expect("valid").records.contains_key(&lost));
+    let view_on_server =
+        crate::file::ChildFile::from_doc(store.load(&id).expect("stored")).expect("file");
+    assert!(
+        view_on_server
+            .view()
+            .expect("valid")
+            .records
+            .contains_key(&lost)
+    );
     assert_same(&store, &a);
 }
 
@@ -224,7 +325,10 @@ fn a_phone_restored_from_a_backup_gets_back_what_it_lost() {
     let mut store = MemoryStore::default();
     let mut a = Peer::new(1, &[VILLAGE]);
     let mut b = Peer::new(2, &[VILLAGE]);
-    let id = a.replica.create(ChildId::new(), &profile("甲", VILLAGE), "d1", now()).expect("create");
+    let id = a
+        .replica
+        .create(ChildId::new(), &profile("甲", VILLAGE), "d1", now())
+        .expect("create");
     a.sync(&mut store);
     b.sync(&mut store);
     let backup = a.replica.clone();
@@ -244,7 +348,10 @@ fn a_file_moved_out_of_a_directors_villages_is_dropped_from_their_phone() {
     let mut store = MemoryStore::default();
     let mut director = Peer::new(1, &[VILLAGE]);
     let mut county = Peer::new(2, &["210302"]);
-    let id = director.replica.create(ChildId::new(), &profile("甲", VILLAGE), "d1", now()).expect("create");
+    let id = director
+        .replica
+        .create(ChildId::new(), &profile("甲", VILLAGE), "d1", now())
+        .expect("create");
     director.sync(&mut store);
     county.sync(&mut store);
     county
@@ -263,8 +370,14 @@ fn a_file_moved_out_of_a_directors_villages_is_dropped_from_their_phone() {
 fn a_director_cannot_move_a_file_out_of_their_villages_and_nothing_of_the_request_lands() {
     let mut store = MemoryStore::default();
     let mut director = Peer::new(1, &[VILLAGE]);
-    let keep = director.replica.create(ChildId::new(), &profile("乙", VILLAGE), "d1", now()).expect("create");
-    let id = director.replica.create(ChildId::new(), &profile("甲", VILLAGE), "d1", now()).expect("create");
+    let keep = director
+        .replica
+        .create(ChildId::new(), &profile("乙", VILLAGE), "d1", now())
+        .expect("create");
+    let id = director
+        .replica
+        .create(ChildId::new(), &profile("甲", VILLAGE), "d1", now())
+        .expect("create");
     director.sync(&mut store);
     visit(&mut director.replica, &keep, "must not land alone");
     director
@@ -275,27 +388,44 @@ fn a_director_cannot_move_a_file_out_of_their_villages_and_nothing_of_the_reques
         .expect("edit");
     let before = store.clone();
     let err = director.exchange(&mut store).expect_err("refused");
-    assert!(matches!(err, HandleError::Rejected { doc, reason: Reject::MovesOutOfScope(_) } if doc == id));
+    assert!(
+        matches!(err, HandleError::Rejected { doc, reason: Reject::MovesOutOfScope(_) } if doc == id)
+    );
     let mut kept = store.load(&keep).expect("stored");
-    assert_eq!(kept.get_heads(), before.load(&keep).expect("stored").get_heads());
+    assert_eq!(
+        kept.get_heads(),
+        before.load(&keep).expect("stored").get_heads()
+    );
 }
 
 #[test]
 fn a_file_for_another_village_is_refused_by_name() {
     let mut store = MemoryStore::default();
     let mut director = Peer::new(1, &[VILLAGE]);
-    let id = director.replica.create(ChildId::new(), &profile("甲", OTHER_VILLAGE), "d1", now()).expect("create");
+    let id = director
+        .replica
+        .create(ChildId::new(), &profile("甲", OTHER_VILLAGE), "d1", now())
+        .expect("create");
     let err = director.exchange(&mut store).expect_err("refused");
-    assert!(matches!(&err, HandleError::Rejected { doc, reason } if *doc == id && reason.code() == "region_forbidden"), "{err}");
+    assert!(
+        matches!(&err, HandleError::Rejected { doc, reason } if *doc == id && reason.code() == "region_forbidden"),
+        "{err}"
+    );
     director.replica.quarantine(&id);
-    assert_eq!(director.sync(&mut store), 1, "the rest syncs once the file is set aside");
+    assert_eq!(
+        director.sync(&mut store),
+        1,
+        "the rest syncs once the file is set aside"
+    );
 }
 
 #[test]
 fn a_revoked_device_is_told_to_wipe_and_gets_nothing_else() {
     let mut store = MemoryStore::default();
     let mut a = Peer::new(1, &[VILLAGE]);
-    a.replica.create(ChildId::new(), &profile("甲", VILLAGE), "d1", now()).expect("create");
+    a.replica
+        .create(ChildId::new(), &profile("甲", VILLAGE), "d1", now())
+        .expect("create");
     a.sync(&mut store);
     let ctx = Context {
         device: a.device,
@@ -307,7 +437,10 @@ fn a_revoked_device_is_told_to_wipe_and_gets_nothing_else() {
     let req = Request::decode(&a.replica.request()).expect("decode");
     let resp = server::handle(&mut store, &ctx, &req).expect("handled");
     assert!(resp.wipe && resp.docs.is_empty());
-    assert_eq!(a.replica.receive(&resp.encode(), 0).expect("apply"), Outcome::Wipe);
+    assert_eq!(
+        a.replica.receive(&resp.encode(), 0).expect("apply"),
+        Outcome::Wipe
+    );
     assert!(a.replica.docs.is_empty());
 }
 
@@ -316,7 +449,14 @@ fn a_big_first_sync_comes_in_pages_and_loses_nothing() {
     let mut store = MemoryStore::default();
     let mut a = Peer::new(1, &[VILLAGE]);
     for i in 0..20 {
-        a.replica.create(ChildId::new(), &profile(&format!("孩子{i}"), VILLAGE), "d1", now()).expect("create");
+        a.replica
+            .create(
+                ChildId::new(),
+                &profile(&format!("孩子{i}"), VILLAGE),
+                "d1",
+                now(),
+            )
+            .expect("create");
     }
     a.sync(&mut store);
     let mut fresh = Peer::new(2, &[VILLAGE]);
@@ -331,7 +471,9 @@ fn a_big_first_sync_comes_in_pages_and_loses_nothing() {
             page_bytes: 2000,
             revoked: false,
         };
-        let resp = store.transaction(|s| server::handle(s, &ctx, &req)).expect("handled");
+        let resp = store
+            .transaction(|s| server::handle(s, &ctx, &req))
+            .expect("handled");
         if fresh.replica.receive(&resp.encode(), 0).expect("apply") == Outcome::Done {
             break;
         }

@@ -1,0 +1,193 @@
+//! Storage through diesel: embedded SQLite by default, PostgreSQL for a province.
+//!
+//! The backend is chosen from the database URL's scheme, never guessed: `sqlite://PATH` (or
+//! `sqlite::memory:`) and `postgres://` / `postgresql://`. Anything else is refused, so a typo
+//! cannot silently create a SQLite file named after it. Migrations for both backends are
+//! embedded and applied when a pool is opened.
+
+mod schema;
+pub mod sync;
+
+use diesel::connection::SimpleConnection;
+use diesel::r2d2::{CustomizeConnection, ManageConnection, Pool, PooledConnection};
+use diesel::{Connection, PgConnection, SqliteConnection};
+use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
+
+const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../migrations/sqlite");
+const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../migrations/postgres");
+
+// diesel's derive generates undocumented public items; they are diesel's, not ours.
+#[allow(missing_docs)]
+mod connection {
+    use diesel::{PgConnection, SqliteConnection};
+
+    /// A connection to either backend.
+    #[derive(diesel::MultiConnection)]
+    pub enum DbConnection {
+        /// PostgreSQL, for production.
+        Postgresql(PgConnection),
+        /// Embedded SQLite, the default.
+        Sqlite(SqliteConnection),
+    }
+}
+
+pub use connection::DbConnection;
+
+/// Which database a URL names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DatabaseUrl {
+    /// A SQLite file (or `:memory:`).
+    Sqlite(String),
+    /// A PostgreSQL connection URL.
+    Postgres(String),
+}
+
+/// Why storage could not be opened or used.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The URL's scheme is neither `sqlite://` nor `postgres://`.
+    #[error(
+        "unsupported database URL scheme in `{0}`: use sqlite://PATH or postgres://USER@HOST/DB"
+    )]
+    UnknownScheme(String),
+    /// The pool could not be built or a connection could not be had.
+    #[error("database connection: {0}")]
+    Pool(#[from] diesel::r2d2::PoolError),
+    /// A connection-level failure.
+    #[error("database connection: {0}")]
+    Connection(#[from] diesel::ConnectionError),
+    /// A query failed.
+    #[error("database: {0}")]
+    Query(#[from] diesel::result::Error),
+    /// Migrations could not be applied.
+    #[error("migrations: {0}")]
+    Migration(String),
+}
+
+impl DatabaseUrl {
+    /// Parses a database URL, refusing unknown schemes.
+    pub fn parse(url: &str) -> Result<Self, StoreError> {
+        if let Some(path) = url.strip_prefix("sqlite://") {
+            Ok(DatabaseUrl::Sqlite(path.to_owned()))
+        } else if url == "sqlite::memory:" {
+            Ok(DatabaseUrl::Sqlite(":memory:".to_owned()))
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(DatabaseUrl::Postgres(url.to_owned()))
+        } else {
+            Err(StoreError::UnknownScheme(redact(url)))
+        }
+    }
+}
+
+/// A URL for messages, without a password.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => format!("{}://***{}", &url[..s], &url[at..]),
+        _ => url.to_owned(),
+    }
+}
+
+/// Durable, serialised SQLite: an acknowledged sync must survive a power cut.
+#[derive(Debug)]
+struct Pragmas;
+
+impl CustomizeConnection<DbConnection, diesel::r2d2::Error> for Pragmas {
+    fn on_acquire(&self, conn: &mut DbConnection) -> Result<(), diesel::r2d2::Error> {
+        if let DbConnection::Sqlite(c) = conn {
+            c.batch_execute(
+                "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
+                 PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON;",
+            )
+            .map_err(diesel::r2d2::Error::QueryError)?;
+        }
+        Ok(())
+    }
+}
+
+/// Makes connections of the backend the URL names. (diesel's own manager would try each
+/// backend in turn, and with PostgreSQL down it would open a SQLite file named after the URL.)
+#[derive(Debug)]
+pub struct Manager {
+    url: DatabaseUrl,
+}
+
+impl ManageConnection for Manager {
+    type Connection = DbConnection;
+    type Error = diesel::r2d2::Error;
+
+    fn connect(&self) -> Result<DbConnection, Self::Error> {
+        let conn = match &self.url {
+            DatabaseUrl::Sqlite(path) => {
+                SqliteConnection::establish(path).map(DbConnection::Sqlite)
+            }
+            DatabaseUrl::Postgres(url) => {
+                PgConnection::establish(url).map(DbConnection::Postgresql)
+            }
+        };
+        conn.map_err(diesel::r2d2::Error::ConnectionError)
+    }
+
+    fn is_valid(&self, conn: &mut DbConnection) -> Result<(), Self::Error> {
+        conn.batch_execute("SELECT 1")
+            .map_err(diesel::r2d2::Error::QueryError)
+    }
+
+    fn has_broken(&self, _conn: &mut DbConnection) -> bool {
+        false
+    }
+}
+
+/// A pool of connections to the configured database.
+pub type DbPool = Pool<Manager>;
+/// A connection from the pool.
+pub type PooledConn = PooledConnection<Manager>;
+
+/// Opens a pool and applies pending migrations.
+pub fn open(url: &DatabaseUrl, max_size: u32) -> Result<DbPool, StoreError> {
+    let size = match url {
+        // Each `:memory:` connection is a database of its own.
+        DatabaseUrl::Sqlite(p) if p == ":memory:" => 1,
+        _ => max_size,
+    };
+    let pool = Pool::builder()
+        .max_size(size)
+        .connection_customizer(Box::new(Pragmas))
+        .build(Manager { url: url.clone() })?;
+    let mut conn = pool.get()?;
+    migrate(&mut conn)?;
+    Ok(pool)
+}
+
+/// Applies every pending migration of the connection's backend.
+pub fn migrate(conn: &mut DbConnection) -> Result<(), StoreError> {
+    let applied = match conn {
+        DbConnection::Sqlite(c) => c.run_pending_migrations(SQLITE_MIGRATIONS).map(|_| ()),
+        DbConnection::Postgresql(c) => c.run_pending_migrations(POSTGRES_MIGRATIONS).map(|_| ()),
+    };
+    applied.map_err(|e| StoreError::Migration(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unknown_database_scheme_is_refused_without_showing_the_password() {
+        let err = DatabaseUrl::parse("mysql://admin:hunter2@db/homevisit").expect_err("refused");
+        assert!(!err.to_string().contains("hunter2"), "{err}");
+        assert!(matches!(err, StoreError::UnknownScheme(_)));
+        assert!(DatabaseUrl::parse("homevisit.db").is_err());
+    }
+
+    #[test]
+    fn sqlite_and_postgres_urls_are_told_apart() {
+        assert_eq!(
+            DatabaseUrl::parse("sqlite:///var/lib/homevisit/db.sqlite").ok(),
+            Some(DatabaseUrl::Sqlite("/var/lib/homevisit/db.sqlite".into()))
+        );
+        assert!(matches!(
+            DatabaseUrl::parse("postgresql://u@localhost/hv"),
+            Ok(DatabaseUrl::Postgres(_))
+        ));
+    }
+}

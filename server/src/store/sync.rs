@@ -1,0 +1,312 @@
+//! The sync protocol's [`ServerStore`] over diesel, for both backends.
+//!
+//! A document is stored as a compacted snapshot plus the changes appended since; after
+//! [`COMPACT_AFTER`] appended chunks the next write folds them into a fresh snapshot, so a
+//! busy file never costs more than one snapshot and a few chunks to load.
+
+use automerge::{AutoCommit, ChangeHash};
+use diesel::prelude::*;
+use homevisit_sync_core::sync::server::{DeviceRecord, PeerDoc, ServerStore, StoredDoc};
+use homevisit_sync_core::sync::{ChildId, Cursor, DeviceId, Scope};
+
+use super::DbConnection;
+use super::schema::{document_chunks, documents, sync_devices, sync_peer_documents, sync_seq};
+
+/// Chunks appended to a document before the next write compacts it.
+pub const COMPACT_AFTER: i32 = 16;
+
+/// The sync store on one connection, inside the caller's transaction.
+pub struct SqlSyncStore<'a> {
+    conn: &'a mut DbConnection,
+}
+
+impl<'a> SqlSyncStore<'a> {
+    /// Wraps a connection; run [`homevisit_sync_core::sync::server::handle`] inside a
+    /// transaction on it.
+    pub fn new(conn: &'a mut DbConnection) -> Self {
+        SqlSyncStore { conn }
+    }
+
+    fn next_seq(&mut self) -> QueryResult<u64> {
+        // The row lock taken here is held to commit: numbers are issued in commit order.
+        diesel::update(sync_seq::table.filter(sync_seq::id.eq(1)))
+            .set(sync_seq::value.eq(sync_seq::value + 1))
+            .execute(self.conn)?;
+        self.head_seq()
+    }
+}
+
+fn encode_heads(heads: &[ChangeHash]) -> Vec<u8> {
+    heads.iter().flat_map(|h| h.0).collect()
+}
+
+fn decode_heads(bytes: &[u8]) -> QueryResult<Vec<ChangeHash>> {
+    bytes
+        .chunks_exact(32)
+        .map(|c| {
+            ChangeHash::try_from(c)
+                .map_err(|e| diesel::result::Error::DeserializationError(Box::new(e)))
+        })
+        .collect()
+}
+
+fn cursor(seq: Option<i64>, token: Option<i64>) -> Option<Cursor> {
+    Some(Cursor {
+        seq: seq? as u64,
+        token: token? as u32,
+    })
+}
+
+impl ServerStore for SqlSyncStore<'_> {
+    type Error = diesel::result::Error;
+
+    fn device(&mut self, device: DeviceId) -> QueryResult<Option<DeviceRecord>> {
+        let row = sync_devices::table
+            .filter(sync_devices::device_id.eq(device.0.to_string()))
+            .select((
+                sync_devices::confirmed_seq,
+                sync_devices::confirmed_token,
+                sync_devices::pending_seq,
+                sync_devices::pending_token,
+                sync_devices::scope_fingerprint,
+            ))
+            .first::<(Option<i64>, Option<i64>, Option<i64>, Option<i64>, i64)>(self.conn)
+            .optional()?;
+        Ok(row.map(|(cs, ct, ps, pt, scope)| DeviceRecord {
+            confirmed: cursor(cs, ct),
+            pending: cursor(ps, pt),
+            scope: scope as u32,
+        }))
+    }
+
+    fn put_device(&mut self, device: DeviceId, record: &DeviceRecord) -> QueryResult<()> {
+        let id = device.0.to_string();
+        let values = (
+            sync_devices::confirmed_seq.eq(record.confirmed.map(|c| c.seq as i64)),
+            sync_devices::confirmed_token.eq(record.confirmed.map(|c| i64::from(c.token))),
+            sync_devices::pending_seq.eq(record.pending.map(|c| c.seq as i64)),
+            sync_devices::pending_token.eq(record.pending.map(|c| i64::from(c.token))),
+            sync_devices::scope_fingerprint.eq(i64::from(record.scope)),
+        );
+        let updated = diesel::update(sync_devices::table.filter(sync_devices::device_id.eq(&id)))
+            .set(values)
+            .execute(self.conn)?;
+        if updated == 0 {
+            diesel::insert_into(sync_devices::table)
+                .values((sync_devices::device_id.eq(&id), values))
+                .execute(self.conn)?;
+        }
+        Ok(())
+    }
+
+    fn doc(&mut self, id: ChildId) -> QueryResult<Option<StoredDoc>> {
+        let key = id.0.to_string();
+        let Some((village, seq, mut bytes)) = documents::table
+            .filter(documents::id.eq(&key))
+            .select((documents::village, documents::seq, documents::snapshot))
+            .first::<(String, i64, Vec<u8>)>(self.conn)
+            .optional()?
+        else {
+            return Ok(None);
+        };
+        let chunks: Vec<Vec<u8>> = document_chunks::table
+            .filter(document_chunks::document_id.eq(&key))
+            .order(document_chunks::n)
+            .select(document_chunks::bytes)
+            .load(self.conn)?;
+        for chunk in chunks {
+            bytes.extend_from_slice(&chunk);
+        }
+        Ok(Some(StoredDoc {
+            bytes,
+            village,
+            seq: seq as u64,
+        }))
+    }
+
+    fn doc_village(&mut self, id: ChildId) -> QueryResult<Option<String>> {
+        documents::table
+            .filter(documents::id.eq(id.0.to_string()))
+            .select(documents::village)
+            .first(self.conn)
+            .optional()
+    }
+
+    fn put_doc(&mut self, id: ChildId, village: &str, doc: &mut AutoCommit) -> QueryResult<u64> {
+        let seq = self.next_seq()?;
+        let key = id.0.to_string();
+        let heads = doc.get_heads();
+        let existing = documents::table
+            .filter(documents::id.eq(&key))
+            .select((documents::heads, documents::chunk_count))
+            .first::<(Vec<u8>, i32)>(self.conn)
+            .optional()?;
+        match existing {
+            None => {
+                diesel::insert_into(documents::table)
+                    .values((
+                        documents::id.eq(&key),
+                        documents::village.eq(village),
+                        documents::seq.eq(seq as i64),
+                        documents::snapshot.eq(doc.save()),
+                        documents::heads.eq(encode_heads(&heads)),
+                        documents::chunk_count.eq(0),
+                    ))
+                    .execute(self.conn)?;
+            }
+            Some((_, count)) if count >= COMPACT_AFTER => {
+                diesel::delete(
+                    document_chunks::table.filter(document_chunks::document_id.eq(&key)),
+                )
+                .execute(self.conn)?;
+                diesel::update(documents::table.filter(documents::id.eq(&key)))
+                    .set((
+                        documents::village.eq(village),
+                        documents::seq.eq(seq as i64),
+                        documents::snapshot.eq(doc.save()),
+                        documents::heads.eq(encode_heads(&heads)),
+                        documents::chunk_count.eq(0),
+                    ))
+                    .execute(self.conn)?;
+            }
+            Some((stored_heads, count)) => {
+                let chunk = doc.save_after(&decode_heads(&stored_heads)?);
+                diesel::insert_into(document_chunks::table)
+                    .values((
+                        document_chunks::document_id.eq(&key),
+                        document_chunks::n.eq(count),
+                        document_chunks::bytes.eq(chunk),
+                    ))
+                    .execute(self.conn)?;
+                diesel::update(documents::table.filter(documents::id.eq(&key)))
+                    .set((
+                        documents::village.eq(village),
+                        documents::seq.eq(seq as i64),
+                        documents::heads.eq(encode_heads(&heads)),
+                        documents::chunk_count.eq(count + 1),
+                    ))
+                    .execute(self.conn)?;
+            }
+        }
+        Ok(seq)
+    }
+
+    fn head_seq(&mut self) -> QueryResult<u64> {
+        sync_seq::table
+            .filter(sync_seq::id.eq(1))
+            .select(sync_seq::value)
+            .first::<i64>(self.conn)
+            .map(|v| v as u64)
+    }
+
+    fn changed_since(
+        &mut self,
+        scope: &Scope,
+        since: u64,
+        upto: u64,
+    ) -> QueryResult<Vec<(ChildId, u64)>> {
+        let mut out = Vec::new();
+        for prefix in scope.prefixes() {
+            // Region codes are digits; anything else could be a LIKE pattern and is skipped.
+            if prefix.is_empty() || !prefix.bytes().all(|b| b.is_ascii_digit()) {
+                continue;
+            }
+            let rows: Vec<(String, i64)> = documents::table
+                .filter(documents::village.like(format!("{prefix}%")))
+                .filter(documents::seq.gt(since as i64))
+                .filter(documents::seq.le(upto as i64))
+                .select((documents::id, documents::seq))
+                .load(self.conn)?;
+            for (id, seq) in rows {
+                if let Ok(uuid) = uuid::Uuid::parse_str(&id) {
+                    out.push((ChildId(uuid), seq as u64));
+                }
+            }
+        }
+        out.sort_by_key(|(_, seq)| *seq);
+        out.dedup();
+        Ok(out)
+    }
+
+    fn peer_docs(&mut self, device: DeviceId) -> QueryResult<Vec<(ChildId, PeerDoc)>> {
+        type Row = (
+            String,
+            Vec<u8>,
+            Option<i64>,
+            Option<Vec<u8>>,
+            Option<i64>,
+            Option<Vec<u8>>,
+        );
+        let rows: Vec<Row> = sync_peer_documents::table
+            .filter(sync_peer_documents::device_id.eq(device.0.to_string()))
+            .select((
+                sync_peer_documents::document_id,
+                sync_peer_documents::known,
+                sync_peer_documents::pending_token,
+                sync_peer_documents::pending_heads,
+                sync_peer_documents::dropping_token,
+                sync_peer_documents::sync_state,
+            ))
+            .load(self.conn)?;
+        let mut out = Vec::with_capacity(rows.len());
+        for (doc, known, pending_token, pending_heads, dropping, sync_state) in rows {
+            let Ok(uuid) = uuid::Uuid::parse_str(&doc) else {
+                continue;
+            };
+            let pending = match (pending_token, pending_heads) {
+                (Some(t), Some(h)) => Some((t as u32, decode_heads(&h)?)),
+                _ => None,
+            };
+            out.push((
+                ChildId(uuid),
+                PeerDoc {
+                    known: decode_heads(&known)?,
+                    pending,
+                    dropping: dropping.map(|t| t as u32),
+                    sync_state,
+                },
+            ));
+        }
+        Ok(out)
+    }
+
+    fn put_peer_doc(&mut self, device: DeviceId, doc: ChildId, peer: &PeerDoc) -> QueryResult<()> {
+        let (d, k) = (device.0.to_string(), doc.0.to_string());
+        let values = (
+            sync_peer_documents::known.eq(encode_heads(&peer.known)),
+            sync_peer_documents::pending_token
+                .eq(peer.pending.as_ref().map(|(t, _)| i64::from(*t))),
+            sync_peer_documents::pending_heads
+                .eq(peer.pending.as_ref().map(|(_, h)| encode_heads(h))),
+            sync_peer_documents::dropping_token.eq(peer.dropping.map(i64::from)),
+            sync_peer_documents::sync_state.eq(peer.sync_state.clone()),
+        );
+        let updated = diesel::update(
+            sync_peer_documents::table
+                .filter(sync_peer_documents::device_id.eq(&d))
+                .filter(sync_peer_documents::document_id.eq(&k)),
+        )
+        .set(values.clone())
+        .execute(self.conn)?;
+        if updated == 0 {
+            diesel::insert_into(sync_peer_documents::table)
+                .values((
+                    sync_peer_documents::device_id.eq(&d),
+                    sync_peer_documents::document_id.eq(&k),
+                    values,
+                ))
+                .execute(self.conn)?;
+        }
+        Ok(())
+    }
+
+    fn delete_peer_doc(&mut self, device: DeviceId, doc: ChildId) -> QueryResult<()> {
+        diesel::delete(
+            sync_peer_documents::table
+                .filter(sync_peer_documents::device_id.eq(device.0.to_string()))
+                .filter(sync_peer_documents::document_id.eq(doc.0.to_string())),
+        )
+        .execute(self.conn)?;
+        Ok(())
+    }
+}

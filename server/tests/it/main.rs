@@ -1,0 +1,4 @@
+//! The server's integration tests, in one binary so they link once.
+
+mod pg;
+mod storage;
