@@ -6,7 +6,7 @@
 
 pub mod demo;
 pub mod file;
-pub mod vocab;
 pub mod rules;
-pub mod sync;
 pub mod store;
+pub mod sync;
+pub mod vocab;

@@ -188,7 +188,10 @@ mod tests {
     fn every_key_parses_back_to_its_value() {
         for f in RiskFlag::ALL {
             assert_eq!(f.key().parse::<RiskFlag>(), Ok(*f));
-            assert_eq!(serde_json::to_string(f).ok(), Some(format!("\"{}\"", f.key())));
+            assert_eq!(
+                serde_json::to_string(f).ok(),
+                Some(format!("\"{}\"", f.key()))
+            );
         }
         for c in Category::ALL {
             assert_eq!(c.key().parse::<Category>(), Ok(*c));
