@@ -6,6 +6,7 @@
 
 pub mod demo;
 pub mod file;
+pub mod photo;
 pub mod rules;
 pub mod store;
 pub mod sync;
