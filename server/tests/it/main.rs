@@ -1,4 +1,5 @@
 //! The server's integration tests, in one binary so they link once.
 
 mod pg;
+mod rules_eval;
 mod storage;

@@ -1,0 +1,3 @@
+//! The subcommands of `homevisit`.
+
+pub mod rules;
