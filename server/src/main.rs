@@ -1,37 +1,46 @@
 //! `homevisit`: the server and its command-line tools.
+//!
+//! Each subcommand is a variant of [`Command`] whose handler lives in `cli/`; handlers return
+//! their own error types, and only this file turns them into a message and an exit status.
 
 mod cli;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
-/// homevisit: offline-first home-visit records for child directors and supervisors.
+/// homevisit: offline-first home-visit records for child directors.
 #[derive(Debug, Parser)]
-#[command(name = "homevisit", version, about)]
-struct Args {
+#[command(name = "homevisit", version)]
+struct Cli {
     #[command(subcommand)]
     command: Command,
 }
 
+/// The subcommands (to come: `serve`, `migrate`, `user ...`, `field ...`, `config default`).
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Visit rules: evaluate who is due (see docs/RULES.md).
-    Rules {
-        #[command(subcommand)]
-        command: cli::rules::RulesCommand,
-    },
+    /// The visit-rules engine: evaluate children's schedules (docs/RULES.md).
+    #[command(subcommand)]
+    Rules(cli::rules::RulesCommand),
 }
 
 fn main() -> ExitCode {
-    let args = Args::parse();
-    let result = match args.command {
-        Command::Rules { command } => cli::rules::run(command),
-    };
-    match result {
+    // Bad command lines exit with status 2 inside `parse`; failures below exit with 1.
+    let cli = Cli::parse();
+    match run(cli.command) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("homevisit: {e:#}");
+        Err(error) => {
+            // Our error messages already include their causes, so the outermost one is whole;
+            // TOML errors end with a newline of their own.
+            eprintln!("homevisit: {}", error.to_string().trim_end());
             ExitCode::FAILURE
         }
     }
+}
+
+fn run(command: Command) -> anyhow::Result<()> {
+    match command {
+        Command::Rules(command) => cli::rules::run(command)?,
+    }
+    Ok(())
 }

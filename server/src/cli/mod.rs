@@ -1,3 +1,4 @@
-//! The subcommands of `homevisit`.
+//! The handlers of the `homevisit` subcommands, one module per group.
 
+pub mod json;
 pub mod rules;

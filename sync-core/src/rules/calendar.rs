@@ -229,8 +229,7 @@ pub fn parse_date(text: &str) -> Result<NaiveDate, DateError> {
     let well_formed = b.len() == 10
         && b[4] == b'-'
         && b[7] == b'-'
-        && b
-            .iter()
+        && b.iter()
             .enumerate()
             .all(|(i, c)| i == 4 || i == 7 || c.is_ascii_digit());
     let number = |range: std::ops::Range<usize>| text.get(range).and_then(|s| s.parse().ok());
@@ -301,11 +300,11 @@ mod tests {
     }
 
     fn d(s: &str) -> NaiveDate {
-        parse_date(s).unwrap()
+        parse_date(s).expect("test input is valid")
     }
 
     fn iv(s: &str) -> Interval {
-        s.parse().unwrap()
+        s.parse().expect("test input is valid")
     }
 
     #[test]
@@ -358,7 +357,7 @@ mod tests {
             (1, Unit::Days, "1 day"),
         ];
         for (count, unit, text) in cases {
-            let interval = Interval::new(count, unit).unwrap();
+            let interval = Interval::new(count, unit).expect("test input is valid");
             assert_eq!(interval.to_string(), text);
             assert_eq!(text.parse::<Interval>(), Ok(interval));
         }
@@ -367,11 +366,17 @@ mod tests {
     #[test]
     fn a_wrongly_numbered_unit_is_refused_with_the_right_spelling() {
         assert_eq!(
-            "3 month".parse::<Interval>().unwrap_err().to_string(),
+            "3 month"
+                .parse::<Interval>()
+                .expect_err("test input is refused")
+                .to_string(),
             "invalid interval \"3 month\": write \"3 months\""
         );
         assert_eq!(
-            "1 weeks".parse::<Interval>().unwrap_err().to_string(),
+            "1 weeks"
+                .parse::<Interval>()
+                .expect_err("test input is refused")
+                .to_string(),
             "invalid interval \"1 weeks\": write \"1 week\""
         );
     }
@@ -379,8 +384,18 @@ mod tests {
     #[test]
     fn intervals_are_strict() {
         for bad in [
-            "", "3", "months", "3months", "3  months", " 3 months", "3 months ", "+3 months",
-            "-1 months", "3 Months", "1.5 months", "three months",
+            "",
+            "3",
+            "months",
+            "3months",
+            "3  months",
+            " 3 months",
+            "3 months ",
+            "+3 months",
+            "-1 months",
+            "3 Months",
+            "1.5 months",
+            "three months",
         ] {
             assert!(
                 matches!(bad.parse::<Interval>(), Err(IntervalError::Form(_))),
@@ -393,9 +408,15 @@ mod tests {
                 "{bad:?}"
             );
         }
-        assert!(matches!("3 mo".parse::<Interval>(), Err(IntervalError::Unit(_))));
+        assert!(matches!(
+            "3 mo".parse::<Interval>(),
+            Err(IntervalError::Unit(_))
+        ));
         assert_eq!(
-            "1 year".parse::<Interval>().unwrap_err().to_string(),
+            "1 year"
+                .parse::<Interval>()
+                .expect_err("test input is refused")
+                .to_string(),
             "invalid interval \"1 year\": the unit must be days, weeks or months"
         );
         assert_eq!(Interval::new(0, Unit::Days), None);
@@ -404,11 +425,24 @@ mod tests {
 
     #[test]
     fn dates_must_be_written_yyyy_mm_dd() {
-        assert_eq!(parse_date("2026-11-22"), Ok(NaiveDate::from_ymd_opt(2026, 11, 22).unwrap()));
+        assert_eq!(
+            parse_date("2026-11-22"),
+            Ok(NaiveDate::from_ymd_opt(2026, 11, 22).expect("test input is valid"))
+        );
         assert_eq!(parse_date("2024-02-29").map(|d| d.day()), Ok(29));
         for bad in [
-            "2026-1-5", "2026-01-5", " 2026-01-05", "2026/01/05", "2026-02-29", "2026-13-01",
-            "2026-00-10", "2026-04-31", "26-01-05", "+2026-01-05", "2026-01-05T00:00", "",
+            "2026-1-5",
+            "2026-01-5",
+            " 2026-01-05",
+            "2026/01/05",
+            "2026-02-29",
+            "2026-13-01",
+            "2026-00-10",
+            "2026-04-31",
+            "26-01-05",
+            "+2026-01-05",
+            "2026-01-05T00:00",
+            "",
         ] {
             assert_eq!(parse_date(bad), Err(DateError(bad.to_owned())), "{bad:?}");
         }
@@ -439,7 +473,12 @@ mod tests {
 
     fn any_date() -> impl Strategy<Value = NaiveDate> {
         // Days from 1800-01-01 to 2299-12-31: covers 1900, 2000 and 2100.
-        (0u64..182_620).prop_map(|n| add_days(NaiveDate::from_ymd_opt(1800, 1, 1).unwrap(), n))
+        (0u64..182_620).prop_map(|n| {
+            add_days(
+                NaiveDate::from_ymd_opt(1800, 1, 1).expect("test input is valid"),
+                n,
+            )
+        })
     }
 
     fn any_interval() -> impl Strategy<Value = Interval> {
@@ -447,7 +486,7 @@ mod tests {
             1..=MAX_COUNT,
             prop_oneof![Just(Unit::Days), Just(Unit::Weeks), Just(Unit::Months)],
         )
-            .prop_map(|(n, u)| Interval::new(n, u).unwrap())
+            .prop_map(|(n, u)| Interval::new(n, u).expect("test input is valid"))
     }
 
     proptest! {
@@ -456,7 +495,7 @@ mod tests {
             date in any_date(), months in 0u32..2400,
         ) {
             let out = add_months(date, months);
-            let start = month_start_after(date, months).unwrap();
+            let start = month_start_after(date, months).expect("test input is valid");
             prop_assert_eq!((out.year(), out.month()), (start.year(), start.month()));
             let last = days_in_month(out.year(), out.month());
             prop_assert!(out.day() <= last);
@@ -467,7 +506,7 @@ mod tests {
         fn adding_months_keeps_the_day_when_the_month_has_it(
             date in any_date(), months in 0u32..2400,
         ) {
-            let start = month_start_after(date, months).unwrap();
+            let start = month_start_after(date, months).expect("test input is valid");
             if date.day() <= days_in_month(start.year(), start.month()) {
                 prop_assert_eq!(add_months(date, months).day(), date.day());
             }
@@ -495,7 +534,7 @@ mod tests {
         ) {
             let year = date.year() + years as i32;
             let expected = NaiveDate::from_ymd_opt(year, date.month(), date.day())
-                .unwrap_or_else(|| NaiveDate::from_ymd_opt(year, 2, 28).unwrap());
+                .unwrap_or_else(|| NaiveDate::from_ymd_opt(year, 2, 28).expect("test input is valid"));
             prop_assert_eq!(add_months(date, 12 * years), expected);
             if date.month() == 2 && date.day() == 29 && !is_leap_year(year) {
                 prop_assert_eq!(expected.day(), 28);
@@ -511,7 +550,7 @@ mod tests {
 
         #[test]
         fn a_week_is_seven_days(date in any_date(), weeks in 1u32..=MAX_COUNT) {
-            let w = Interval::new(weeks, Unit::Weeks).unwrap().after(date);
+            let w = Interval::new(weeks, Unit::Weeks).expect("test input is valid").after(date);
             prop_assert_eq!(w, add_days(date, 7 * u64::from(weeks)));
             prop_assert_eq!((w - date).num_days(), 7 * i64::from(weeks));
         }
@@ -523,8 +562,8 @@ mod tests {
 
         #[test]
         fn leap_years_match_the_length_of_february(year in -3000i32..3000) {
-            let march = NaiveDate::from_ymd_opt(year, 3, 1).unwrap();
-            let feb = NaiveDate::from_ymd_opt(year, 2, 1).unwrap();
+            let march = NaiveDate::from_ymd_opt(year, 3, 1).expect("test input is valid");
+            let feb = NaiveDate::from_ymd_opt(year, 2, 1).expect("test input is valid");
             prop_assert_eq!((march - feb).num_days(), i64::from(days_in_month(year, 2)));
             prop_assert_eq!(days_in_month(year, 2) == 29, is_leap_year(year));
         }

@@ -318,9 +318,12 @@ impl RuleSet {
             check_list(when.risk_flags.as_deref(), &risk_flags, "risk flag", || {
                 at("when.risk_flags")
             })?;
-            check_list(when.categories.as_deref(), &category_keys, "category", || {
-                at("when.categories")
-            })?;
+            check_list(
+                when.categories.as_deref(),
+                &category_keys,
+                "category",
+                || at("when.categories"),
+            )?;
             let rule = Rule {
                 every: entry.every,
                 when: entry.when,
