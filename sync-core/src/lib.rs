@@ -5,6 +5,7 @@
 //! server both drive it with bytes in and bytes out.
 
 pub mod demo;
+pub mod device;
 pub mod file;
 pub mod photo;
 pub mod rules;
