@@ -278,10 +278,7 @@ impl Device {
         self.commit(touched)
     }
 
-    fn commit(
-        &mut self,
-        touched: std::collections::BTreeSet<ChildId>,
-    ) -> Result<(), DeviceError> {
+    fn commit(&mut self, touched: std::collections::BTreeSet<ChildId>) -> Result<(), DeviceError> {
         let mut batch = Batch::new();
         let mut summaries = Vec::new();
         for id in &touched {

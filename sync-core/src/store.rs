@@ -106,6 +106,9 @@ pub enum StoreError {
     Io(#[from] std::io::Error),
 }
 
+/// A stored key and its value.
+pub type Entry = (Vec<u8>, Vec<u8>);
+
 /// Puts and deletes applied together or not at all.
 #[derive(Debug, Default)]
 pub struct Batch {
@@ -246,7 +249,7 @@ impl DeviceStore {
     }
 
     /// Unseals a row into (key, value).
-    fn unseal_row(&self, ns: Namespace, id: &[u8], sealed: &[u8]) -> Result<(Vec<u8>, Vec<u8>), StoreError> {
+    fn unseal_row(&self, ns: Namespace, id: &[u8], sealed: &[u8]) -> Result<Entry, StoreError> {
         let plain = self.open_sealed(&Self::aad(ns, id), sealed)?;
         let [a, b, rest @ ..] = plain.as_slice() else {
             return Err(StoreError::Corrupt("row too short"));
@@ -281,7 +284,7 @@ impl DeviceStore {
     }
 
     /// Every (key, value) of a namespace, in no particular order.
-    pub fn scan(&self, ns: Namespace) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
+    pub fn scan(&self, ns: Namespace) -> Result<Vec<Entry>, StoreError> {
         let mut stmt = self
             .conn
             .prepare_cached("SELECT id, value FROM rows WHERE ns = ?1")?;
@@ -342,8 +345,9 @@ impl DeviceStore {
         let path = self.path.clone();
         // Empty the tables first, so that with secure_delete the pages are overwritten even if
         // a side file survives the removal below.
-        self.conn
-            .execute_batch("DELETE FROM rows; DELETE FROM meta; PRAGMA wal_checkpoint(TRUNCATE);")?;
+        self.conn.execute_batch(
+            "DELETE FROM rows; DELETE FROM meta; PRAGMA wal_checkpoint(TRUNCATE);",
+        )?;
         drop(self.conn);
         for suffix in ["", "-wal", "-shm", "-journal"] {
             let mut p = path.clone().into_os_string();

@@ -203,7 +203,7 @@ mod tests {
 
     #[test]
     fn an_unknown_key_names_its_field() {
-        let err = "orphan".parse::<RiskFlag>().unwrap_err();
+        let err = "orphan".parse::<RiskFlag>().expect_err("not a flag");
         assert_eq!(err.to_string(), "unknown risk flag `orphan`");
     }
 

@@ -13,7 +13,9 @@ fn key() -> StoreKey {
 }
 
 fn at() -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 3, 1, 2, 0, 0).single().expect("time")
+    Utc.with_ymd_and_hms(2026, 3, 1, 2, 0, 0)
+        .single()
+        .expect("time")
 }
 
 fn profile(name: &str) -> Profile {
@@ -30,7 +32,10 @@ fn profile(name: &str) -> Profile {
 }
 
 fn left_behind(file: &mut ChildFile) -> Result<(), FileError> {
-    for (attr, value) in [(AttrKind::Category, "left_behind"), (AttrKind::Guardianship, "good")] {
+    for (attr, value) in [
+        (AttrKind::Category, "left_behind"),
+        (AttrKind::Guardianship, "good"),
+    ] {
         file.assert_attribute(
             &Assertion {
                 attr,
@@ -51,8 +56,16 @@ fn sync(device: &mut Device, server: &mut MemoryStore, id: DeviceId) -> Outcome 
     let scope = Scope::new([VILLAGE]);
     for _ in 0..4 {
         let request = Request::decode(&device.sync_request().expect("request")).expect("decode");
-        let ctx = Context { device: id, scope: &scope, now_ms: 1_000, page_bytes: DEFAULT_PAGE_BYTES, revoked: false };
-        let response = server.transaction(|s| handle(s, &ctx, &request)).expect("accepted");
+        let ctx = Context {
+            device: id,
+            scope: &scope,
+            now_ms: 1_000,
+            page_bytes: DEFAULT_PAGE_BYTES,
+            revoked: false,
+        };
+        let response = server
+            .transaction(|s| handle(s, &ctx, &request))
+            .expect("accepted");
         let outcome = device.sync_receive(&response.encode(), 0).expect("applies");
         if outcome != Outcome::Again {
             return outcome;
@@ -67,11 +80,18 @@ fn an_edit_survives_closing_and_the_due_list_needs_no_document() {
     let path = dir.path().join("phone.db");
     let id = {
         let mut device = Device::open(&path, &key()).expect("open");
-        let id = device.create(&profile("王小红"), "d1", at()).expect("create");
+        let id = device
+            .create(&profile("王小红"), "d1", at())
+            .expect("create");
         device.edit(&id, left_behind).expect("attributes");
         device
             .edit(&id, |f| {
-                let v = RecordVersion::home_visit("2026-03-01".parse().expect("date"), "d1", at(), Findings::default());
+                let v = RecordVersion::home_visit(
+                    "2026-03-01".parse().expect("date"),
+                    "d1",
+                    at(),
+                    Findings::default(),
+                );
                 f.add_record(RecordKind::HomeVisit, &v, "d1", at())
             })
             .expect("visit");
@@ -97,7 +117,15 @@ fn a_phone_syncs_through_its_store_and_a_second_phone_receives_the_file() {
     {
         let mut b = Device::open(&dir.path().join("b.db"), &key()).expect("open b");
         sync(&mut b, &mut server, db);
-        assert_eq!(b.file(&id).expect("file").view().expect("view").profile.name, "李明");
+        assert_eq!(
+            b.file(&id)
+                .expect("file")
+                .view()
+                .expect("view")
+                .profile
+                .name,
+            "李明"
+        );
     }
     // Reopened, the phone remembers its cursor and acknowledged heads: an idle sync uploads nothing.
     drop(a);
@@ -116,15 +144,27 @@ fn a_damaged_response_changes_nothing_on_the_phone() {
     device.create(&profile("赵一"), "d1", at()).expect("create");
     let request = Request::decode(&device.sync_request().expect("request")).expect("decode");
     let scope = Scope::new([VILLAGE]);
-    let ctx = Context { device: DeviceId::new(), scope: &scope, now_ms: 0, page_bytes: DEFAULT_PAGE_BYTES, revoked: false };
-    let mut response = handle(&mut server, &ctx, &request).expect("accepted").encode();
+    let ctx = Context {
+        device: DeviceId::new(),
+        scope: &scope,
+        now_ms: 0,
+        page_bytes: DEFAULT_PAGE_BYTES,
+        revoked: false,
+    };
+    let mut response = handle(&mut server, &ctx, &request)
+        .expect("accepted")
+        .encode();
     let n = response.len();
     response[n / 2] ^= 0xff;
     assert!(device.sync_receive(&response, 0).is_err());
     drop(device);
     let mut device = Device::open(&path, &key()).expect("reopen");
     let again = Request::decode(&device.sync_request().expect("request")).expect("decode");
-    assert_eq!(again.uploads.len(), 1, "the unacknowledged file is still to be sent");
+    assert_eq!(
+        again.uploads.len(),
+        1,
+        "the unacknowledged file is still to be sent"
+    );
     assert!(again.cursor.is_none());
 }
 
@@ -139,9 +179,18 @@ fn a_wipe_order_empties_the_store() {
     sync(&mut device, &mut server, id);
     let scope = Scope::new([VILLAGE]);
     let request = Request::decode(&device.sync_request().expect("request")).expect("decode");
-    let ctx = Context { device: id, scope: &scope, now_ms: 0, page_bytes: DEFAULT_PAGE_BYTES, revoked: true };
+    let ctx = Context {
+        device: id,
+        scope: &scope,
+        now_ms: 0,
+        page_bytes: DEFAULT_PAGE_BYTES,
+        revoked: true,
+    };
     let response = handle(&mut server, &ctx, &request).expect("handled");
-    assert_eq!(device.sync_receive(&response.encode(), 0).expect("applies"), Outcome::Wipe);
+    assert_eq!(
+        device.sync_receive(&response.encode(), 0).expect("applies"),
+        Outcome::Wipe
+    );
     assert!(device.is_empty());
     drop(device);
     let device = Device::open(&path, &key()).expect("reopen");

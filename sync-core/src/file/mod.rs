@@ -63,7 +63,7 @@ pub const SCHEMA_VERSION: u64 = 1;
 pub enum FileError {
     /// The bytes are not an Automerge document, or an edit was refused by Automerge.
     #[error("automerge: {0}")]
-    Automerge(#[from] automerge::AutomergeError),
+    Automerge(Box<automerge::AutomergeError>),
     /// A newer app wrote this file; this build cannot know what it means.
     #[error("child file schema {found} is newer than this build reads (up to {SCHEMA_VERSION})")]
     UnsupportedSchema {
@@ -87,6 +87,13 @@ pub enum FileError {
     /// A voided record cannot be corrected or voided again.
     #[error("record {0} is voided")]
     Voided(Uuid),
+}
+
+impl From<automerge::AutomergeError> for FileError {
+    fn from(e: automerge::AutomergeError) -> Self {
+        // Boxed: Automerge's error is large and every file operation returns this type.
+        FileError::Automerge(Box::new(e))
+    }
 }
 
 /// One child's file, wrapping the Automerge document.

@@ -31,16 +31,24 @@ fn puts_and_deletes_read_back_after_reopening() {
     let (_dir, path) = fresh();
     let mut s = DeviceStore::open(&path, &key(1)).expect("open");
     let mut b = Batch::new();
-    b.put(Namespace::Doc, b"a", b"one").put(Namespace::Doc, b"b", b"two").put(Namespace::Meta, b"a", b"meta");
+    b.put(Namespace::Doc, b"a", b"one")
+        .put(Namespace::Doc, b"b", b"two")
+        .put(Namespace::Meta, b"a", b"meta");
     s.commit(b).expect("commit");
     let mut b = Batch::new();
     b.delete(Namespace::Doc, b"b");
     s.commit(b).expect("commit");
     drop(s);
     let s = DeviceStore::open(&path, &key(1)).expect("reopen");
-    assert_eq!(s.get(Namespace::Doc, b"a").expect("get"), Some(b"one".to_vec()));
+    assert_eq!(
+        s.get(Namespace::Doc, b"a").expect("get"),
+        Some(b"one".to_vec())
+    );
     assert_eq!(s.get(Namespace::Doc, b"b").expect("get"), None);
-    assert_eq!(s.get(Namespace::Meta, b"a").expect("get"), Some(b"meta".to_vec()));
+    assert_eq!(
+        s.get(Namespace::Meta, b"a").expect("get"),
+        Some(b"meta".to_vec())
+    );
     assert_eq!(s.keys(Namespace::Doc).expect("keys"), vec![b"a".to_vec()]);
 }
 
@@ -48,7 +56,10 @@ fn puts_and_deletes_read_back_after_reopening() {
 fn a_wrong_key_is_refused_at_open() {
     let (_dir, path) = fresh();
     DeviceStore::open(&path, &key(1)).expect("create");
-    assert!(matches!(DeviceStore::open(&path, &key(2)), Err(StoreError::WrongKey)));
+    assert!(matches!(
+        DeviceStore::open(&path, &key(2)),
+        Err(StoreError::WrongKey)
+    ));
 }
 
 #[test]
@@ -57,15 +68,29 @@ fn a_canary_childs_name_is_not_in_any_file_of_the_store() {
     let canary = "王小明CANARY".as_bytes();
     let mut s = DeviceStore::open(&path, &key(1)).expect("open");
     let mut b = Batch::new();
-    b.put(Namespace::Doc, canary, canary).put(Namespace::Summary, b"x", canary);
+    b.put(Namespace::Doc, canary, canary)
+        .put(Namespace::Summary, b"x", canary);
     s.commit(b).expect("commit");
-    assert!(!contains(&all_bytes_in(dir.path()), canary), "canary in the open store's files");
+    assert!(
+        !contains(&all_bytes_in(dir.path()), canary),
+        "canary in the open store's files"
+    );
     drop(s);
-    assert!(!contains(&all_bytes_in(dir.path()), canary), "canary in the closed store's files");
+    assert!(
+        !contains(&all_bytes_in(dir.path()), canary),
+        "canary in the closed store's files"
+    );
     let s = DeviceStore::open(&path, &key(1)).expect("reopen");
-    assert_eq!(s.get(Namespace::Doc, canary).expect("get"), Some(canary.to_vec()));
+    assert_eq!(
+        s.get(Namespace::Doc, canary).expect("get"),
+        Some(canary.to_vec())
+    );
     s.wipe().expect("wipe");
-    assert_eq!(std::fs::read_dir(dir.path()).expect("dir").count(), 0, "wipe left files behind");
+    assert_eq!(
+        std::fs::read_dir(dir.path()).expect("dir").count(),
+        0,
+        "wipe left files behind"
+    );
 }
 
 #[test]
@@ -73,7 +98,8 @@ fn a_row_copied_over_another_is_detected() {
     let (_dir, path) = fresh();
     let mut s = DeviceStore::open(&path, &key(1)).expect("open");
     let mut b = Batch::new();
-    b.put(Namespace::Doc, b"a", b"alpha").put(Namespace::Doc, b"b", b"beta");
+    b.put(Namespace::Doc, b"a", b"alpha")
+        .put(Namespace::Doc, b"b", b"beta");
     s.commit(b).expect("commit");
     s.conn
         .execute_batch(
@@ -95,7 +121,9 @@ fn flipped_bytes_in_the_file_are_an_error_or_the_true_value_never_another() {
         b.put(Namespace::Doc, &[i], &[i; 300]);
     }
     s.commit(b).expect("commit");
-    s.conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);").expect("checkpoint");
+    s.conn
+        .execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")
+        .expect("checkpoint");
     drop(s);
     let clean = std::fs::read(&path).expect("read");
     for at in (0..clean.len()).step_by(97) {
@@ -103,7 +131,9 @@ fn flipped_bytes_in_the_file_are_an_error_or_the_true_value_never_another() {
         bytes[at] ^= 0x5a;
         std::fs::write(&path, &bytes).expect("write");
         let _ = std::fs::remove_file(path.with_extension("db-wal"));
-        let Ok(s) = DeviceStore::open(&path, &key(1)) else { continue };
+        let Ok(s) = DeviceStore::open(&path, &key(1)) else {
+            continue;
+        };
         for i in 0..20u8 {
             if let Ok(Some(v)) = s.get(Namespace::Doc, &[i]) {
                 assert_eq!(v, vec![i; 300], "byte {at} flipped gave a different value");
@@ -133,9 +163,14 @@ fn random_bytes_as_a_store_file_are_a_typed_error() {
 fn a_store_from_a_newer_app_is_refused() {
     let (_dir, path) = fresh();
     let s = DeviceStore::open(&path, &key(1)).expect("open");
-    s.conn.execute("UPDATE meta SET v = 99 WHERE k = 'version'", []).expect("bump");
+    s.conn
+        .execute("UPDATE meta SET v = 99 WHERE k = 'version'", [])
+        .expect("bump");
     drop(s);
-    assert!(matches!(DeviceStore::open(&path, &key(1)), Err(StoreError::NewerVersion { found: 99 })));
+    assert!(matches!(
+        DeviceStore::open(&path, &key(1)),
+        Err(StoreError::NewerVersion { found: 99 })
+    ));
 }
 
 const CHILD: &str = "HOMEVISIT_STORE_CRASH_CHILD";
@@ -179,7 +214,13 @@ fn a_process_killed_while_writing_reopens_at_its_last_committed_batch() {
     while rounds < 25 {
         rounds += 1;
         let mut child = Command::new(std::env::current_exe().expect("exe"))
-            .args(["--exact", "store::tests::a_process_killed_while_writing_reopens_at_its_last_committed_batch", "--nocapture", "--test-threads", "1"])
+            .args([
+                "--exact",
+                "store::tests::a_process_killed_while_writing_reopens_at_its_last_committed_batch",
+                "--nocapture",
+                "--test-threads",
+                "1",
+            ])
             .env(CHILD, &path)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -202,13 +243,21 @@ fn a_process_killed_while_writing_reopens_at_its_last_committed_batch() {
         child.wait().expect("wait");
         let s = DeviceStore::open(&path, &key(7)).expect("reopens after a kill");
         let n = u64::from_le_bytes(
-            s.get(Namespace::Meta, b"n").expect("read").expect("counter").try_into().expect("8 bytes"),
+            s.get(Namespace::Meta, b"n")
+                .expect("read")
+                .expect("counter")
+                .try_into()
+                .expect("8 bytes"),
         );
         assert!(n >= reported, "lost a reported commit: {n} < {reported}");
         assert!(n >= last_seen, "went back in time");
         for k in 0..KEYS {
             let v = s.get(Namespace::Doc, &[k]).expect("read").expect("value");
-            assert_eq!(u64::from_le_bytes(v[..8].try_into().expect("8")), n, "key {k} is from another batch");
+            assert_eq!(
+                u64::from_le_bytes(v[..8].try_into().expect("8")),
+                n,
+                "key {k} is from another batch"
+            );
         }
         last_seen = n;
     }

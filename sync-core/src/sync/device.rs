@@ -34,7 +34,7 @@ pub enum DeviceError {
         /// The file.
         doc: ChildId,
         /// Automerge's error.
-        source: automerge::AutomergeError,
+        source: Box<automerge::AutomergeError>,
     },
     /// The server's sync message for a file could not be read.
     #[error("file {doc}: bad sync message: {reason}")]
@@ -340,20 +340,28 @@ impl Replica {
                     return Ok(());
                 }
                 doc.apply_changes(changes.clone())
-                    .map_err(|source| DeviceError::Automerge { doc: id, source })?;
+                    .map_err(|source| DeviceError::Automerge {
+                        doc: id,
+                        source: Box::new(source),
+                    })?;
                 held.acked = advance(&held.acked, &changes);
             }
             DocUpdate::Snapshot { doc: id, bytes } => {
                 let mut snap = AutoCommit::load(&bytes)
-                    .map_err(|source| DeviceError::Automerge { doc: id, source })?
+                    .map_err(|source| DeviceError::Automerge {
+                        doc: id,
+                        source: Box::new(source),
+                    })?
                     .with_actor(ActorId::from(actor.as_slice()));
                 let heads = snap.get_heads();
                 match self.docs.get_mut(&id) {
                     Some(held) => {
-                        held.file
-                            .doc_mut()
-                            .merge(&mut snap)
-                            .map_err(|source| DeviceError::Automerge { doc: id, source })?;
+                        held.file.doc_mut().merge(&mut snap).map_err(|source| {
+                            DeviceError::Automerge {
+                                doc: id,
+                                source: Box::new(source),
+                            }
+                        })?;
                         held.acked = heads;
                     }
                     None => {
@@ -393,7 +401,10 @@ impl Replica {
         let doc = held.file.doc_mut();
         doc.sync()
             .receive_sync_message(&mut state, message)
-            .map_err(|source| DeviceError::Automerge { doc: id, source })?;
+            .map_err(|source| DeviceError::Automerge {
+                doc: id,
+                source: Box::new(source),
+            })?;
         // Automerge never resends a change it sent in this session; over HTTP a request can be
         // lost after it was generated, so what the server still asks for is sent again.
         if let Some(need) = &state.their_need {

@@ -160,7 +160,7 @@ pub enum HandleError<E: std::error::Error + 'static> {
     Store(#[source] E),
     /// A stored document no longer loads: the server's own data is damaged.
     #[error("stored file {0} is damaged: {1}")]
-    Damaged(ChildId, automerge::AutomergeError),
+    Damaged(ChildId, Box<automerge::AutomergeError>),
 }
 
 impl<E: std::error::Error + 'static> From<E> for HandleError<E> {
@@ -333,7 +333,8 @@ impl<S: ServerStore> Session<'_, '_, S> {
         if !self.docs.contains_key(&id) {
             let entry = match self.store.doc(id)? {
                 Some(stored) => (
-                    AutoCommit::load(&stored.bytes).map_err(|e| HandleError::Damaged(id, e))?,
+                    AutoCommit::load(&stored.bytes)
+                        .map_err(|e| HandleError::Damaged(id, Box::new(e)))?,
                     Some(stored.village),
                 ),
                 None => (AutoCommit::new(), None),
