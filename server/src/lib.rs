@@ -1,4 +1,7 @@
-//! The homevisit server: storage, and (with the server issue) the HTTP service, auth and
-//! alerts. The `homevisit` binary is its command line.
+//! The homevisit server: settings, TLS, the HTTP service and storage. The `homevisit` binary is
+//! its command line.
 
+pub mod app;
+pub mod settings;
 pub mod store;
+pub mod tls;

@@ -16,12 +16,26 @@ struct Cli {
     command: Command,
 }
 
-/// The subcommands (to come: `serve`, `migrate`, `user ...`, `field ...`, `config default`).
+/// The subcommands (to come: `user ...`, `region import`, `field ...`).
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run the server (SQLite in the data directory unless a database URL is given).
+    Serve(cli::serve::SettingsArgs),
+    /// Apply pending database migrations and exit.
+    Migrate(cli::serve::SettingsArgs),
+    /// Settings files.
+    #[command(subcommand)]
+    Config(ConfigCommand),
     /// The visit-rules engine: evaluate children's schedules (docs/RULES.md).
     #[command(subcommand)]
     Rules(cli::rules::RulesCommand),
+}
+
+/// `homevisit config ...`.
+#[derive(Debug, Subcommand)]
+enum ConfigCommand {
+    /// Print the documented example settings file.
+    Default,
 }
 
 fn main() -> ExitCode {
@@ -41,6 +55,9 @@ fn main() -> ExitCode {
 fn run(command: Command) -> anyhow::Result<()> {
     match command {
         Command::Rules(command) => cli::rules::run(command)?,
+        Command::Serve(args) => cli::serve::serve(&args)?,
+        Command::Migrate(args) => cli::serve::migrate(&args)?,
+        Command::Config(ConfigCommand::Default) => cli::serve::config_default(),
     }
     Ok(())
 }

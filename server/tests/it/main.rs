@@ -3,4 +3,5 @@
 mod pg;
 mod rules_cli;
 mod rules_eval;
+mod serve;
 mod storage;

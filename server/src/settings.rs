@@ -1,0 +1,295 @@
+//! Settings: defaults, then a TOML file, then `HOMEVISIT__` environment variables, then
+//! command-line flags. One explicit [`Settings`] value is passed to everything that needs it;
+//! there is no global configuration.
+
+use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use crate::store::{DatabaseUrl, StoreError};
+
+/// Everything the server reads from its configuration.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Settings {
+    /// Address to listen on.
+    pub listen: SocketAddr,
+    /// Where the embedded database, generated certificates and keys live.
+    pub data_dir: PathBuf,
+    /// `sqlite://PATH` or `postgres://...`; empty means SQLite in `data_dir`.
+    pub database_url: String,
+    /// Connections in the database pool.
+    pub database_pool_size: u32,
+    /// TLS.
+    pub tls: TlsSettings,
+}
+
+/// How the server speaks TLS.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TlsSettings {
+    /// PEM certificate chain.
+    pub cert: Option<PathBuf>,
+    /// PEM private key.
+    pub key: Option<PathBuf>,
+    /// Generate a self-signed certificate for local use (kept in `data_dir`).
+    pub dev: bool,
+    /// Serve plain HTTP, for a deployment behind a TLS-terminating proxy. Never the default.
+    pub plain_http: bool,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8443)),
+            data_dir: PathBuf::from("homevisit-data"),
+            database_url: String::new(),
+            database_pool_size: 8,
+            tls: TlsSettings::default(),
+        }
+    }
+}
+
+impl std::fmt::Debug for Settings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The database URL may carry a password.
+        f.debug_struct("Settings")
+            .field("listen", &self.listen)
+            .field("data_dir", &self.data_dir)
+            .field("database_url", &redacted(&self.database_url))
+            .field("database_pool_size", &self.database_pool_size)
+            .field("tls", &self.tls)
+            .finish()
+    }
+}
+
+fn redacted(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => format!("{}://***{}", &url[..s], &url[at..]),
+        _ => url.to_owned(),
+    }
+}
+
+/// Why settings could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    /// The settings file could not be read.
+    #[error("reading {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The settings file or an environment variable does not parse.
+    #[error("{origin}: {message}")]
+    Parse {
+        /// The file or variable.
+        origin: String,
+        /// What was wrong.
+        message: String,
+    },
+    /// TLS settings that cannot work together.
+    #[error("{0}")]
+    Tls(&'static str),
+    /// The database URL is not one we serve.
+    #[error(transparent)]
+    Database(#[from] StoreError),
+}
+
+/// The documented example printed by `homevisit config default`.
+pub const EXAMPLE: &str = r#"# homevisit server settings. Every key is optional; shown are the defaults.
+# Each can also be set as an environment variable: HOMEVISIT__LISTEN,
+# HOMEVISIT__TLS__CERT, ... (section and key upper-cased, joined by two underscores).
+
+# Address and port to listen on.
+listen = "127.0.0.1:8443"
+
+# Where the embedded database, the generated development certificate and keys live.
+data_dir = "homevisit-data"
+
+# Empty: SQLite in data_dir. Or "postgres://user:password@host/dbname".
+database_url = ""
+database_pool_size = 8
+
+[tls]
+# PEM files of the certificate chain and its key.
+# cert = "/etc/homevisit/fullchain.pem"
+# key = "/etc/homevisit/privkey.pem"
+# A self-signed certificate for trying homevisit out on one machine.
+dev = false
+# Plain HTTP, only behind a proxy that terminates TLS.
+plain_http = false
+"#;
+
+impl Settings {
+    /// Defaults, then `file` if given, then `HOMEVISIT__` variables from `env`.
+    pub fn load(
+        file: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, SettingsError> {
+        let mut tree =
+            toml::Table::try_from(Settings::default()).map_err(|e| SettingsError::Parse {
+                origin: "defaults".into(),
+                message: e.to_string(),
+            })?;
+        if let Some(path) = file {
+            let text = std::fs::read_to_string(path).map_err(|source| SettingsError::Read {
+                path: path.to_owned(),
+                source,
+            })?;
+            let layer: toml::Table =
+                text.parse()
+                    .map_err(|e: toml::de::Error| SettingsError::Parse {
+                        origin: path.display().to_string(),
+                        message: e.to_string(),
+                    })?;
+            merge(&mut tree, layer);
+        }
+        for (name, value) in env {
+            let Some(rest) = name.strip_prefix("HOMEVISIT__") else {
+                continue;
+            };
+            let path: Vec<String> = rest.split("__").map(str::to_ascii_lowercase).collect();
+            set(&mut tree, &path, &value);
+        }
+        let settings: Settings =
+            toml::Value::Table(tree)
+                .try_into()
+                .map_err(|e: toml::de::Error| SettingsError::Parse {
+                    origin: "settings".into(),
+                    message: e.to_string(),
+                })?;
+        Ok(settings)
+    }
+
+    /// The database the settings name: the URL, or SQLite in the data directory.
+    pub fn database(&self) -> Result<DatabaseUrl, SettingsError> {
+        if self.database_url.is_empty() {
+            Ok(DatabaseUrl::Sqlite(
+                self.data_dir.join("homevisit.sqlite").display().to_string(),
+            ))
+        } else {
+            Ok(DatabaseUrl::parse(&self.database_url)?)
+        }
+    }
+
+    /// Checks that the TLS settings make sense together.
+    pub fn check_tls(&self) -> Result<(), SettingsError> {
+        let t = &self.tls;
+        let files = t.cert.is_some() || t.key.is_some();
+        match (files, t.dev, t.plain_http) {
+            (true, _, _) if t.cert.is_none() || t.key.is_none() => {
+                Err(SettingsError::Tls("--tls-cert and --tls-key go together"))
+            }
+            (true, true, _) | (true, _, true) | (_, true, true) => Err(SettingsError::Tls(
+                "choose one of: certificate files, --dev-tls, or --plain-http",
+            )),
+            (false, false, false) => Err(SettingsError::Tls(
+                "no TLS configured: give --tls-cert and --tls-key, or --dev-tls to try it out, \
+                 or --plain-http behind a TLS-terminating proxy",
+            )),
+            _ => Ok(()),
+        }
+    }
+}
+
+fn merge(base: &mut toml::Table, layer: toml::Table) {
+    for (k, v) in layer {
+        match (base.get_mut(&k), v) {
+            (Some(toml::Value::Table(b)), toml::Value::Table(l)) => merge(b, l),
+            (_, v) => {
+                base.insert(k, v);
+            }
+        }
+    }
+}
+
+/// Sets a value from an environment variable, typed by what the tree holds there.
+fn set(tree: &mut toml::Table, path: &[String], raw: &str) {
+    let Some((last, parents)) = path.split_last() else {
+        return;
+    };
+    let mut table = tree;
+    for p in parents {
+        let entry = table
+            .entry(p.clone())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        let toml::Value::Table(t) = entry else {
+            return;
+        };
+        table = t;
+    }
+    let value = match table.get(last) {
+        Some(toml::Value::Boolean(_)) => raw
+            .parse::<bool>()
+            .map(toml::Value::Boolean)
+            .unwrap_or_else(|_| toml::Value::String(raw.to_owned())),
+        Some(toml::Value::Integer(_)) => raw
+            .parse::<i64>()
+            .map(toml::Value::Integer)
+            .unwrap_or_else(|_| toml::Value::String(raw.to_owned())),
+        _ => toml::Value::String(raw.to_owned()),
+    };
+    table.insert(last.clone(), value);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_documented_example_is_the_defaults() {
+        let example: Settings = toml::from_str(EXAMPLE).expect("example parses");
+        assert_eq!(example, Settings::default());
+    }
+
+    #[test]
+    fn a_file_then_the_environment_override_the_defaults() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("homevisit.toml");
+        std::fs::write(&path, "listen = \"0.0.0.0:9000\"\n[tls]\ndev = true\n").expect("write");
+        let env = [
+            ("HOMEVISIT__TLS__DEV".to_owned(), "false".to_owned()),
+            ("HOMEVISIT__DATABASE_POOL_SIZE".to_owned(), "3".to_owned()),
+            ("PATH".to_owned(), "/bin".to_owned()),
+        ];
+        let s = Settings::load(Some(&path), env).expect("load");
+        assert_eq!(s.listen.to_string(), "0.0.0.0:9000");
+        assert!(!s.tls.dev);
+        assert_eq!(s.database_pool_size, 3);
+    }
+
+    #[test]
+    fn an_unknown_setting_is_refused_by_name() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("homevisit.toml");
+        std::fs::write(&path, "listn = \"0.0.0.0:9000\"\n").expect("write");
+        let err = Settings::load(Some(&path), []).expect_err("refused");
+        assert!(err.to_string().contains("listn"), "{err}");
+    }
+
+    #[test]
+    fn the_database_password_never_shows_in_debug_output() {
+        let s = Settings {
+            database_url: "postgres://hv:s3cret@db/hv".into(),
+            ..Settings::default()
+        };
+        assert!(!format!("{s:?}").contains("s3cret"));
+    }
+
+    #[test]
+    fn tls_must_be_chosen_explicitly() {
+        let mut s = Settings::default();
+        assert!(s.check_tls().is_err(), "no TLS at all is refused");
+        s.tls.plain_http = true;
+        assert!(s.check_tls().is_ok());
+        s.tls.dev = true;
+        assert!(s.check_tls().is_err());
+        s.tls = TlsSettings {
+            cert: Some("c.pem".into()),
+            ..TlsSettings::default()
+        };
+        assert!(s.check_tls().is_err(), "a certificate without its key");
+    }
+}
