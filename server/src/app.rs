@@ -1,10 +1,10 @@
 //! The HTTP service: actix-web over the storage layer.
 
-use actix_web::{App, HttpResponse, HttpServer, get, web};
-use serde::Serialize;
+use actix_web::{App, HttpServer, web};
 use std::future::Future;
 use std::net::TcpListener;
 
+use crate::api::{error, health};
 use crate::settings::Settings;
 use crate::store::{self, DbPool};
 use crate::tls;
@@ -12,41 +12,8 @@ use crate::tls;
 /// What every handler shares.
 #[derive(Clone)]
 pub struct AppState {
-    pool: DbPool,
-}
-
-#[derive(Serialize)]
-struct Health {
-    status: &'static str,
-}
-
-/// The process is up.
-#[get("/healthz")]
-async fn healthz() -> HttpResponse {
-    HttpResponse::Ok().json(Health { status: "ok" })
-}
-
-/// The process can serve: its database answers.
-#[get("/readyz")]
-async fn readyz(state: web::Data<AppState>) -> HttpResponse {
-    let pool = state.pool.clone();
-    let ready = web::block(move || -> bool {
-        pool.get()
-            .map(|mut c| {
-                use diesel::connection::SimpleConnection;
-                c.batch_execute("SELECT 1").is_ok()
-            })
-            .unwrap_or(false)
-    })
-    .await
-    .unwrap_or(false);
-    if ready {
-        HttpResponse::Ok().json(Health { status: "ready" })
-    } else {
-        HttpResponse::ServiceUnavailable().json(Health {
-            status: "database unavailable",
-        })
-    }
+    /// The database pool.
+    pub pool: DbPool,
 }
 
 /// Runs the service on `listener` until `shutdown` completes, then drains in-flight requests.
@@ -70,8 +37,9 @@ pub async fn launch_with_listener(
     let server = HttpServer::new(move || {
         App::new()
             .app_data(web::Data::new(state.clone()))
-            .service(healthz)
-            .service(readyz)
+            .service(health::healthz)
+            .service(health::readyz)
+            .default_service(web::to(error::not_found))
     })
     .shutdown_timeout(30)
     .disable_signals();

@@ -1,6 +1,7 @@
 //! The homevisit server: settings, TLS, the HTTP service and storage. The `homevisit` binary is
 //! its command line.
 
+pub mod api;
 pub mod app;
 pub mod settings;
 pub mod store;

@@ -98,6 +98,10 @@ fn the_server_answers_health_checks_over_tls_and_stops_cleanly_on_sigterm() {
     assert!(body.contains("ok"), "{body}");
     let (status, _) = get(server.port, "/readyz", &ca).expect("readyz");
     assert!(status.contains("200"), "{status}");
+    let (status, body) = get(server.port, "/no/such/route", &ca).expect("404");
+    assert!(status.contains("404"), "{status}");
+    let json: serde_json::Value = serde_json::from_str(&body).expect("a JSON error body");
+    assert_eq!(json["code"], "not_found");
     assert!(server.stop(), "did not exit cleanly on SIGTERM");
 }
 
