@@ -1,31 +1,13 @@
 //! `homevisit rules eval`, run as a user runs it, against the contract of docs/RULES.md.
 
-use std::io::Write;
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 
 const EXAMPLE: &str = r#"[{"id": "c1", "birth_date": "2015-05-01", "registered_on": "2026-01-10",
   "categories": ["left_behind"], "guardianship": "good", "risk_flags": [],
   "records": [{"kind": "home_visit", "date": "2026-03-01"}, {"kind": "contact", "date": "2026-04-02"}]}]"#;
 
 fn eval(args: &[&str], stdin: &str) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_homevisit"))
-        .args(["rules", "eval"])
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run homevisit");
-    let written = child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(stdin.as_bytes());
-    // A command that refuses its arguments may exit before it reads its input.
-    if let Err(e) = written {
-        assert_eq!(e.kind(), std::io::ErrorKind::BrokenPipe, "write cases: {e}");
-    }
-    child.wait_with_output().expect("wait")
+    crate::rules_eval::homevisit(&[&["rules", "eval"], args].concat(), stdin)
 }
 
 fn refused(input: &str) -> String {

@@ -4,7 +4,7 @@ use std::io::Write;
 use std::process::{Command, Output, Stdio};
 
 /// Runs `homevisit` with `args`, feeding `stdin`.
-fn homevisit(args: &[&str], stdin: &str) -> Output {
+pub fn homevisit(args: &[&str], stdin: &str) -> Output {
     let mut child = Command::new(env!("CARGO_BIN_EXE_homevisit"))
         .args(args)
         .stdin(Stdio::piped())

@@ -44,6 +44,20 @@ impl Phone {
         server.sync(&ctx, &request).map(|r| r.encode())
     }
 
+    fn create(&mut self, village: &str, name: &str) -> Result<ChildId, String> {
+        self.replica
+            .create(ChildId::new(), &profile(village, name), "d", now())
+            .map_err(|e| e.to_string())
+    }
+
+    fn view(&self, id: &ChildId) -> Result<crate::file::ChildFileView, String> {
+        self.replica
+            .file(id)
+            .ok_or_else(|| format!("file {id} missing"))?
+            .view()
+            .map_err(|e| e.to_string())
+    }
+
     fn sync(&mut self, server: &mut dyn SyncServer) -> Result<usize, String> {
         for trips in 1..=4 {
             let response = self.exchange(server)?;
@@ -128,10 +142,7 @@ fn daily_sync_reaches_another_phone(
 ) -> Result<(), String> {
     let mut a = Phone::new(1, &[village]);
     let mut b = Phone::new(2, &[village]);
-    let id = a
-        .replica
-        .create(ChildId::new(), &profile(village, "甲"), "d", now())
-        .map_err(|e| e.to_string())?;
+    let id = a.create(village, "甲")?;
     ensure(
         a.sync(server)? == 1,
         "first upload took more than one round trip",
@@ -149,12 +160,7 @@ fn daily_sync_reaches_another_phone(
         b.sync(server)? == 1,
         "daily download took more than one round trip",
     )?;
-    let view = b
-        .replica
-        .file(&id)
-        .ok_or("file missing on b")?
-        .view()
-        .map_err(|e| e.to_string())?;
+    let view = b.view(&id)?;
     ensure(view.records.contains_key(&record), "record did not reach b")?;
     let idle = Request::decode(&b.replica.request()).map_err(|e| e.to_string())?;
     ensure(idle.uploads.is_empty(), "idle phone uploads")?;
@@ -164,10 +170,7 @@ fn daily_sync_reaches_another_phone(
 fn lost_response_is_resent(server: &mut dyn SyncServer, village: &str) -> Result<(), String> {
     let mut a = Phone::new(3, &[village]);
     let mut b = Phone::new(4, &[village]);
-    let id = a
-        .replica
-        .create(ChildId::new(), &profile(village, "乙"), "d", now())
-        .map_err(|e| e.to_string())?;
+    let id = a.create(village, "乙")?;
     a.sync(server)?;
     b.sync(server)?;
     let record = visit(b.replica.file_mut(&id).ok_or("file missing on b")?)?;
@@ -175,12 +178,7 @@ fn lost_response_is_resent(server: &mut dyn SyncServer, village: &str) -> Result
     let _lost = a.exchange(server)?;
     let _lost_again = a.exchange(server)?;
     a.sync(server)?;
-    let view = a
-        .replica
-        .file(&id)
-        .ok_or("file missing on a")?
-        .view()
-        .map_err(|e| e.to_string())?;
+    let view = a.view(&id)?;
     ensure(
         view.records.contains_key(&record),
         "record lost with the response",
@@ -194,17 +192,11 @@ fn refused_request_leaves_nothing(
 ) -> Result<(), String> {
     let mut a = Phone::new(5, &[village]);
     let mut watcher = Phone::new(6, &[village]);
-    let good = a
-        .replica
-        .create(ChildId::new(), &profile(village, "丙"), "d", now())
-        .map_err(|e| e.to_string())?;
+    let good = a.create(village, "丙")?;
     a.sync(server)?;
     watcher.sync(server)?;
     visit(a.replica.file_mut(&good).ok_or("file missing")?)?;
-    let bad = a
-        .replica
-        .create(ChildId::new(), &profile(foreign, "丁"), "d", now())
-        .map_err(|e| e.to_string())?;
+    let bad = a.create(foreign, "丁")?;
     let refused = a.exchange(server);
     ensure(
         refused.is_err(),
@@ -214,35 +206,14 @@ fn refused_request_leaves_nothing(
         refused.err().is_some_and(|e| e.contains(&bad.to_string())),
         "the refusal does not name the file",
     )?;
-    let before = watcher
-        .replica
-        .file(&good)
-        .ok_or("file missing on watcher")?
-        .view()
-        .map_err(|e| e.to_string())?
-        .records
-        .len();
+    let before = watcher.view(&good)?.records.len();
     watcher.sync(server)?;
-    let after = watcher
-        .replica
-        .file(&good)
-        .ok_or("file missing on watcher")?
-        .view()
-        .map_err(|e| e.to_string())?
-        .records
-        .len();
+    let after = watcher.view(&good)?.records.len();
     ensure(before == after, "half of a refused request was stored")?;
     a.replica.quarantine(&bad);
     a.sync(server)?;
     watcher.sync(server)?;
-    let now_seen = watcher
-        .replica
-        .file(&good)
-        .ok_or("file missing on watcher")?
-        .view()
-        .map_err(|e| e.to_string())?
-        .records
-        .len();
+    let now_seen = watcher.view(&good)?.records.len();
     ensure(
         now_seen == before + 1,
         "the rest did not sync after the quarantine",
@@ -257,10 +228,7 @@ fn moved_file_is_dropped(
     let county = &village[..6];
     let mut director = Phone::new(7, &[village]);
     let mut admin = Phone::new(8, &[county]);
-    let id = director
-        .replica
-        .create(ChildId::new(), &profile(village, "戊"), "d", now())
-        .map_err(|e| e.to_string())?;
+    let id = director.create(village, "戊")?;
     director.sync(server)?;
     admin.sync(server)?;
     admin
@@ -282,10 +250,7 @@ fn many_changes_compact_and_still_load(
     village: &str,
 ) -> Result<(), String> {
     let mut a = Phone::new(9, &[village]);
-    let id = a
-        .replica
-        .create(ChildId::new(), &profile(village, "己"), "d", now())
-        .map_err(|e| e.to_string())?;
+    let id = a.create(village, "己")?;
     let mut records = Vec::new();
     for _ in 0..40 {
         records.push(visit(a.replica.file_mut(&id).ok_or("file missing")?)?);
@@ -296,12 +261,7 @@ fn many_changes_compact_and_still_load(
         fresh.sync(server)? == 1,
         "new phone took more than one round trip",
     )?;
-    let view = fresh
-        .replica
-        .file(&id)
-        .ok_or("file missing on the new phone")?
-        .view()
-        .map_err(|e| e.to_string())?;
+    let view = fresh.view(&id)?;
     ensure(
         records.iter().all(|r| view.records.contains_key(r)),
         "records lost across compactions",

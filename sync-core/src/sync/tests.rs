@@ -43,6 +43,19 @@ fn visit(r: &mut Replica, id: &ChildId, note: &str) -> uuid::Uuid {
         .expect("add")
 }
 
+fn create_files(peer: &mut Peer, n: usize) {
+    for i in 0..n {
+        peer.replica
+            .create(
+                ChildId::new(),
+                &profile(&format!("孩子{i}"), VILLAGE),
+                "d1",
+                now(),
+            )
+            .expect("create");
+    }
+}
+
 struct Peer {
     replica: Replica,
     device: DeviceId,
@@ -219,16 +232,7 @@ fn a_daily_sync_is_one_round_trip_and_carries_only_the_new_changes() {
 fn an_idle_sync_costs_under_300_bytes() {
     let mut store = MemoryStore::default();
     let mut a = Peer::new(1, &[VILLAGE]);
-    for i in 0..60 {
-        a.replica
-            .create(
-                ChildId::new(),
-                &profile(&format!("孩子{i}"), VILLAGE),
-                "d1",
-                now(),
-            )
-            .expect("create");
-    }
+    create_files(&mut a, 60);
     a.sync(&mut store);
     a.sync(&mut store);
     let (request, response) = a.exchange(&mut store).expect("sync");
@@ -448,16 +452,7 @@ fn a_revoked_device_is_told_to_wipe_and_gets_nothing_else() {
 fn a_big_first_sync_comes_in_pages_and_loses_nothing() {
     let mut store = MemoryStore::default();
     let mut a = Peer::new(1, &[VILLAGE]);
-    for i in 0..20 {
-        a.replica
-            .create(
-                ChildId::new(),
-                &profile(&format!("孩子{i}"), VILLAGE),
-                "d1",
-                now(),
-            )
-            .expect("create");
-    }
+    create_files(&mut a, 20);
     a.sync(&mut store);
     let mut fresh = Peer::new(2, &[VILLAGE]);
     let mut trips = 0;
