@@ -16,13 +16,19 @@ struct Cli {
     command: Command,
 }
 
-/// The subcommands (to come: `user ...`, `region import`, `field ...`).
+/// The subcommands (to come: `field ...`).
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the server (SQLite in the data directory unless a database URL is given).
     Serve(cli::serve::SettingsArgs),
     /// Apply pending database migrations and exit.
     Migrate(cli::serve::SettingsArgs),
+    /// The division tree.
+    #[command(subcommand)]
+    Region(cli::people::RegionCommand),
+    /// Users: add, disable, enable, reset passwords.
+    #[command(subcommand)]
+    User(cli::people::UserCommand),
     /// Settings files.
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -56,6 +62,8 @@ fn run(command: Command) -> anyhow::Result<()> {
     match command {
         Command::Rules(command) => cli::rules::run(command)?,
         Command::Serve(args) => cli::serve::serve(&args)?,
+        Command::Region(command) => cli::people::region(command)?,
+        Command::User(command) => cli::people::user(command)?,
         Command::Migrate(args) => cli::serve::migrate(&args)?,
         Command::Config(ConfigCommand::Default) => cli::serve::config_default(),
     }

@@ -5,6 +5,7 @@
 //! cannot silently create a SQLite file named after it. Migrations for both backends are
 //! embedded and applied when a pool is opened.
 
+pub mod people;
 mod schema;
 pub mod sync;
 

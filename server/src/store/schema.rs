@@ -49,4 +49,34 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    regions (code) {
+        code -> Text,
+        name -> Text,
+        parent -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    users (id) {
+        id -> Text,
+        username -> Text,
+        display_name -> Text,
+        role -> Text,
+        password_hash -> Text,
+        disabled -> Bool,
+        failed_logins -> Integer,
+        locked_until -> Nullable<BigInt>,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    user_regions (user_id, region_code) {
+        user_id -> Text,
+        region_code -> Text,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(documents, document_chunks);
+diesel::allow_tables_to_appear_in_same_query!(users, user_regions, regions);
