@@ -159,6 +159,37 @@ pub fn open(url: &DatabaseUrl, max_size: u32) -> Result<DbPool, StoreError> {
     Ok(pool)
 }
 
+/// Runs `f` in a write transaction, committed if it returns `Ok`, rolled back otherwise.
+///
+/// On SQLite the transaction begins `IMMEDIATE`, taking the write lock at once: a deferred
+/// transaction that reads and then writes fails with "database is locked" when another writer
+/// commits in between, instead of waiting its turn under `busy_timeout`.
+pub fn write_transaction<T, E>(
+    conn: &mut DbConnection,
+    f: impl FnOnce(&mut DbConnection) -> Result<T, E>,
+) -> Result<T, E>
+where
+    E: From<diesel::result::Error>,
+{
+    if matches!(conn, DbConnection::Postgresql(_)) {
+        return conn.transaction(f);
+    }
+    conn.batch_execute("BEGIN IMMEDIATE")?;
+    match f(conn) {
+        Ok(value) => match conn.batch_execute("COMMIT") {
+            Ok(()) => Ok(value),
+            Err(e) => {
+                let _ = conn.batch_execute("ROLLBACK");
+                Err(e.into())
+            }
+        },
+        Err(e) => {
+            conn.batch_execute("ROLLBACK")?;
+            Err(e)
+        }
+    }
+}
+
 /// Applies every pending migration of the connection's backend.
 pub fn migrate(conn: &mut DbConnection) -> Result<(), StoreError> {
     let applied = match conn {

@@ -1,8 +1,7 @@
 //! One storage conformance suite, run on SQLite and on PostgreSQL.
 
-use diesel::Connection;
 use homevisit_server::store::sync::SqlSyncStore;
-use homevisit_server::store::{DatabaseUrl, DbPool, open};
+use homevisit_server::store::{DatabaseUrl, DbPool, open, write_transaction};
 use homevisit_sync_core::sync::conformance::{SyncServer, run_all};
 use homevisit_sync_core::sync::server::{Context, HandleError, handle};
 use homevisit_sync_core::sync::{Request, Response};
@@ -14,8 +13,10 @@ struct SqlServer(DbPool);
 impl SyncServer for SqlServer {
     fn sync(&mut self, ctx: &Context<'_>, request: &Request) -> Result<Response, String> {
         let mut conn = self.0.get().map_err(|e| e.to_string())?;
-        conn.transaction(|c| handle(&mut SqlSyncStore::new(c), ctx, request))
-            .map_err(|e: HandleError<diesel::result::Error>| e.to_string())
+        write_transaction(&mut conn, |c| {
+            handle(&mut SqlSyncStore::new(c), ctx, request)
+        })
+        .map_err(|e: HandleError<diesel::result::Error>| e.to_string())
     }
 }
 
@@ -43,4 +44,53 @@ fn migrations_apply_twice_without_harm() {
         DatabaseUrl::parse(&format!("sqlite://{}", dir.path().join("db").display())).expect("url");
     drop(open(&url, 1).expect("first open"));
     open(&url, 1).expect("second open");
+}
+
+#[test]
+fn concurrent_syncs_on_sqlite_wait_their_turn_instead_of_failing() {
+    use homevisit_sync_core::sync::device::Replica;
+    use homevisit_sync_core::sync::{DeviceId, Scope};
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url =
+        DatabaseUrl::parse(&format!("sqlite://{}", dir.path().join("db").display())).expect("url");
+    let pool = open(&url, 8).expect("open");
+    let threads: Vec<_> = (0..8u8)
+        .map(|n| {
+            let pool = pool.clone();
+            std::thread::spawn(move || {
+                let scope = Scope::new(["210302001001"]);
+                let mut replica = Replica::new([n + 1; 16]);
+                let profile: homevisit_sync_core::file::Profile =
+                    serde_json::from_value(serde_json::json!({
+                        "name": "孩子", "sex": "male", "birth_date": "2015-01-01",
+                        "hukou_place": "铁东区", "address": "一组", "village_code": "210302001001",
+                        "registered_on": "2026-01-01"
+                    }))
+                    .expect("profile");
+                let at = chrono::DateTime::from_timestamp(1_790_000_000, 0).expect("time");
+                for _ in 0..5 {
+                    replica
+                        .create(homevisit_sync_core::file::ChildId::new(), &profile, "d", at)
+                        .expect("create");
+                    let request = Request::decode(&replica.request()).expect("decode");
+                    let ctx = Context {
+                        device: DeviceId::new(),
+                        scope: &scope,
+                        now_ms: 0,
+                        page_bytes: 1 << 20,
+                        revoked: false,
+                    };
+                    let mut conn = pool.get().expect("conn");
+                    let response = write_transaction(&mut conn, |c| {
+                        handle(&mut SqlSyncStore::new(c), &ctx, &request)
+                    })
+                    .expect("a concurrent sync is applied, not refused as locked");
+                    replica.receive(&response.encode(), 0).expect("apply");
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().expect("thread");
+    }
 }
