@@ -3,6 +3,7 @@
 
 pub mod api;
 pub mod app;
+pub mod auth;
 pub mod settings;
 pub mod store;
 pub mod tls;
