@@ -213,13 +213,7 @@ impl Device {
 
     fn wipe_in_place(&mut self) -> Result<(), DeviceError> {
         let mut batch = Batch::new();
-        for ns in [
-            Namespace::Doc,
-            Namespace::PeerState,
-            Namespace::Summary,
-            Namespace::Meta,
-            Namespace::Outbox,
-        ] {
+        for ns in Namespace::ALL {
             for key in self.store.keys(ns)? {
                 batch.delete(ns, &key);
             }
