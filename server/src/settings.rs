@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use crate::store::{DatabaseUrl, StoreError};
+use homevisit_sync_core::rules::RuleSet;
 
 /// Everything the server reads from its configuration.
 #[derive(Clone, PartialEq, Serialize, Deserialize)]
@@ -20,6 +21,10 @@ pub struct Settings {
     pub database_url: String,
     /// Connections in the database pool.
     pub database_pool_size: u32,
+    /// The visit rules: a preset name (`tiedong`, `chongqing`) or the path of a rule file.
+    pub rules: String,
+    /// The largest sync request body accepted, bytes.
+    pub max_sync_bytes: usize,
     /// TLS.
     pub tls: TlsSettings,
 }
@@ -45,6 +50,8 @@ impl Default for Settings {
             data_dir: PathBuf::from("homevisit-data"),
             database_url: String::new(),
             database_pool_size: 8,
+            rules: "tiedong".into(),
+            max_sync_bytes: 16 << 20,
             tls: TlsSettings::default(),
         }
     }
@@ -58,6 +65,8 @@ impl std::fmt::Debug for Settings {
             .field("data_dir", &self.data_dir)
             .field("database_url", &redacted(&self.database_url))
             .field("database_pool_size", &self.database_pool_size)
+            .field("rules", &self.rules)
+            .field("max_sync_bytes", &self.max_sync_bytes)
             .field("tls", &self.tls)
             .finish()
     }
@@ -111,6 +120,12 @@ data_dir = "homevisit-data"
 # Empty: SQLite in data_dir. Or "postgres://user:password@host/dbname".
 database_url = ""
 database_pool_size = 8
+
+# The visit rules: a preset (tiedong, chongqing) or the path of a rule file (docs/RULES.md).
+rules = "tiedong"
+
+# The largest sync request accepted, bytes; larger requests get 413.
+max_sync_bytes = 16777216
 
 [tls]
 # PEM files of the certificate chain and its key.
@@ -172,6 +187,24 @@ impl Settings {
         } else {
             Ok(DatabaseUrl::parse(&self.database_url)?)
         }
+    }
+
+    /// The rule set the settings name.
+    pub fn rule_set(&self) -> Result<RuleSet, SettingsError> {
+        let parsed = if homevisit_sync_core::rules::presets::NAMES.contains(&self.rules.as_str()) {
+            RuleSet::preset(&self.rules)
+        } else {
+            let text =
+                std::fs::read_to_string(&self.rules).map_err(|source| SettingsError::Read {
+                    path: PathBuf::from(&self.rules),
+                    source,
+                })?;
+            RuleSet::from_toml(&text)
+        };
+        parsed.map_err(|e| SettingsError::Parse {
+            origin: format!("rules `{}`", self.rules),
+            message: e.to_string(),
+        })
     }
 
     /// Checks that the TLS settings make sense together.

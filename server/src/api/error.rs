@@ -26,6 +26,36 @@ pub enum ApiError {
         /// What was wrong.
         message: String,
     },
+    /// No valid credentials: a missing, malformed, forged or expired token, or a wrong password.
+    #[error("{message}")]
+    Unauthorized {
+        /// A stable code naming the problem.
+        code: &'static str,
+        /// What was wrong.
+        message: String,
+    },
+    /// The caller is known but may not do this (another region's child, the wrong role).
+    #[error("{message}")]
+    Forbidden {
+        /// A stable code naming the problem.
+        code: &'static str,
+        /// What was refused.
+        message: String,
+    },
+    /// The request conflicts with what is stored.
+    #[error("{message}")]
+    Conflict {
+        /// A stable code naming the problem.
+        code: &'static str,
+        /// What conflicts.
+        message: String,
+    },
+    /// Too many attempts: try again after this many seconds.
+    #[error("too many attempts: try again in {retry_after} s")]
+    TooManyRequests {
+        /// Seconds to wait.
+        retry_after: i64,
+    },
     /// The server could not do its part; details are logged, not returned.
     #[error("internal error")]
     Internal,
@@ -46,7 +76,11 @@ impl ApiError {
         match self {
             ApiError::NotFound => "not_found",
             ApiError::PayloadTooLarge { .. } => "payload_too_large",
-            ApiError::BadRequest { code, .. } => code,
+            ApiError::BadRequest { code, .. }
+            | ApiError::Unauthorized { code, .. }
+            | ApiError::Forbidden { code, .. }
+            | ApiError::Conflict { code, .. } => code,
+            ApiError::TooManyRequests { .. } => "too_many_attempts",
             ApiError::Internal => "internal_error",
             ApiError::Unavailable => "unavailable",
         }
@@ -59,16 +93,120 @@ impl ResponseError for ApiError {
             ApiError::NotFound => StatusCode::NOT_FOUND,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
+            ApiError::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden { .. } => StatusCode::FORBIDDEN,
+            ApiError::Conflict { .. } => StatusCode::CONFLICT,
+            ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
             ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
     fn error_response(&self) -> HttpResponse {
-        HttpResponse::build(self.status_code()).json(Body {
+        let mut response = HttpResponse::build(self.status_code());
+        match self {
+            ApiError::Unauthorized { .. } => {
+                response.insert_header(("WWW-Authenticate", "Bearer"));
+            }
+            ApiError::TooManyRequests { retry_after } => {
+                response.insert_header(("Retry-After", retry_after.to_string()));
+            }
+            _ => {}
+        }
+        response.json(Body {
             code: self.code(),
             message: self.to_string(),
         })
+    }
+}
+
+impl ApiError {
+    /// A 400 with a code.
+    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
+        ApiError::BadRequest {
+            code,
+            message: message.into(),
+        }
+    }
+
+    /// A 401 with a code.
+    pub fn unauthorized(code: &'static str, message: impl Into<String>) -> Self {
+        ApiError::Unauthorized {
+            code,
+            message: message.into(),
+        }
+    }
+
+    /// A 403 with a code.
+    pub fn forbidden(code: &'static str, message: impl Into<String>) -> Self {
+        ApiError::Forbidden {
+            code,
+            message: message.into(),
+        }
+    }
+
+    /// A 500, with the cause logged (never returned to the caller).
+    pub fn internal(context: &str, cause: &dyn std::fmt::Display) -> Self {
+        crate::log::error(context, &cause.to_string());
+        ApiError::Internal
+    }
+}
+
+impl From<diesel::result::Error> for ApiError {
+    fn from(e: diesel::result::Error) -> Self {
+        ApiError::internal("database", &e)
+    }
+}
+
+impl From<crate::store::auth::AuthError> for ApiError {
+    fn from(e: crate::store::auth::AuthError) -> Self {
+        use crate::store::auth::AuthError as A;
+        let message = e.to_string();
+        match e {
+            A::InvalidCredentials => ApiError::unauthorized("invalid_credentials", message),
+            A::Throttled { retry_after } => ApiError::TooManyRequests { retry_after },
+            A::Locked => ApiError::forbidden("account_locked", message),
+            A::Disabled => ApiError::forbidden("account_disabled", message),
+            A::DeviceTaken => ApiError::Conflict {
+                code: "device_taken",
+                message,
+            },
+            A::DeviceRevoked => ApiError::unauthorized("device_revoked", message),
+            A::InvalidRefresh => ApiError::unauthorized("invalid_refresh_token", message),
+            A::RefreshReused => ApiError::unauthorized("refresh_token_reused", message),
+            A::Invalid(m) => ApiError::bad_request("invalid_request", m),
+            A::Database(e) => ApiError::internal("auth storage", &e),
+            A::People(e) => ApiError::internal("auth storage", &e),
+        }
+    }
+}
+
+/// Turns actix's JSON body errors into ours: 413 for oversized bodies, 400 otherwise.
+pub fn json_error(
+    err: actix_web::error::JsonPayloadError,
+    _req: &actix_web::HttpRequest,
+) -> actix_web::Error {
+    use actix_web::error::JsonPayloadError as J;
+    match err {
+        J::OverflowKnownLength { limit, .. } | J::Overflow { limit } => {
+            ApiError::PayloadTooLarge { limit }.into()
+        }
+        J::ContentType => {
+            ApiError::bad_request("unsupported_content_type", "send application/json").into()
+        }
+        other => ApiError::bad_request("invalid_json", other.to_string()).into(),
+    }
+}
+
+/// Reads a raw body of at most `limit` bytes: 413 past it, 400 if the upload breaks off.
+pub async fn read_body(
+    payload: actix_web::web::Payload,
+    limit: usize,
+) -> Result<actix_web::web::Bytes, ApiError> {
+    match payload.to_bytes_limited(limit).await {
+        Ok(Ok(bytes)) => Ok(bytes),
+        Ok(Err(e)) => Err(ApiError::bad_request("invalid_body", e.to_string())),
+        Err(_) => Err(ApiError::PayloadTooLarge { limit }),
     }
 }
 

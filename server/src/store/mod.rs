@@ -5,6 +5,20 @@
 //! cannot silently create a SQLite file named after it. Migrations for both backends are
 //! embedded and applied when a pool is opened.
 
+/// Runs the same diesel expression on whichever backend the connection is, for the few
+/// statements (multi-row inserts) that diesel only builds for a concrete backend.
+macro_rules! on_backend {
+    ($conn:expr, |$c:ident| $body:expr) => {
+        match $conn {
+            $crate::store::DbConnection::Sqlite($c) => $body,
+            $crate::store::DbConnection::Postgresql($c) => $body,
+        }
+    };
+}
+
+pub mod audit;
+pub mod auth;
+pub mod children;
 pub mod people;
 mod schema;
 pub mod sync;

@@ -99,7 +99,7 @@ pub fn parse_regions(csv: &str) -> Result<Vec<Region>, PeopleError> {
         let parent = Some(parent.trim().to_owned()).filter(|p| !p.is_empty());
         if parent
             .as_deref()
-            .is_some_and(|p| !digits(p) || !code.starts_with(p.trim_end_matches("000")))
+            .is_some_and(|p| !digits(p) || p == code.trim() || !code.starts_with(region_prefix(p)))
         {
             return Err(bad(
                 "the parent must be a shorter code that the code starts with",
@@ -169,7 +169,7 @@ pub fn generate_password() -> String {
         .collect()
 }
 
-fn hash(password: &str) -> Result<String, PeopleError> {
+pub(crate) fn hash(password: &str) -> Result<String, PeopleError> {
     let salt = SaltString::generate(&mut OsRng);
     Argon2::default()
         .hash_password(password.as_bytes(), &salt)
@@ -293,38 +293,92 @@ pub fn reset_password(
     Ok(())
 }
 
-/// A stored user, for checks and the coming login.
+/// A stored user, for checks and login.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct User {
     /// Its id.
     pub id: String,
+    /// Its login name.
+    pub username: String,
     /// Its role.
     pub role: Role,
     /// Disabled users cannot log in.
     pub disabled: bool,
     /// The region codes of its scope.
     pub regions: Vec<String>,
+    /// Failed logins since the last success.
+    pub failed_logins: i32,
+    /// Until when (Unix seconds) logins are refused; [`LOCKED`] until an admin resets it.
+    pub locked_until: Option<i64>,
     password_hash: String,
 }
+
+/// `locked_until` of an account locked until an administrator resets its password.
+pub const LOCKED: i64 = i64::MAX;
 
 impl User {
     /// Whether `password` is this user's.
     pub fn password_matches(&self, password: &str) -> bool {
         verify_password(password, &self.password_hash)
     }
+
+    /// The village-code prefixes the user's regions cover.
+    pub fn scope(&self) -> homevisit_sync_core::sync::Scope {
+        homevisit_sync_core::sync::Scope::new(self.regions.iter().map(|c| region_prefix(c)))
+    }
+}
+
+/// The prefix every village code inside a region starts with.
+///
+/// Division codes are 12 digits: province 2, city 2, county 2, township 3, village 3; a region
+/// above village level is padded with zeros (township 210302001000 covers the villages
+/// 210302001xxx). Shorter codes are taken as the prefix they already are.
+pub fn region_prefix(code: &str) -> &str {
+    if code.len() != 12 {
+        return code;
+    }
+    let mut end = 12;
+    for width in [3, 3, 2, 2] {
+        if code[end - width..end].bytes().all(|b| b == b'0') {
+            end -= width;
+        } else {
+            break;
+        }
+    }
+    &code[..end]
 }
 
 /// Looks a user up by name.
 pub fn find_user(conn: &mut DbConnection, username: &str) -> Result<Option<User>, PeopleError> {
-    let Some((id, role, disabled, password_hash)) = users::table
+    let query = users::table
         .filter(users::username.eq(username))
+        .into_boxed();
+    load_user(conn, query)
+}
+
+/// Looks a user up by id.
+pub fn find_user_by_id(conn: &mut DbConnection, id: &str) -> Result<Option<User>, PeopleError> {
+    let query = users::table.filter(users::id.eq(id)).into_boxed();
+    load_user(conn, query)
+}
+
+type UserRow = (String, String, String, bool, String, i32, Option<i64>);
+
+fn load_user(
+    conn: &mut DbConnection,
+    query: users::BoxedQuery<'_, super::connection::MultiBackend>,
+) -> Result<Option<User>, PeopleError> {
+    let Some((id, username, role, disabled, password_hash, failed_logins, locked_until)) = query
         .select((
             users::id,
+            users::username,
             users::role,
             users::disabled,
             users::password_hash,
+            users::failed_logins,
+            users::locked_until,
         ))
-        .first::<(String, String, bool, String)>(conn)
+        .first::<UserRow>(conn)
         .optional()?
     else {
         return Ok(None);
@@ -336,9 +390,34 @@ pub fn find_user(conn: &mut DbConnection, username: &str) -> Result<Option<User>
         .load(conn)?;
     Ok(Some(User {
         id,
+        username,
         role: role.parse()?,
         disabled,
         regions,
+        failed_logins,
+        locked_until,
         password_hash,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_region_covers_the_villages_whose_codes_start_with_its_significant_digits() {
+        assert_eq!(region_prefix("210302001001"), "210302001001");
+        assert_eq!(region_prefix("210302001000"), "210302001");
+        assert_eq!(region_prefix("210302000000"), "210302");
+        assert_eq!(region_prefix("210300000000"), "2103");
+        assert_eq!(region_prefix("210000000000"), "21");
+        assert_eq!(region_prefix("2103"), "2103");
+    }
+
+    #[test]
+    fn a_parent_must_contain_its_child_region() {
+        assert!(parse_regions("210302001001,新华村,210302001000\n").is_ok());
+        assert!(parse_regions("210302001001,新华村,210303001000\n").is_err());
+        assert!(parse_regions("210302001001,新华村,210302001001\n").is_err());
+    }
 }

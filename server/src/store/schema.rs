@@ -68,6 +68,7 @@ diesel::table! {
         failed_logins -> Integer,
         locked_until -> Nullable<BigInt>,
         created_at -> BigInt,
+        last_failed_at -> Nullable<BigInt>,
     }
 }
 
@@ -78,5 +79,89 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    devices (id) {
+        id -> Text,
+        user_id -> Text,
+        name -> Text,
+        created_at -> BigInt,
+        last_seen_at -> BigInt,
+        revoked_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    refresh_tokens (token_hash) {
+        token_hash -> Text,
+        family -> Text,
+        device_id -> Text,
+        user_id -> Text,
+        issued_at -> BigInt,
+        expires_at -> BigInt,
+        spent_at -> Nullable<BigInt>,
+        successor -> Nullable<Text>,
+        retried -> Bool,
+        revoked_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    children (id) {
+        id -> Text,
+        village -> Text,
+        name -> Text,
+        sex -> Text,
+        birth_date -> Text,
+        registered_on -> Text,
+        categories -> Text,
+        last_home_visit -> Nullable<Text>,
+        danger_open -> Bool,
+        seq -> BigInt,
+    }
+}
+
+diesel::table! {
+    child_records (child_id, record_id) {
+        child_id -> Text,
+        record_id -> Text,
+        kind -> Text,
+        date -> Text,
+        author -> Text,
+        voided -> Bool,
+        danger -> Bool,
+    }
+}
+
+diesel::table! {
+    child_attributes (child_id, assertion_id) {
+        child_id -> Text,
+        assertion_id -> Text,
+        attr -> Text,
+        value -> Text,
+        present -> Bool,
+        effective -> Text,
+        recorded_at -> BigInt,
+        author -> Text,
+    }
+}
+
+diesel::table! {
+    audit_log (id) {
+        id -> BigInt,
+        at -> BigInt,
+        user_id -> Text,
+        username -> Text,
+        role -> Text,
+        device_id -> Text,
+        action -> Text,
+        child_id -> Nullable<Text>,
+        village -> Nullable<Text>,
+        remote -> Text,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(documents, document_chunks);
+diesel::joinable!(devices -> users (user_id));
+diesel::allow_tables_to_appear_in_same_query!(devices, refresh_tokens, users);
+diesel::allow_tables_to_appear_in_same_query!(children, child_records, child_attributes);
 diesel::allow_tables_to_appear_in_same_query!(users, user_regions, regions);

@@ -6,11 +6,22 @@
 
 use automerge::{AutoCommit, ChangeHash};
 use diesel::prelude::*;
-use homevisit_sync_core::sync::server::{DeviceRecord, PeerDoc, ServerStore, StoredDoc};
-use homevisit_sync_core::sync::{ChildId, Cursor, DeviceId, Scope};
+use homevisit_sync_core::sync::server::{
+    Context, DeviceRecord, HandleError, PeerDoc, ServerStore, StoredDoc, handle,
+};
+use homevisit_sync_core::sync::{ChildId, Cursor, DeviceId, Request, Response, Scope};
 
 use super::DbConnection;
 use super::schema::{document_chunks, documents, sync_devices, sync_peer_documents, sync_seq};
+
+/// Applies one sync request in one write transaction: all of it is committed, or none.
+pub fn apply(
+    conn: &mut DbConnection,
+    ctx: &Context<'_>,
+    request: &Request,
+) -> Result<Response, HandleError<diesel::result::Error>> {
+    super::write_transaction(conn, |c| handle(&mut SqlSyncStore::new(c), ctx, request))
+}
 
 /// Chunks appended to a document before the next write compacts it.
 pub const COMPACT_AFTER: i32 = 16;
@@ -187,6 +198,11 @@ impl ServerStore for SqlSyncStore<'_> {
                     ))
                     .execute(self.conn)?;
             }
+        }
+        // A document whose first changes are still on the way is not a child file yet; it is
+        // projected when they arrive.
+        if let Ok(view) = homevisit_sync_core::file::view_of(&*doc) {
+            super::children::project(self.conn, &view, seq)?;
         }
         Ok(seq)
     }

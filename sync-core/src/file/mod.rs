@@ -308,17 +308,7 @@ impl ChildFile {
 
     /// The whole file as typed values. Fails with every schema problem if the file is invalid.
     pub fn view(&self) -> Result<ChildFileView, FileError> {
-        let tree = json::read(&self.doc, &ROOT);
-        let problems = validate::check(&tree);
-        if !problems.is_empty() {
-            return Err(FileError::Invalid(problems));
-        }
-        serde_json::from_value(tree).map_err(|e| {
-            FileError::Invalid(vec![Problem {
-                path: String::new(),
-                message: e.to_string(),
-            }])
-        })
+        view_of(&self.doc)
     }
 
     /// Every way the file breaks the schema; empty when it is valid.
@@ -382,6 +372,21 @@ pub fn validate_doc<D: ReadDoc>(doc: &D, id: ChildId) -> Vec<Problem> {
         });
     }
     problems
+}
+
+/// A document's file as typed values (as [`ChildFile::view`]), without taking the document.
+pub fn view_of<D: ReadDoc>(doc: &D) -> Result<ChildFileView, FileError> {
+    let tree = json::read(doc, &ROOT);
+    let problems = validate::check(&tree);
+    if !problems.is_empty() {
+        return Err(FileError::Invalid(problems));
+    }
+    serde_json::from_value(tree).map_err(|e| {
+        FileError::Invalid(vec![Problem {
+            path: String::new(),
+            message: e.to_string(),
+        }])
+    })
 }
 
 /// The village code written in a document's profile, if any.

@@ -1,0 +1,10 @@
+DROP TRIGGER audit_log_no_truncate ON audit_log;
+DROP TRIGGER audit_log_no_change ON audit_log;
+DROP FUNCTION audit_log_append_only();
+DROP TABLE audit_log;
+DROP TABLE child_attributes;
+DROP TABLE child_records;
+DROP TABLE children;
+ALTER TABLE users DROP COLUMN last_failed_at;
+DROP TABLE refresh_tokens;
+DROP TABLE devices;

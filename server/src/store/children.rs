@@ -1,0 +1,327 @@
+//! The relational projection of child files, and the queries of the read APIs.
+//!
+//! The Automerge document stays the truth; after every merge the server rewrites the file's
+//! rows in `children`, `child_records` and `child_attributes` inside the same transaction, so
+//! lists and schedules never load a document and are never behind an acknowledged sync.
+
+use chrono::{DateTime, NaiveDate};
+use diesel::prelude::*;
+use homevisit_sync_core::file::{Assertion, AttrKind, ChildFileView, FileSummary};
+use homevisit_sync_core::rules::{self, RuleSet, Status};
+use homevisit_sync_core::sync::Scope;
+use homevisit_sync_core::vocab::RecordKind;
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+use super::DbConnection;
+use super::schema::{child_attributes, child_records, children, documents};
+
+fn key_of<T: Serialize>(value: &T) -> String {
+    serde_json::to_value(value)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default()
+}
+
+/// Rewrites the projection of one file from its current view.
+pub fn project(conn: &mut DbConnection, view: &ChildFileView, seq: u64) -> QueryResult<()> {
+    let id = view.id.to_string();
+    let today = china_today();
+    let live = || view.records.values().filter(|r| r.void.is_none());
+    let last_home_visit = live()
+        .filter(|r| r.kind == RecordKind::HomeVisit)
+        .map(|r| r.current().date)
+        .max();
+    let danger_open = live().any(|r| {
+        r.current()
+            .danger
+            .as_ref()
+            .is_some_and(|d| d.outcome.is_none())
+    });
+    let categories = view.attributes_on(today).categories.join(",");
+    let row = (
+        children::village.eq(&view.profile.village_code),
+        children::name.eq(&view.profile.name),
+        children::sex.eq(view.profile.sex.key()),
+        children::birth_date.eq(view.profile.birth_date.to_string()),
+        children::registered_on.eq(view.profile.registered_on.to_string()),
+        children::categories.eq(&categories),
+        children::last_home_visit.eq(last_home_visit.map(|d| d.to_string())),
+        children::danger_open.eq(danger_open),
+        children::seq.eq(seq as i64),
+    );
+    let updated = diesel::update(children::table.filter(children::id.eq(&id)))
+        .set(row.clone())
+        .execute(conn)?;
+    if updated == 0 {
+        diesel::insert_into(children::table)
+            .values((children::id.eq(&id), row))
+            .execute(conn)?;
+    }
+    diesel::delete(child_records::table.filter(child_records::child_id.eq(&id))).execute(conn)?;
+    diesel::delete(child_attributes::table.filter(child_attributes::child_id.eq(&id)))
+        .execute(conn)?;
+    let records: Vec<_> = view
+        .records
+        .iter()
+        .map(|(rid, r)| {
+            let current = r.current();
+            (
+                child_records::child_id.eq(id.clone()),
+                child_records::record_id.eq(rid.to_string()),
+                child_records::kind.eq(r.kind.key()),
+                child_records::date.eq(current.date.to_string()),
+                child_records::author.eq(current.by.clone()),
+                child_records::voided.eq(r.void.is_some()),
+                child_records::danger.eq(current.danger.is_some()),
+            )
+        })
+        .collect();
+    // Batches stay under SQLite's bound-parameter limit.
+    for batch in records.chunks(500) {
+        let insert = diesel::insert_into(child_records::table).values(batch);
+        on_backend!(conn, |c| insert.execute(c))?;
+    }
+    let attributes: Vec<_> = view
+        .attributes
+        .iter()
+        .map(|(aid, a)| {
+            (
+                child_attributes::child_id.eq(id.clone()),
+                child_attributes::assertion_id.eq(aid.to_string()),
+                child_attributes::attr.eq(key_of(&a.attr)),
+                child_attributes::value.eq(a.value.clone()),
+                child_attributes::present.eq(a.present),
+                child_attributes::effective.eq(a.effective.to_string()),
+                child_attributes::recorded_at.eq(a.recorded_at.timestamp()),
+                child_attributes::author.eq(a.by.clone()),
+            )
+        })
+        .collect();
+    for batch in attributes.chunks(500) {
+        let insert = diesel::insert_into(child_attributes::table).values(batch);
+        on_backend!(conn, |c| insert.execute(c))?;
+    }
+    Ok(())
+}
+
+/// Today's date in China (UTC+8), the date schedules are counted in.
+pub fn china_today() -> NaiveDate {
+    let now = crate::app::unix_now() + 8 * 3600;
+    DateTime::from_timestamp(now, 0)
+        .map(|d| d.date_naive())
+        .unwrap_or_default()
+}
+
+/// Where a child file is, if it exists: its village code.
+pub fn village_of(conn: &mut DbConnection, id: &str) -> QueryResult<Option<String>> {
+    documents::table
+        .filter(documents::id.eq(id))
+        .select(documents::village)
+        .first(conn)
+        .optional()
+}
+
+/// What the list filters by.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListFilter {
+    /// One village code.
+    pub village: Option<String>,
+    /// A category key in force today.
+    pub category: Option<String>,
+    /// `ok`, `due_soon`, `overdue` or `not_served`.
+    pub status: Option<String>,
+    /// At most this many (default 200, at most 1000).
+    pub limit: Option<usize>,
+    /// Skip this many.
+    pub offset: Option<usize>,
+}
+
+/// One row of the children list.
+#[derive(Debug, Clone, Serialize)]
+pub struct ChildRow {
+    /// The file id.
+    pub id: String,
+    /// The child's name.
+    pub name: String,
+    /// The village code.
+    pub village: String,
+    /// Categories in force today.
+    pub categories: Vec<String>,
+    /// The worst schedule status today, or `not_served`.
+    pub status: &'static str,
+    /// The schedules today.
+    pub schedules: Vec<rules::Schedule>,
+    /// The latest home visit.
+    pub last_home_visit: Option<String>,
+    /// A danger record without an outcome.
+    pub danger_open: bool,
+}
+
+/// The list answer.
+#[derive(Debug, Clone, Serialize)]
+pub struct ChildList {
+    /// Matching children in the caller's scope, before paging.
+    pub total: usize,
+    /// This page.
+    pub children: Vec<ChildRow>,
+}
+
+type ChildBase = (String, String, String, String, String, Option<String>, bool);
+type AttrRow = (String, String, String, String, bool, String, i64, String);
+
+fn parse_date(s: &str) -> NaiveDate {
+    s.parse().unwrap_or_default()
+}
+
+/// The children in `scope` matching `filter`, with their schedules on `on`.
+pub fn list(
+    conn: &mut DbConnection,
+    scope: &Scope,
+    filter: &ListFilter,
+    rules: &RuleSet,
+    on: NaiveDate,
+) -> QueryResult<ChildList> {
+    let mut base: Vec<ChildBase> = Vec::new();
+    for prefix in scope.prefixes() {
+        if prefix.is_empty() || !prefix.bytes().all(|b| b.is_ascii_digit()) {
+            continue;
+        }
+        let mut query = children::table
+            .filter(children::village.like(format!("{prefix}%")))
+            .into_boxed();
+        if let Some(v) = &filter.village {
+            query = query.filter(children::village.eq(v.clone()));
+        }
+        base.extend(
+            query
+                .select((
+                    children::id,
+                    children::name,
+                    children::village,
+                    children::birth_date,
+                    children::registered_on,
+                    children::last_home_visit,
+                    children::danger_open,
+                ))
+                .load::<ChildBase>(conn)?,
+        );
+    }
+    base.sort_by(|a, b| (&a.2, &a.1, &a.0).cmp(&(&b.2, &b.1, &b.0)));
+    base.dedup_by(|a, b| a.0 == b.0);
+    let ids: Vec<&String> = base.iter().map(|b| &b.0).collect();
+    let mut records: BTreeMap<String, Vec<(RecordKind, NaiveDate)>> = BTreeMap::new();
+    let mut attributes: BTreeMap<String, BTreeMap<uuid::Uuid, Assertion>> = BTreeMap::new();
+    for chunk in ids.chunks(500) {
+        let rows: Vec<(String, String, String)> = child_records::table
+            .filter(child_records::child_id.eq_any(chunk))
+            .filter(child_records::voided.eq(false))
+            .select((
+                child_records::child_id,
+                child_records::kind,
+                child_records::date,
+            ))
+            .load(conn)?;
+        for (child, kind, date) in rows {
+            if let Ok(kind) = kind.parse::<RecordKind>() {
+                records
+                    .entry(child)
+                    .or_default()
+                    .push((kind, parse_date(&date)));
+            }
+        }
+        let rows: Vec<AttrRow> = child_attributes::table
+            .filter(child_attributes::child_id.eq_any(chunk))
+            .select((
+                child_attributes::child_id,
+                child_attributes::assertion_id,
+                child_attributes::attr,
+                child_attributes::value,
+                child_attributes::present,
+                child_attributes::effective,
+                child_attributes::recorded_at,
+                child_attributes::author,
+            ))
+            .load(conn)?;
+        for (child, aid, attr, value, present, effective, recorded_at, by) in rows {
+            let attr = match attr.as_str() {
+                "category" => AttrKind::Category,
+                "guardianship" => AttrKind::Guardianship,
+                "risk_flag" => AttrKind::RiskFlag,
+                _ => continue,
+            };
+            let Ok(aid) = uuid::Uuid::parse_str(&aid) else {
+                continue;
+            };
+            attributes.entry(child).or_default().insert(
+                aid,
+                Assertion {
+                    attr,
+                    value,
+                    present,
+                    effective: parse_date(&effective),
+                    recorded_at: DateTime::from_timestamp(recorded_at, 0).unwrap_or_default(),
+                    by,
+                },
+            );
+        }
+    }
+    let mut out = Vec::new();
+    for (id, name, village, birth, registered, last_home_visit, danger_open) in base {
+        let Ok(uuid) = uuid::Uuid::parse_str(&id) else {
+            continue;
+        };
+        let summary = FileSummary {
+            id: homevisit_sync_core::file::ChildId(uuid),
+            name: name.clone(),
+            village_code: village.clone(),
+            birth_date: parse_date(&birth),
+            registered_on: parse_date(&registered),
+            attributes: attributes.remove(&id).unwrap_or_default(),
+            records: records.remove(&id).unwrap_or_default(),
+        };
+        let case = homevisit_sync_core::device::case_of(&summary, on);
+        let categories = case.categories.clone();
+        let evaluation = rules::evaluate(rules, &case, on);
+        let status = if !evaluation.served {
+            "not_served"
+        } else {
+            worst(evaluation.schedules.iter().map(|s| s.status)).key()
+        };
+        if filter.status.as_deref().is_some_and(|s| s != status)
+            || filter
+                .category
+                .as_ref()
+                .is_some_and(|c| !categories.contains(c))
+        {
+            continue;
+        }
+        out.push(ChildRow {
+            id,
+            name,
+            village,
+            categories,
+            status,
+            schedules: evaluation.schedules,
+            last_home_visit,
+            danger_open,
+        });
+    }
+    let total = out.len();
+    let offset = filter.offset.unwrap_or(0);
+    let limit = filter.limit.unwrap_or(200).min(1000);
+    Ok(ChildList {
+        total,
+        children: out.into_iter().skip(offset).take(limit).collect(),
+    })
+}
+
+fn worst(statuses: impl Iterator<Item = Status>) -> Status {
+    let rank = |s: Status| match s {
+        Status::Ok => 0,
+        Status::DueSoon => 1,
+        Status::Overdue => 2,
+    };
+    statuses.max_by_key(|s| rank(*s)).unwrap_or(Status::Ok)
+}
