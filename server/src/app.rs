@@ -1,19 +1,90 @@
 //! The HTTP service: actix-web over the storage layer.
 
 use actix_web::{App, HttpServer, web};
+use homevisit_sync_core::rules::RuleSet;
 use std::future::Future;
 use std::net::TcpListener;
+use std::sync::Arc;
 
-use crate::api::{error, health};
+use crate::api::error::ApiError;
+use crate::api::{auth, children, error, health, sync};
+use crate::auth::tokens::TokenKeys;
 use crate::settings::Settings;
-use crate::store::{self, DbPool};
+use crate::store::{self, DbConnection, DbPool};
 use crate::tls;
+
+/// The largest JSON body any endpoint takes.
+pub const MAX_JSON_BYTES: usize = 64 << 10;
 
 /// What every handler shares.
 #[derive(Clone)]
 pub struct AppState {
     /// The database pool.
     pub pool: DbPool,
+    /// The keys access tokens are signed and checked with.
+    pub keys: Arc<TokenKeys>,
+    /// The visit rules schedules are computed with.
+    pub rules: Arc<RuleSet>,
+    /// The largest sync body accepted, bytes.
+    pub max_sync_bytes: usize,
+}
+
+/// The time now, Unix seconds.
+pub fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+/// Runs blocking database work on the blocking pool with a pooled connection.
+///
+/// No connection available (the database is down) is a 503; a failed task is a 500.
+pub async fn with_db<T, E, F>(pool: &DbPool, f: F) -> Result<T, ApiError>
+where
+    F: FnOnce(&mut DbConnection) -> Result<T, E> + Send + 'static,
+    T: Send + 'static,
+    E: Into<ApiError> + Send + 'static,
+{
+    let pool = pool.clone();
+    let outcome = web::block(move || pool.get().map(|mut conn| f(&mut conn))).await;
+    match outcome {
+        Ok(Ok(result)) => result.map_err(Into::into),
+        Ok(Err(e)) => {
+            crate::log::error("database unavailable", &e.to_string());
+            Err(ApiError::Unavailable)
+        }
+        Err(e) => Err(ApiError::internal("blocking task", &e)),
+    }
+}
+
+/// The routes, for the server and for in-process tests.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.app_data(
+        web::JsonConfig::default()
+            .limit(MAX_JSON_BYTES)
+            .error_handler(error::json_error),
+    )
+    .app_data(
+        web::QueryConfig::default()
+            .error_handler(|e, _| ApiError::bad_request("invalid_query", e.to_string()).into()),
+    )
+    .app_data(
+        web::PathConfig::default()
+            .error_handler(|e, _| ApiError::bad_request("invalid_path", e.to_string()).into()),
+    )
+    .service(health::healthz)
+    .service(health::readyz)
+    .service(auth::login)
+    .service(auth::refresh)
+    .service(auth::logout)
+    .service(auth::list_devices)
+    .service(auth::revoke_device)
+    .service(sync::sync)
+    .service(children::list)
+    .service(children::detail)
+    .service(children::history)
+    .service(children::audit_log)
+    .default_service(web::to(error::not_found));
 }
 
 /// Runs the service on `listener` until `shutdown` completes, then drains in-flight requests.
@@ -26,20 +97,24 @@ pub async fn launch_with_listener(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     settings.check_tls()?;
+    let rules = Arc::new(settings.rule_set()?);
     let listener_addr = listener.local_addr()?;
     std::fs::create_dir_all(&settings.data_dir)?;
+    let keys = Arc::new(TokenKeys::load_or_create(&settings.data_dir.join("keys"))?);
     let database = settings.database()?;
     let pool_size = settings.database_pool_size;
     let pool = web::block(move || store::open(&database, pool_size)).await??;
     let tls = tls::server_config(&settings)?;
-    let state = AppState { pool };
-    let plain = settings.tls.plain_http;
+    let state = AppState {
+        pool,
+        keys,
+        rules,
+        max_sync_bytes: settings.max_sync_bytes,
+    };
     let server = HttpServer::new(move || {
         App::new()
             .app_data(web::Data::new(state.clone()))
-            .service(health::healthz)
-            .service(health::readyz)
-            .default_service(web::to(error::not_found))
+            .configure(configure)
     })
     .shutdown_timeout(30)
     .disable_signals();
@@ -48,7 +123,11 @@ pub async fn launch_with_listener(
         None => server.listen(listener)?,
     }
     .run();
-    let scheme = if plain { "http" } else { "https" };
+    let scheme = if settings.tls.plain_http {
+        "http"
+    } else {
+        "https"
+    };
     println!("homevisit listening on {scheme}://{}", listener_addr);
     let handle = server.handle();
     actix_web::rt::spawn(async move {

@@ -4,6 +4,8 @@
 pub mod api;
 pub mod app;
 pub mod auth;
+pub mod client;
+pub mod log;
 pub mod settings;
 pub mod store;
 pub mod tls;

@@ -1,4 +1,8 @@
 //! The HTTP layer: handlers, extractors and the mapping of errors to responses.
 
+pub mod auth;
+pub mod caller;
+pub mod children;
 pub mod error;
 pub mod health;
+pub mod sync;

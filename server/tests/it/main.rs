@@ -1,5 +1,6 @@
 //! The server's integration tests, in one binary so they link once.
 
+mod access;
 mod people;
 mod pg;
 mod rules_cli;

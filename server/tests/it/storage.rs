@@ -1,9 +1,9 @@
 //! One storage conformance suite, run on SQLite and on PostgreSQL.
 
-use homevisit_server::store::sync::SqlSyncStore;
-use homevisit_server::store::{DatabaseUrl, DbPool, open, write_transaction};
+use homevisit_server::store::sync::apply;
+use homevisit_server::store::{DatabaseUrl, DbPool, open};
 use homevisit_sync_core::sync::conformance::{SyncServer, run_all};
-use homevisit_sync_core::sync::server::{Context, HandleError, handle};
+use homevisit_sync_core::sync::server::Context;
 use homevisit_sync_core::sync::{Request, Response};
 
 use crate::pg::TestDatabase;
@@ -13,10 +13,7 @@ struct SqlServer(DbPool);
 impl SyncServer for SqlServer {
     fn sync(&mut self, ctx: &Context<'_>, request: &Request) -> Result<Response, String> {
         let mut conn = self.0.get().map_err(|e| e.to_string())?;
-        write_transaction(&mut conn, |c| {
-            handle(&mut SqlSyncStore::new(c), ctx, request)
-        })
-        .map_err(|e: HandleError<diesel::result::Error>| e.to_string())
+        apply(&mut conn, ctx, request).map_err(|e| e.to_string())
     }
 }
 
@@ -81,10 +78,8 @@ fn concurrent_syncs_on_sqlite_wait_their_turn_instead_of_failing() {
                         revoked: false,
                     };
                     let mut conn = pool.get().expect("conn");
-                    let response = write_transaction(&mut conn, |c| {
-                        handle(&mut SqlSyncStore::new(c), &ctx, &request)
-                    })
-                    .expect("a concurrent sync is applied, not refused as locked");
+                    let response = apply(&mut conn, &ctx, &request)
+                        .expect("a concurrent sync is applied, not refused as locked");
                     replica.receive(&response.encode(), 0).expect("apply");
                 }
             })

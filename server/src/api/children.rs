@@ -1,0 +1,228 @@
+//! The read APIs: `GET /api/v1/children`, `/children/{id}`, `/children/{id}/history`, and the
+//! audit log at `GET /api/v1/audit`.
+//!
+//! Every answer is limited to the caller's regions: a child outside them is 403, a child that
+//! does not exist 404. Each read of child data appends an audit row in the same transaction
+//! that reads it, so nothing is shown that is not logged.
+
+use actix_web::{HttpResponse, get, web};
+use automerge::AutoCommit;
+use homevisit_sync_core::file::ChildFile;
+use homevisit_sync_core::sync::ChildId;
+use homevisit_sync_core::sync::server::ServerStore;
+use serde::Serialize;
+use std::collections::BTreeSet;
+
+use crate::api::caller::Caller;
+use crate::api::error::ApiError;
+use crate::app::{AppState, unix_now, with_db};
+use crate::store::audit::{self, AuditFilter, Read};
+use crate::store::children::{self, ListFilter, china_today};
+use crate::store::people::Role;
+use crate::store::sync::SqlSyncStore;
+use crate::store::{DbConnection, write_transaction};
+
+/// Roles that read child files.
+const READERS: &[Role] = &[Role::Director, Role::Supervisor, Role::County];
+
+fn db_error(e: diesel::result::Error) -> ApiError {
+    e.into()
+}
+
+fn audit_row(
+    conn: &mut DbConnection,
+    caller: &Caller,
+    action: &str,
+    child: Option<&str>,
+    village: Option<&str>,
+) -> Result<(), ApiError> {
+    audit::record(
+        conn,
+        &Read {
+            at: unix_now(),
+            user_id: &caller.user.id,
+            username: &caller.user.username,
+            role: caller.user.role.key(),
+            device_id: &caller.device_id,
+            action,
+            child_id: child,
+            village,
+            remote: &caller.remote,
+        },
+    )
+    .map_err(db_error)
+}
+
+/// Loads a file the caller may see, or says why not: 404 if it does not exist, 403 if it lies
+/// outside the caller's regions. The audit row is written before the file is read.
+fn load_visible(
+    conn: &mut DbConnection,
+    caller: &Caller,
+    id: &str,
+    action: &str,
+) -> Result<AutoCommit, ApiError> {
+    let uuid = uuid::Uuid::parse_str(id).map_err(|_| ApiError::NotFound)?;
+    let village = children::village_of(conn, &uuid.to_string())
+        .map_err(db_error)?
+        .ok_or(ApiError::NotFound)?;
+    if !caller.scope.contains(&village) {
+        return Err(ApiError::forbidden(
+            "region_forbidden",
+            format!("child {uuid} is outside your regions"),
+        ));
+    }
+    audit_row(
+        conn,
+        caller,
+        action,
+        Some(&uuid.to_string()),
+        Some(&village),
+    )?;
+    let stored = SqlSyncStore::new(conn)
+        .doc(ChildId(uuid))
+        .map_err(db_error)?
+        .ok_or(ApiError::NotFound)?;
+    AutoCommit::load(&stored.bytes)
+        .map_err(|e| ApiError::internal("stored file damaged", &format!("{uuid}: {e}")))
+}
+
+/// The children of the caller's regions, with today's schedules.
+#[get("/api/v1/children")]
+pub async fn list(
+    state: web::Data<AppState>,
+    caller: Caller,
+    filter: web::Query<ListFilter>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(READERS)?;
+    let filter = filter.into_inner();
+    if let Some(village) = &filter.village
+        && !caller.scope.contains(village)
+    {
+        return Err(ApiError::forbidden(
+            "region_forbidden",
+            format!("village {village} is outside your regions"),
+        ));
+    }
+    let rules = state.rules.clone();
+    let list = with_db(&state.pool, move |c| {
+        write_transaction(c, |c| {
+            audit_row(c, &caller, "children.list", None, filter.village.as_deref())?;
+            children::list(c, &caller.scope, &filter, &rules, china_today()).map_err(db_error)
+        })
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(list))
+}
+
+/// One child's file, as JSON.
+#[get("/api/v1/children/{id}")]
+pub async fn detail(
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(READERS)?;
+    let id = path.into_inner();
+    let file = with_db(&state.pool, move |c| {
+        write_transaction(c, |c| {
+            let doc = load_visible(c, &caller, &id, "child.read")?;
+            Ok::<_, ApiError>(ChildFile::from_doc(doc).map(|f| f.to_json()))
+        })
+    })
+    .await?
+    .map_err(|e| ApiError::internal("stored file unreadable", &e))?;
+    Ok(HttpResponse::Ok().json(file))
+}
+
+/// One change in a file's history.
+#[derive(Debug, Serialize)]
+pub struct HistoryEntry {
+    /// The change hash.
+    pub hash: String,
+    /// When it was made on the device, Unix seconds.
+    pub at: i64,
+    /// Who made it (the author the device wrote).
+    pub by: Option<String>,
+    /// The parts of the file it touched: `profile`, `records/ID`, `attributes/ID`, ...
+    pub touched: Vec<String>,
+}
+
+/// Who changed what in a file, and when, oldest first.
+#[get("/api/v1/children/{id}/history")]
+pub async fn history(
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(READERS)?;
+    let id = path.into_inner();
+    let mut doc = with_db(&state.pool, move |c| {
+        write_transaction(c, |c| load_visible(c, &caller, &id, "child.history"))
+    })
+    .await?;
+    let entries = web::block(move || history_of(&mut doc))
+        .await
+        .map_err(|e| ApiError::internal("history", &e))?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "changes": entries })))
+}
+
+fn history_of(doc: &mut AutoCommit) -> Vec<HistoryEntry> {
+    let changes: Vec<_> = doc
+        .get_changes(&[])
+        .into_iter()
+        .map(|c| {
+            (
+                c.hash(),
+                c.deps().to_vec(),
+                c.timestamp(),
+                c.message().map(str::to_owned),
+            )
+        })
+        .collect();
+    changes
+        .into_iter()
+        .map(|(hash, deps, at, by)| {
+            let mut touched = BTreeSet::new();
+            for patch in doc.diff(&deps, &[hash]) {
+                let mut parts: Vec<String> = patch
+                    .path
+                    .iter()
+                    .map(|(_, prop)| prop.to_string())
+                    .collect();
+                if let automerge::PatchAction::PutMap { key, .. }
+                | automerge::PatchAction::DeleteMap { key } = &patch.action
+                {
+                    parts.push(key.clone());
+                }
+                parts.truncate(2);
+                if !parts.is_empty() {
+                    touched.insert(parts.join("/"));
+                }
+            }
+            HistoryEntry {
+                hash: hash.to_string(),
+                at,
+                by,
+                touched: touched.into_iter().collect(),
+            }
+        })
+        .collect()
+}
+
+/// The audit log (county: reads of files in their regions; admin: everything).
+#[get("/api/v1/audit")]
+pub async fn audit_log(
+    state: web::Data<AppState>,
+    caller: Caller,
+    filter: web::Query<AuditFilter>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(&[Role::County, Role::Admin])?;
+    let filter = filter.into_inner();
+    let prefixes: Option<Vec<String>> = (caller.user.role != Role::Admin)
+        .then(|| caller.scope.prefixes().map(str::to_owned).collect());
+    let rows = with_db(&state.pool, move |c| {
+        audit::list(c, &filter, prefixes.as_deref()).map_err(db_error)
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "entries": rows })))
+}

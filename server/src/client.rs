@@ -1,0 +1,274 @@
+//! A client of the homevisit API, as the phone app speaks it: login, token refresh, sync and
+//! the read APIs, over HTTPS with rustls. `homevisit field`, the end-to-end tests and the
+//! benchmark use it.
+
+use homevisit_sync_core::device::Device;
+use homevisit_sync_core::sync::device::Outcome;
+use serde::Deserialize;
+use serde_json::Value;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+use ureq::tls::{Certificate, RootCerts, TlsConfig};
+
+/// What a call can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// The server answered with an error.
+    #[error("{status} {code}: {message}")]
+    Api {
+        /// HTTP status.
+        status: u16,
+        /// The stable error code.
+        code: String,
+        /// The message.
+        message: String,
+    },
+    /// The request did not get an answer (network, TLS).
+    #[error("transport: {0}")]
+    Transport(String),
+    /// Not logged in.
+    #[error("not logged in")]
+    NoSession,
+    /// The device's store refused the response or could not make a request.
+    #[error("device: {0}")]
+    Device(#[from] homevisit_sync_core::device::DeviceError),
+    /// The server kept asking for another round.
+    #[error("sync did not settle in {0} rounds")]
+    Unsettled(usize),
+}
+
+/// An answer: status, headers of interest, body.
+#[derive(Debug, Clone)]
+pub struct Reply {
+    /// HTTP status.
+    pub status: u16,
+    /// `Content-Type`.
+    pub content_type: String,
+    /// The body.
+    pub body: Vec<u8>,
+}
+
+impl Reply {
+    /// The body as JSON (`Null` if it is not).
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or(Value::Null)
+    }
+
+    /// The error code of a JSON error body, if any.
+    pub fn code(&self) -> Option<String> {
+        self.json()["code"].as_str().map(str::to_owned)
+    }
+
+    fn into_result(self) -> Result<Reply, ClientError> {
+        if self.status < 400 {
+            return Ok(self);
+        }
+        let json = self.json();
+        Err(ClientError::Api {
+            status: self.status,
+            code: json["code"].as_str().unwrap_or("").to_owned(),
+            message: json["message"].as_str().unwrap_or("").to_owned(),
+        })
+    }
+}
+
+/// Tokens from a login or refresh.
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
+pub struct Session {
+    /// The access token.
+    pub access_token: String,
+    /// The refresh token.
+    pub refresh_token: String,
+    /// The user id.
+    pub user_id: String,
+    /// The role key.
+    pub role: String,
+    /// The device id.
+    pub device_id: String,
+}
+
+/// A connection to one server, with a session once logged in.
+pub struct Client {
+    agent: ureq::Agent,
+    base: String,
+    /// The current session.
+    pub session: Option<Session>,
+}
+
+fn transport(e: impl std::fmt::Display) -> ClientError {
+    ClientError::Transport(e.to_string())
+}
+
+impl Client {
+    /// A client of `base` (`https://host:port`), trusting the system roots, or only the
+    /// certificates in the PEM file `ca` when given.
+    pub fn new(base: &str, ca: Option<&Path>) -> Result<Client, ClientError> {
+        let roots = match ca {
+            Some(path) => {
+                use rustls::pki_types::CertificateDer;
+                use rustls::pki_types::pem::PemObject;
+                let mut certs = Vec::new();
+                for cert in CertificateDer::pem_file_iter(path).map_err(transport)? {
+                    let der = cert.map_err(transport)?;
+                    certs.push(Certificate::from_der(der.as_ref()).to_owned());
+                }
+                RootCerts::Specific(Arc::new(certs))
+            }
+            None => RootCerts::WebPki,
+        };
+        let config = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(Duration::from_secs(120)))
+            .tls_config(TlsConfig::builder().root_certs(roots).build())
+            .build();
+        Ok(Client {
+            agent: config.into(),
+            base: base.trim_end_matches('/').to_owned(),
+            session: None,
+        })
+    }
+
+    /// Sends one request; `token` adds `Authorization: Bearer`.
+    pub fn call(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        content_type: &str,
+        body: &[u8],
+    ) -> Result<Reply, ClientError> {
+        let url = format!("{}{path}", self.base);
+        let mut request = ureq::http::Request::builder().method(method).uri(&url);
+        if let Some(t) = token {
+            request = request.header("Authorization", format!("Bearer {t}"));
+        }
+        if !body.is_empty() || method == "POST" || method == "PUT" {
+            request = request.header("Content-Type", content_type);
+        }
+        let request = request.body(body.to_vec()).map_err(transport)?;
+        let mut response = self.agent.run(request).map_err(transport)?;
+        let status = response.status().as_u16();
+        let content_type = response
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        let body = response
+            .body_mut()
+            .with_config()
+            .limit(256 << 20)
+            .read_to_vec()
+            .map_err(transport)?;
+        Ok(Reply {
+            status,
+            content_type,
+            body,
+        })
+    }
+
+    /// POSTs JSON.
+    pub fn post_json(
+        &self,
+        path: &str,
+        token: Option<&str>,
+        body: &Value,
+    ) -> Result<Reply, ClientError> {
+        self.call(
+            "POST",
+            path,
+            token,
+            "application/json",
+            body.to_string().as_bytes(),
+        )
+    }
+
+    fn access(&self) -> Result<&str, ClientError> {
+        self.session
+            .as_ref()
+            .map(|s| s.access_token.as_str())
+            .ok_or(ClientError::NoSession)
+    }
+
+    /// Logs in and keeps the session.
+    pub fn login(
+        &mut self,
+        username: &str,
+        password: &str,
+        device_id: &str,
+        device_name: &str,
+    ) -> Result<&Session, ClientError> {
+        let reply = self
+            .post_json(
+                "/api/v1/auth/login",
+                None,
+                &serde_json::json!({
+                    "username": username, "password": password,
+                    "device_id": device_id, "device_name": device_name,
+                }),
+            )?
+            .into_result()?;
+        let session: Session = serde_json::from_slice(&reply.body).map_err(transport)?;
+        Ok(self.session.insert(session))
+    }
+
+    /// Rotates the refresh token.
+    pub fn refresh(&mut self) -> Result<&Session, ClientError> {
+        let token = self
+            .session
+            .as_ref()
+            .ok_or(ClientError::NoSession)?
+            .refresh_token
+            .clone();
+        let reply = self
+            .post_json(
+                "/api/v1/auth/refresh",
+                None,
+                &serde_json::json!({ "refresh_token": token }),
+            )?
+            .into_result()?;
+        let session: Session = serde_json::from_slice(&reply.body).map_err(transport)?;
+        Ok(self.session.insert(session))
+    }
+
+    /// One sync round trip: the request frame out, the response frame back.
+    pub fn sync(&self, frame: &[u8]) -> Result<Vec<u8>, ClientError> {
+        let reply = self
+            .call(
+                "POST",
+                "/api/v1/sync",
+                Some(self.access()?),
+                "application/vnd.homevisit.sync",
+                frame,
+            )?
+            .into_result()?;
+        Ok(reply.body)
+    }
+
+    /// Syncs a device until it is up to date (or told to wipe, which it then has done).
+    /// Returns the outcome and the round trips it took.
+    pub fn sync_device(&self, device: &mut Device) -> Result<(Outcome, usize), ClientError> {
+        const MAX_ROUNDS: usize = 64;
+        for round in 1..=MAX_ROUNDS {
+            let frame = device.sync_request()?;
+            let answer = self.sync(&frame)?;
+            let now_ms = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as i64);
+            match device.sync_receive(&answer, now_ms)? {
+                Outcome::Again => continue,
+                outcome => return Ok((outcome, round)),
+            }
+        }
+        Err(ClientError::Unsettled(MAX_ROUNDS))
+    }
+
+    /// GETs JSON with the session's token.
+    pub fn get(&self, path: &str) -> Result<Value, ClientError> {
+        let reply = self
+            .call("GET", path, Some(self.access()?), "", &[])?
+            .into_result()?;
+        Ok(reply.json())
+    }
+}

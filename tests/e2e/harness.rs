@@ -1,0 +1,295 @@
+//! A county of test regions and users, a server process, and field devices.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use homevisit_server::client::Client;
+use homevisit_sync_core::device::Device;
+use homevisit_sync_core::file::{ChildId, Profile};
+use homevisit_sync_core::store::StoreKey;
+use homevisit_sync_core::vocab::Sex;
+use std::io::{BufRead, BufReader, Write};
+use std::path::PathBuf;
+use std::process::{Child, Command, Output, Stdio};
+
+/// Every test user's password.
+pub const PASSWORD: &str = "correct horse battery";
+
+/// County 铁东区 with two townships (新华村 and 光明村 in the first, 红旗村 in the second), and
+/// county 铁西区 next door.
+pub const REGIONS: &str = "code,name,parent
+210302000000,铁东区,
+210302001000,新华街道,210302000000
+210302001001,新华村,210302001000
+210302001002,光明村,210302001000
+210302002000,红旗街道,210302000000
+210302002001,红旗村,210302002000
+210303000000,铁西区,
+210303001000,兴华街道,210303000000
+210303001001,兴华村,210303001000
+";
+
+/// The test users: name, role, region.
+pub const USERS: &[(&str, &str, &str)] = &[
+    ("dir_a", "director", "210302001001"),
+    ("dir_b", "director", "210302002001"),
+    ("sup_a", "supervisor", "210302001000"),
+    ("sup_b", "supervisor", "210302002000"),
+    ("county", "county", "210302000000"),
+    ("county_x", "county", "210303000000"),
+    ("admin", "admin", ""),
+];
+
+/// A running server with its own data directory.
+pub struct Server {
+    child: Option<Child>,
+    /// The port it listens on.
+    pub port: u16,
+    /// Its data directory.
+    pub dir: tempfile::TempDir,
+    database_url: Option<String>,
+    _pg: Option<crate::harness::pg::TestDatabase>,
+}
+
+pub mod pg {
+    //! A fresh PostgreSQL database per test, from `HOMEVISIT_TEST_POSTGRES`.
+
+    /// A database dropped when the test ends.
+    pub struct TestDatabase {
+        /// Its URL.
+        pub url: String,
+        admin: String,
+        name: String,
+    }
+
+    impl TestDatabase {
+        /// Creates one; panics (fails the test) if PostgreSQL is not configured.
+        pub fn create() -> TestDatabase {
+            let admin = std::env::var("HOMEVISIT_TEST_POSTGRES").expect(
+                "HOMEVISIT_TEST_POSTGRES is not set: run the tests with `bash scripts/test`",
+            );
+            let name = format!("hv_e2e_{}", uuid::Uuid::new_v4().simple());
+            let status = std::process::Command::new("psql")
+                .args([&admin, "-qc", &format!("CREATE DATABASE {name}")])
+                .status()
+                .expect("psql");
+            assert!(status.success(), "could not create {name}");
+            let url = match admin.rsplit_once('/') {
+                Some((base, _)) => format!("{base}/{name}"),
+                None => panic!("HOMEVISIT_TEST_POSTGRES must end in /DATABASE"),
+            };
+            TestDatabase { url, admin, name }
+        }
+    }
+
+    impl Drop for TestDatabase {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("psql")
+                .args([
+                    &self.admin,
+                    "-qc",
+                    &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name),
+                ])
+                .status();
+        }
+    }
+}
+
+impl Server {
+    /// A server on embedded SQLite with the test county.
+    pub fn sqlite() -> Server {
+        Server::prepare(None).start()
+    }
+
+    /// A server on a fresh PostgreSQL database with the test county.
+    pub fn postgres() -> Server {
+        let db = pg::TestDatabase::create();
+        let mut s = Server::prepare(Some(db.url.clone()));
+        s._pg = Some(db);
+        s.start()
+    }
+
+    fn prepare(database_url: Option<String>) -> Server {
+        let dir = tempfile::tempdir().expect("data dir");
+        let server = Server {
+            child: None,
+            port: 0,
+            dir,
+            database_url,
+            _pg: None,
+        };
+        let csv = server.dir.path().join("regions.csv");
+        std::fs::write(&csv, REGIONS).expect("write regions");
+        let out = server.homevisit(&["region", "import", csv.to_str().expect("utf-8")], None);
+        assert!(out.status.success(), "{out:?}");
+        for (name, role, region) in USERS {
+            let mut args = vec!["user", "add", name, "--role", role, "--password-stdin"];
+            if !region.is_empty() {
+                args.extend(["--region", region]);
+            }
+            let out = server.homevisit(&args, Some(PASSWORD));
+            assert!(out.status.success(), "{out:?}");
+        }
+        server
+    }
+
+    fn settings_args(&self) -> Vec<String> {
+        let mut args = vec![
+            "--data-dir".to_owned(),
+            self.dir.path().display().to_string(),
+        ];
+        if let Some(url) = &self.database_url {
+            args.extend(["--database-url".to_owned(), url.clone()]);
+        }
+        args
+    }
+
+    /// Runs a `homevisit` admin command against this server's database.
+    pub fn homevisit(&self, args: &[&str], stdin: Option<&str>) -> Output {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_homevisit"))
+            .args(args)
+            .args(self.settings_args())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run homevisit");
+        if let Some(input) = stdin {
+            child
+                .stdin
+                .take()
+                .expect("stdin")
+                .write_all(input.as_bytes())
+                .expect("write stdin");
+        }
+        drop(child.stdin.take());
+        child.wait_with_output().expect("wait")
+    }
+
+    /// Starts (or restarts) the server process.
+    pub fn start(mut self) -> Server {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_homevisit"))
+            .args(["serve", "--dev-tls", "--listen", "127.0.0.1:0"])
+            .args(self.settings_args())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start homevisit serve");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().expect("stdout"))
+            .read_line(&mut line)
+            .expect("read the listening line");
+        self.port = line
+            .trim()
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| panic!("no port in {line:?}"));
+        self.child = Some(child);
+        self
+    }
+
+    /// `kill -9`: no shutdown, no flush.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// The development certificate clients pin.
+    pub fn ca(&self) -> PathBuf {
+        self.dir.path().join("dev-tls").join("cert.pem")
+    }
+
+    /// A client without a session.
+    pub fn client(&self) -> Client {
+        Client::new(
+            &format!("https://localhost:{}", self.port),
+            Some(&self.ca()),
+        )
+        .expect("client")
+    }
+
+    /// A client logged in as `user` on a fresh device id.
+    pub fn login(&self, user: &str) -> Client {
+        let mut client = self.client();
+        client
+            .login(
+                user,
+                PASSWORD,
+                &uuid::Uuid::new_v4().to_string(),
+                "test phone",
+            )
+            .unwrap_or_else(|e| panic!("login {user}: {e}"));
+        client
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// A phone: an encrypted store in its own directory, and a logged-in client.
+pub struct Phone {
+    /// The store.
+    pub device: Device,
+    /// The client.
+    pub client: Client,
+    /// Who is logged in.
+    pub user: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Phone {
+    /// A fresh phone logged in as `user`.
+    pub fn new(server: &Server, user: &str) -> Phone {
+        let dir = tempfile::tempdir().expect("phone dir");
+        let device = Device::open(
+            &dir.path().join("store"),
+            &StoreKey::new(rand::random::<[u8; 32]>()),
+        )
+        .expect("open store");
+        Phone {
+            device,
+            client: server.login(user),
+            user: user.to_owned(),
+            _dir: dir,
+        }
+    }
+
+    /// Registers a child of `village`.
+    pub fn register(&mut self, name: &str, village: &str) -> ChildId {
+        self.device
+            .create(&profile(name, village), &self.user, now())
+            .expect("create")
+    }
+
+    /// Syncs until settled; returns the round trips.
+    pub fn sync(&mut self) -> usize {
+        let (_, rounds) = self
+            .client
+            .sync_device(&mut self.device)
+            .unwrap_or_else(|e| panic!("sync as {}: {e}", self.user));
+        rounds
+    }
+}
+
+/// A child's profile in `village`.
+pub fn profile(name: &str, village: &str) -> Profile {
+    Profile {
+        name: name.into(),
+        sex: Sex::Female,
+        birth_date: NaiveDate::from_ymd_opt(2016, 3, 1).expect("date"),
+        id_number: None,
+        hukou_place: "铁东区".into(),
+        address: "村东头".into(),
+        village_code: village.into(),
+        registered_on: NaiveDate::from_ymd_opt(2026, 1, 10).expect("date"),
+    }
+}
+
+/// The time now.
+pub fn now() -> DateTime<Utc> {
+    DateTime::from_timestamp(homevisit_server::app::unix_now(), 0).expect("now")
+}

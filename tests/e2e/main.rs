@@ -1,0 +1,8 @@
+//! End-to-end tests: the real `homevisit` binary on a real port, spoken to over real TLS by
+//! field devices built on sync-core, exactly as phones use it. (Built as a test target of the
+//! server package so that Cargo hands it the path of the binary.)
+
+mod access;
+mod auth;
+mod harness;
+mod sync;
