@@ -7,9 +7,10 @@ use std::net::TcpListener;
 use std::sync::Arc;
 
 use crate::api::error::ApiError;
-use crate::api::{auth, children, error, health, sync};
+use crate::api::{auth, blobs, children, error, health, sync};
 use crate::auth::tokens::TokenKeys;
 use crate::settings::Settings;
+use crate::store::blobs::BlobStore;
 use crate::store::{self, DbConnection, DbPool};
 use crate::tls;
 
@@ -27,6 +28,8 @@ pub struct AppState {
     pub rules: Arc<RuleSet>,
     /// The largest sync body accepted, bytes.
     pub max_sync_bytes: usize,
+    /// Where photos are kept.
+    pub blobs: BlobStore,
 }
 
 /// The time now, Unix seconds.
@@ -84,6 +87,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(children::detail)
     .service(children::history)
     .service(children::audit_log)
+    .service(blobs::put_blob)
+    .service(blobs::blob_status)
+    .service(blobs::get_blob)
     .default_service(web::to(error::not_found));
 }
 
@@ -110,6 +116,7 @@ pub async fn launch_with_listener(
         keys,
         rules,
         max_sync_bytes: settings.max_sync_bytes,
+        blobs: BlobStore::new(&settings.data_dir.join("blobs")),
     };
     let server = HttpServer::new(move || {
         App::new()

@@ -138,8 +138,24 @@ impl Client {
         content_type: &str,
         body: &[u8],
     ) -> Result<Reply, ClientError> {
+        self.call_with(method, path, token, content_type, body, &[])
+    }
+
+    /// [`Client::call`] with extra headers.
+    pub fn call_with(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        content_type: &str,
+        body: &[u8],
+        headers: &[(&str, &str)],
+    ) -> Result<Reply, ClientError> {
         let url = format!("{}{path}", self.base);
         let mut request = ureq::http::Request::builder().method(method).uri(&url);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
         if let Some(t) = token {
             request = request.header("Authorization", format!("Bearer {t}"));
         }

@@ -5,6 +5,7 @@ pub mod api;
 pub mod app;
 pub mod auth;
 pub mod client;
+pub mod demo;
 pub mod log;
 pub mod settings;
 pub mod store;

@@ -20,7 +20,9 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the server (SQLite in the data directory unless a database URL is given).
-    Serve(cli::serve::SettingsArgs),
+    Serve(cli::serve::ServeArgs),
+    /// Build the demo county (once) and print its logins.
+    Demo(cli::serve::SettingsArgs),
     /// Apply pending database migrations and exit.
     Migrate(cli::serve::SettingsArgs),
     /// The division tree.
@@ -65,6 +67,7 @@ fn run(command: Command) -> anyhow::Result<()> {
         Command::Region(command) => cli::people::region(command)?,
         Command::User(command) => cli::people::user(command)?,
         Command::Migrate(args) => cli::serve::migrate(&args)?,
+        Command::Demo(args) => cli::serve::demo(&args)?,
         Command::Config(ConfigCommand::Default) => cli::serve::config_default(),
     }
     Ok(())

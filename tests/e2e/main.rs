@@ -5,4 +5,5 @@
 mod access;
 mod auth;
 mod harness;
+mod photos;
 mod sync;

@@ -2,6 +2,8 @@ DROP TRIGGER audit_log_no_truncate ON audit_log;
 DROP TRIGGER audit_log_no_change ON audit_log;
 DROP FUNCTION audit_log_append_only();
 DROP TABLE audit_log;
+DROP TABLE blobs;
+DROP TABLE child_photos;
 DROP TABLE child_attributes;
 DROP TABLE child_records;
 DROP TABLE children;

@@ -1,6 +1,8 @@
 DROP TRIGGER audit_log_no_delete;
 DROP TRIGGER audit_log_no_update;
 DROP TABLE audit_log;
+DROP TABLE blobs;
+DROP TABLE child_photos;
 DROP TABLE child_attributes;
 DROP TABLE child_records;
 DROP TABLE children;

@@ -69,6 +69,25 @@ CREATE TABLE child_attributes (
     PRIMARY KEY (child_id, assertion_id)
 );
 
+-- Which photos each file refers to: a photo is visible to exactly those who may see a file
+-- that refers to it.
+CREATE TABLE child_photos (
+    child_id TEXT NOT NULL REFERENCES children (id) ON DELETE CASCADE,
+    sha256 TEXT NOT NULL,
+    PRIMARY KEY (child_id, sha256)
+);
+CREATE INDEX child_photos_sha256 ON child_photos (sha256);
+
+-- Photos received and verified; the bytes live in the blob store (DATA_DIR/blobs).
+CREATE TABLE blobs (
+    sha256 TEXT PRIMARY KEY NOT NULL,
+    size BIGINT NOT NULL,
+    width INTEGER NOT NULL,
+    height INTEGER NOT NULL,
+    uploaded_by TEXT NOT NULL,
+    uploaded_at BIGINT NOT NULL
+);
+
 -- Who read which child file, when, from where. The triggers refuse every change to a row
 -- once written: the application can add to the log but not rewrite it.
 CREATE TABLE audit_log (

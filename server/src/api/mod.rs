@@ -1,6 +1,7 @@
 //! The HTTP layer: handlers, extractors and the mapping of errors to responses.
 
 pub mod auth;
+pub mod blobs;
 pub mod caller;
 pub mod children;
 pub mod error;

@@ -59,11 +59,24 @@ impl SettingsArgs {
     }
 }
 
+/// `homevisit serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    settings: SettingsArgs,
+    /// Build the demo county first (once) and print its logins.
+    #[arg(long)]
+    demo: bool,
+}
+
 /// Runs the server until SIGINT or SIGTERM, then drains in-flight requests.
-pub fn serve(args: &SettingsArgs) -> Result<()> {
-    let settings = args.settings()?;
+pub fn serve(args: &ServeArgs) -> Result<()> {
+    let settings = args.settings.settings()?;
     settings.check_tls()?;
     settings.database()?;
+    if args.demo {
+        demo(&args.settings)?;
+    }
     let listener = std::net::TcpListener::bind(settings.listen)
         .with_context(|| format!("listening on {}", settings.listen))?;
     actix_web::rt::System::new().block_on(async move {
@@ -85,6 +98,20 @@ async fn shutdown_signal() {
             let _ = tokio::signal::ctrl_c().await;
         }
     }
+}
+
+/// Builds the demo county unless it is there, and prints its logins.
+pub fn demo(args: &SettingsArgs) -> Result<()> {
+    let settings = args.settings()?;
+    std::fs::create_dir_all(&settings.data_dir)?;
+    let pool = store::open(&settings.database()?, 1)?;
+    let built = homevisit_server::demo::ensure(
+        &mut *pool.get()?,
+        &settings.data_dir,
+        homevisit_server::store::children::china_today(),
+    )?;
+    print!("{}", built.describe());
+    Ok(())
 }
 
 /// Applies pending migrations and exits.

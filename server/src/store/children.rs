@@ -14,7 +14,7 @@ use serde::Serialize;
 use std::collections::BTreeMap;
 
 use super::DbConnection;
-use super::schema::{child_attributes, child_records, children, documents};
+use super::schema::{child_attributes, child_photos, child_records, children, documents};
 
 fn key_of<T: Serialize>(value: &T) -> String {
     serde_json::to_value(value)
@@ -61,6 +61,25 @@ pub fn project(conn: &mut DbConnection, view: &ChildFileView, seq: u64) -> Query
     diesel::delete(child_records::table.filter(child_records::child_id.eq(&id))).execute(conn)?;
     diesel::delete(child_attributes::table.filter(child_attributes::child_id.eq(&id)))
         .execute(conn)?;
+    diesel::delete(child_photos::table.filter(child_photos::child_id.eq(&id))).execute(conn)?;
+    let photos: std::collections::BTreeSet<&String> = view
+        .records
+        .values()
+        .flat_map(|r| r.versions.iter().flat_map(|v| v.photos.iter()))
+        .collect();
+    let photos: Vec<_> = photos
+        .into_iter()
+        .map(|sha| {
+            (
+                child_photos::child_id.eq(id.clone()),
+                child_photos::sha256.eq(sha.clone()),
+            )
+        })
+        .collect();
+    for batch in photos.chunks(500) {
+        let insert = diesel::insert_into(child_photos::table).values(batch);
+        on_backend!(conn, |c| insert.execute(c))?;
+    }
     let records: Vec<_> = view
         .records
         .iter()
@@ -111,6 +130,23 @@ pub fn china_today() -> NaiveDate {
     DateTime::from_timestamp(now, 0)
         .map(|d| d.date_naive())
         .unwrap_or_default()
+}
+
+/// The villages of the files that refer to a photo.
+pub fn photo_villages(conn: &mut DbConnection, sha256: &str) -> QueryResult<Vec<(String, String)>> {
+    child_photos::table
+        .inner_join(children::table)
+        .filter(child_photos::sha256.eq(sha256))
+        .select((children::id, children::village))
+        .load(conn)
+}
+
+/// How many child files are projected.
+pub fn count(conn: &mut DbConnection) -> QueryResult<usize> {
+    children::table
+        .count()
+        .get_result::<i64>(conn)
+        .map(|n| n as usize)
 }
 
 /// Where a child file is, if it exists: its village code.

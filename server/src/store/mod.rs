@@ -18,6 +18,7 @@ macro_rules! on_backend {
 
 pub mod audit;
 pub mod auth;
+pub mod blobs;
 pub mod children;
 pub mod people;
 mod schema;

@@ -146,6 +146,24 @@ diesel::table! {
 }
 
 diesel::table! {
+    child_photos (child_id, sha256) {
+        child_id -> Text,
+        sha256 -> Text,
+    }
+}
+
+diesel::table! {
+    blobs (sha256) {
+        sha256 -> Text,
+        size -> BigInt,
+        width -> Integer,
+        height -> Integer,
+        uploaded_by -> Text,
+        uploaded_at -> BigInt,
+    }
+}
+
+diesel::table! {
     audit_log (id) {
         id -> BigInt,
         at -> BigInt,
@@ -163,5 +181,11 @@ diesel::table! {
 diesel::allow_tables_to_appear_in_same_query!(documents, document_chunks);
 diesel::joinable!(devices -> users (user_id));
 diesel::allow_tables_to_appear_in_same_query!(devices, refresh_tokens, users);
-diesel::allow_tables_to_appear_in_same_query!(children, child_records, child_attributes);
+diesel::joinable!(child_photos -> children (child_id));
+diesel::allow_tables_to_appear_in_same_query!(
+    children,
+    child_records,
+    child_attributes,
+    child_photos
+);
 diesel::allow_tables_to_appear_in_same_query!(users, user_regions, regions);

@@ -1,0 +1,198 @@
+//! Photos: `PUT /api/v1/blobs/{sha256}` (resumable, idempotent), `GET .../status`, and `GET`.
+//!
+//! An upload may come in pieces, each with `Content-Range: bytes START-END/TOTAL`; a piece
+//! that does not start where the last one ended gets 409 with the offset to resume from. When
+//! the last piece arrives the server re-decodes the image with `image` limits and checks that
+//! it hashes to its name before it is stored. Uploading a stored photo again is a no-op.
+
+use actix_web::{HttpRequest, HttpResponse, get, put, web};
+use homevisit_sync_core::photo::{self, MAX_EDGE, PhotoLimits};
+use serde_json::json;
+
+use crate::api::caller::Caller;
+use crate::api::error::{ApiError, read_body};
+use crate::app::{AppState, unix_now, with_db};
+use crate::store::blobs::{self, valid_name};
+use crate::store::people::Role;
+use crate::store::{audit, children};
+
+/// The largest photo accepted, bytes. Phones send at most 1600 px JPEGs, well under this.
+pub const MAX_PHOTO_BYTES: usize = 8 << 20;
+
+/// What the server will decode: a phone's photo fits; an image bomb does not.
+pub fn server_limits() -> PhotoLimits {
+    PhotoLimits {
+        max_bytes: MAX_PHOTO_BYTES,
+        max_edge: MAX_EDGE,
+        max_alloc: 64 << 20,
+    }
+}
+
+fn checked_name(name: &str) -> Result<&str, ApiError> {
+    if valid_name(name) {
+        Ok(name)
+    } else {
+        Err(ApiError::bad_request(
+            "invalid_blob_name",
+            "a photo is named by its SHA-256 in lowercase hex",
+        ))
+    }
+}
+
+/// `bytes START-END/TOTAL` (END inclusive).
+fn content_range(req: &HttpRequest, len: usize) -> Result<(u64, u64), ApiError> {
+    let Some(header) = req.headers().get("Content-Range") else {
+        return Ok((0, len as u64));
+    };
+    let bad = || ApiError::bad_request("invalid_content_range", "expected bytes START-END/TOTAL");
+    let text = header.to_str().map_err(|_| bad())?;
+    let (range, total) = text
+        .strip_prefix("bytes ")
+        .and_then(|r| r.split_once('/'))
+        .ok_or_else(bad)?;
+    let (start, end) = range.split_once('-').ok_or_else(bad)?;
+    let (start, end, total): (u64, u64, u64) = (
+        start.parse().map_err(|_| bad())?,
+        end.parse().map_err(|_| bad())?,
+        total.parse().map_err(|_| bad())?,
+    );
+    if end < start || end + 1 - start != len as u64 || end >= total {
+        return Err(bad());
+    }
+    Ok((start, total))
+}
+
+/// Receives a photo or a piece of one.
+#[put("/api/v1/blobs/{sha256}")]
+pub async fn put_blob(
+    state: web::Data<AppState>,
+    caller: Caller,
+    req: HttpRequest,
+    path: web::Path<String>,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(&[Role::Director, Role::Supervisor])?;
+    let sha = checked_name(&path)?.to_owned();
+    let body = read_body(payload, MAX_PHOTO_BYTES).await?;
+    let (start, total) = content_range(&req, body.len())?;
+    if total > MAX_PHOTO_BYTES as u64 {
+        return Err(ApiError::PayloadTooLarge {
+            limit: MAX_PHOTO_BYTES,
+        });
+    }
+    let store = state.blobs.clone();
+    if store.exists(&sha) {
+        return Ok(HttpResponse::Ok().json(json!({ "sha256": sha, "stored": true })));
+    }
+    let offset = store.offset(&sha);
+    if start != 0 && start != offset {
+        return Ok(HttpResponse::Conflict()
+            .insert_header(("Upload-Offset", offset.to_string()))
+            .json(json!({
+                "code": "upload_offset_mismatch",
+                "message": format!("resume at byte {offset}"),
+                "offset": offset,
+            })));
+    }
+    let name = sha.clone();
+    let (len, verified) = web::block(move || -> std::io::Result<_> {
+        let len = store.append(&name, start, &body)?;
+        if len < total {
+            return Ok((len, None));
+        }
+        let bytes = store.read_partial(&name)?;
+        let checked = photo::verify(&bytes, &name, &server_limits());
+        match &checked {
+            Ok(_) => store.finish(&name)?,
+            Err(_) => store.discard(&name),
+        }
+        Ok((len, Some(checked.map(|dims| (bytes.len(), dims)))))
+    })
+    .await
+    .map_err(|e| ApiError::internal("photo upload", &e))?
+    .map_err(|e| ApiError::internal("photo upload", &e))?;
+    match verified {
+        None => Ok(HttpResponse::Accepted()
+            .insert_header(("Upload-Offset", len.to_string()))
+            .json(json!({ "sha256": sha, "stored": false, "offset": len }))),
+        Some(Err(e)) => Err(ApiError::bad_request("invalid_photo", e.to_string())),
+        Some(Ok((size, dims))) => {
+            let user = caller.user.id.clone();
+            let name = sha.clone();
+            with_db(&state.pool, move |c| {
+                blobs::record(c, &name, size, dims, &user, unix_now())
+            })
+            .await?;
+            Ok(HttpResponse::Created().json(json!({ "sha256": sha, "stored": true })))
+        }
+    }
+}
+
+/// How much of an upload the server holds.
+#[get("/api/v1/blobs/{sha256}/status")]
+pub async fn blob_status(
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(&[Role::Director, Role::Supervisor])?;
+    let sha = checked_name(&path)?;
+    let stored = state.blobs.exists(sha);
+    let offset = if stored { 0 } else { state.blobs.offset(sha) };
+    Ok(HttpResponse::Ok().json(json!({ "sha256": sha, "stored": stored, "offset": offset })))
+}
+
+/// A photo, to those who may see a file that refers to it.
+#[get("/api/v1/blobs/{sha256}")]
+pub async fn get_blob(
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(&[Role::Director, Role::Supervisor, Role::County])?;
+    let sha = checked_name(&path)?.to_owned();
+    let name = sha.clone();
+    let who = caller.clone();
+    with_db(&state.pool, move |c| {
+        let files = children::photo_villages(c, &name)?;
+        if files.is_empty() {
+            return Err(ApiError::NotFound);
+        }
+        let Some((child, village)) = files.iter().find(|(_, v)| who.scope.contains(v)) else {
+            return Err(ApiError::forbidden(
+                "region_forbidden",
+                "this photo belongs to files outside your regions",
+            ));
+        };
+        audit::record(
+            c,
+            &audit::Read {
+                at: unix_now(),
+                user_id: &who.user.id,
+                username: &who.user.username,
+                role: who.user.role.key(),
+                device_id: &who.device_id,
+                action: "photo.read",
+                child_id: Some(child),
+                village: Some(village),
+                remote: &who.remote,
+            },
+        )?;
+        Ok(())
+    })
+    .await?;
+    let store = state.blobs.clone();
+    let bytes = web::block(move || store.read(&sha))
+        .await
+        .map_err(|e| ApiError::internal("photo read", &e))?
+        .map_err(|_| ApiError::NotFound)?;
+    let kind = if bytes.starts_with(b"\x89PNG") {
+        "image/png"
+    } else {
+        "image/jpeg"
+    };
+    Ok(HttpResponse::Ok()
+        .content_type(kind)
+        .insert_header(("Cache-Control", "private, no-store"))
+        .body(bytes))
+}

@@ -1,0 +1,256 @@
+//! A living demo county: `homevisit serve --demo` (or `homevisit demo`, then `serve`).
+//!
+//! 铁东区 with three townships of four villages; a director per village, a supervisor per
+//! township, a county officer and an administrator; 25 children per village with two years of
+//! monthly visits and contacts. Some children are behind on their visits and two have an open
+//! danger finding, so every screen has something to show. Files go in through the same storage
+//! path as a phone's sync (stored, compacted, projected).
+//!
+//! Passwords are generated once and kept in `DATA_DIR/demo-credentials.txt` (owner-readable
+//! only), so the demo can be printed again on every start without storing a password in the
+//! clear anywhere else.
+
+use chrono::{DateTime, Months, NaiveDate, TimeZone, Utc};
+use homevisit_sync_core::demo::{FileSpec, Generator};
+use homevisit_sync_core::file::{ChildId, DangerDetails, Notified, RecordVersion};
+use homevisit_sync_core::sync::server::ServerStore;
+use homevisit_sync_core::vocab::{DangerKind, RecordKind};
+use std::path::Path;
+
+use crate::store::people::{self, Region, Role};
+use crate::store::sync::SqlSyncStore;
+use crate::store::{DbConnection, write_transaction};
+
+/// The demo county's code.
+pub const COUNTY: &str = "210302000000";
+const TOWNSHIPS: &[(&str, &str)] = &[
+    ("210302001000", "新华街道"),
+    ("210302002000", "红旗街道"),
+    ("210302003000", "光明街道"),
+];
+const VILLAGES: &[&str] = &["东村", "西村", "南村", "北村"];
+/// Children per village.
+pub const CHILDREN_PER_VILLAGE: usize = 25;
+/// Months of history per file.
+pub const MONTHS: u32 = 24;
+
+/// Why the demo could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum DemoError {
+    /// Regions or users could not be added.
+    #[error("{0}")]
+    People(#[from] people::PeopleError),
+    /// The database failed.
+    #[error("database: {0}")]
+    Database(#[from] diesel::result::Error),
+    /// A file could not be generated.
+    #[error("generating files: {0}")]
+    File(#[from] homevisit_sync_core::file::FileError),
+    /// The credentials file could not be written or read.
+    #[error("credentials file: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// One demo login.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Credential {
+    /// Username.
+    pub username: String,
+    /// Role key.
+    pub role: String,
+    /// Region code.
+    pub region: String,
+    /// Password.
+    pub password: String,
+}
+
+/// What the demo holds.
+#[derive(Debug, Clone)]
+pub struct Demo {
+    /// The logins.
+    pub credentials: Vec<Credential>,
+    /// Child files.
+    pub children: usize,
+    /// Whether it was built now (false: it was there already).
+    pub built: bool,
+}
+
+impl Demo {
+    /// The text printed for a newcomer.
+    pub fn describe(&self) -> String {
+        let mut s = format!(
+            "demo county 铁东区 ({COUNTY}): {} child files{}\n",
+            self.children,
+            if self.built { ", just built" } else { "" }
+        );
+        s.push_str("logins (username, role, region, password):\n");
+        for c in &self.credentials {
+            s.push_str(&format!(
+                "  {:<14} {:<10} {:<12} {}\n",
+                c.username, c.role, c.region, c.password
+            ));
+        }
+        s
+    }
+}
+
+const CREDENTIALS_FILE: &str = "demo-credentials.txt";
+
+fn read_credentials(path: &Path) -> Result<Vec<Credential>, DemoError> {
+    let text = std::fs::read_to_string(path)?;
+    Ok(text
+        .lines()
+        .filter_map(|line| {
+            let mut f = line.split('\t');
+            Some(Credential {
+                username: f.next()?.to_owned(),
+                role: f.next()?.to_owned(),
+                region: f.next()?.to_owned(),
+                password: f.next()?.to_owned(),
+            })
+        })
+        .collect())
+}
+
+fn write_credentials(path: &Path, list: &[Credential]) -> Result<(), DemoError> {
+    let text: String = list
+        .iter()
+        .map(|c| format!("{}\t{}\t{}\t{}\n", c.username, c.role, c.region, c.password))
+        .collect();
+    std::fs::write(path, text)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+    }
+    Ok(())
+}
+
+fn noon(day: NaiveDate) -> DateTime<Utc> {
+    Utc.from_utc_datetime(&day.and_hms_opt(2, 0, 0).unwrap_or_default())
+}
+
+/// Builds the demo county in the database unless it is there already.
+pub fn ensure(
+    conn: &mut DbConnection,
+    data_dir: &Path,
+    today: NaiveDate,
+) -> Result<Demo, DemoError> {
+    let credentials_path = data_dir.join(CREDENTIALS_FILE);
+    if people::find_user(conn, "county")?.is_some() && credentials_path.exists() {
+        let children = crate::store::children::count(conn)?;
+        return Ok(Demo {
+            credentials: read_credentials(&credentials_path)?,
+            children,
+            built: false,
+        });
+    }
+    let mut regions = vec![Region {
+        code: COUNTY.into(),
+        name: "铁东区".into(),
+        parent: None,
+    }];
+    let mut credentials = Vec::new();
+    let add = |username: String, role: Role, region: &str| Credential {
+        username,
+        role: role.key().into(),
+        region: region.into(),
+        password: people::generate_password(),
+    };
+    credentials.push(add("county".into(), Role::County, COUNTY));
+    credentials.push(add("admin".into(), Role::Admin, ""));
+    let mut villages = Vec::new();
+    for (t, (township, name)) in TOWNSHIPS.iter().enumerate() {
+        regions.push(Region {
+            code: (*township).into(),
+            name: (*name).into(),
+            parent: Some(COUNTY.into()),
+        });
+        credentials.push(add(
+            format!("supervisor{}", t + 1),
+            Role::Supervisor,
+            township,
+        ));
+        for (v, village) in VILLAGES.iter().enumerate() {
+            let code = format!("{}{:03}", &township[..9], v + 1);
+            regions.push(Region {
+                code: code.clone(),
+                name: format!("{name}{village}"),
+                parent: Some((*township).into()),
+            });
+            let director = format!("director{}{}", t + 1, v + 1);
+            credentials.push(add(director.clone(), Role::Director, &code));
+            villages.push((code, director));
+        }
+    }
+    people::import_regions(conn, regions)?;
+    let now = crate::app::unix_now();
+    for c in &credentials {
+        let role: Role = c.role.parse()?;
+        let scope: Vec<String> = if c.region.is_empty() {
+            Vec::new()
+        } else {
+            vec![c.region.clone()]
+        };
+        if people::find_user(conn, &c.username)?.is_none() {
+            people::add_user(
+                conn,
+                &c.username,
+                &c.username,
+                role,
+                &scope,
+                &c.password,
+                now,
+            )?;
+        } else {
+            people::reset_password(conn, &c.username, &c.password)?;
+        }
+    }
+    let mut generator = Generator::new(20261123);
+    let start = today
+        .checked_sub_months(Months::new(MONTHS + 1))
+        .unwrap_or(today);
+    let mut children = 0;
+    for (i, (village, director)) in villages.iter().enumerate() {
+        // One transaction per village: a file is stored, compacted and projected as a sync
+        // would, and a half-built village never shows.
+        write_transaction(conn, |c| -> Result<(), DemoError> {
+            let mut store = SqlSyncStore::new(c);
+            for n in 0..CHILDREN_PER_VILLAGE {
+                // Most children are up to date; some a month or three behind.
+                let behind = [0, 0, 0, 0, 1, 0, 2, 0, 0, 3][(n + i) % 10];
+                let spec = FileSpec {
+                    village,
+                    director,
+                    registered_on: start,
+                    months: MONTHS - behind,
+                };
+                let mut file = generator.file(&spec)?;
+                if n == 7 && i % 6 == 0 {
+                    let found = today - chrono::Duration::days(2);
+                    let danger = DangerDetails {
+                        found: vec![DangerKind::LivingAlone],
+                        notified: vec![Notified {
+                            whom: "乡镇儿童督导员".into(),
+                            at: noon(found),
+                        }],
+                        outcome: None,
+                    };
+                    let record = RecordVersion::danger(found, director, noon(found), danger)
+                        .with_notes("祖父住院，孩子独自在家，已联系邻居临时照看");
+                    file.add_record(RecordKind::Danger, &record, director, noon(found))?;
+                }
+                let id: ChildId = file.id()?;
+                store.put_doc(id, village, file.doc_mut())?;
+                children += 1;
+            }
+            Ok(())
+        })?;
+    }
+    write_credentials(&credentials_path, &credentials)?;
+    Ok(Demo {
+        credentials,
+        children,
+        built: true,
+    })
+}

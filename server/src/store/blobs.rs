@@ -1,0 +1,116 @@
+//! Photo bytes, addressed by their SHA-256, in a directory (`DATA_DIR/blobs`): `ab/abcdef…`
+//! for complete photos, `partial/abcdef…` for uploads under way. A photo becomes visible only
+//! after it is whole, verified and renamed into place, so a reader never sees half of one.
+
+use diesel::prelude::*;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use super::DbConnection;
+use super::schema::blobs;
+
+/// Whether `name` is a SHA-256 in lowercase hex (and so safe as a file name).
+pub fn valid_name(name: &str) -> bool {
+    name.len() == 64 && name.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
+/// The blob directory.
+#[derive(Debug, Clone)]
+pub struct BlobStore {
+    root: PathBuf,
+}
+
+impl BlobStore {
+    /// Blobs under `root` (created on first write).
+    pub fn new(root: &Path) -> Self {
+        BlobStore {
+            root: root.to_owned(),
+        }
+    }
+
+    fn path(&self, sha: &str) -> PathBuf {
+        self.root.join(&sha[..2]).join(sha)
+    }
+
+    fn partial(&self, sha: &str) -> PathBuf {
+        self.root.join("partial").join(sha)
+    }
+
+    /// Whether the complete photo is stored.
+    pub fn exists(&self, sha: &str) -> bool {
+        self.path(sha).is_file()
+    }
+
+    /// How many bytes of an interrupted upload are kept.
+    pub fn offset(&self, sha: &str) -> u64 {
+        fs::metadata(self.partial(sha)).map_or(0, |m| m.len())
+    }
+
+    /// Writes `bytes` at `offset` of the upload (0 starts over); returns the new length.
+    pub fn append(&self, sha: &str, offset: u64, bytes: &[u8]) -> io::Result<u64> {
+        let path = self.partial(sha);
+        fs::create_dir_all(path.parent().unwrap_or(&self.root))?;
+        let mut file = OpenOptions::new()
+            .create(true)
+            .append(offset > 0)
+            .write(true)
+            .truncate(offset == 0)
+            .open(&path)?;
+        file.write_all(bytes)?;
+        file.sync_data()?;
+        Ok(file.metadata()?.len())
+    }
+
+    /// The whole upload so far.
+    pub fn read_partial(&self, sha: &str) -> io::Result<Vec<u8>> {
+        fs::read(self.partial(sha))
+    }
+
+    /// Drops an upload that failed verification.
+    pub fn discard(&self, sha: &str) {
+        let _ = fs::remove_file(self.partial(sha));
+    }
+
+    /// Moves a verified upload into place, durably.
+    pub fn finish(&self, sha: &str) -> io::Result<()> {
+        let target = self.path(sha);
+        let dir = target.parent().unwrap_or(&self.root).to_owned();
+        fs::create_dir_all(&dir)?;
+        fs::rename(self.partial(sha), &target)?;
+        File::open(&dir)?.sync_all()
+    }
+
+    /// A stored photo.
+    pub fn read(&self, sha: &str) -> io::Result<Vec<u8>> {
+        fs::read(self.path(sha))
+    }
+}
+
+/// Records a verified photo (once; a repeated upload keeps the first row).
+pub fn record(
+    conn: &mut DbConnection,
+    sha: &str,
+    size: usize,
+    (width, height): (u32, u32),
+    user: &str,
+    now: i64,
+) -> QueryResult<()> {
+    let known = blobs::table
+        .filter(blobs::sha256.eq(sha))
+        .count()
+        .get_result::<i64>(conn)?;
+    if known == 0 {
+        diesel::insert_into(blobs::table)
+            .values((
+                blobs::sha256.eq(sha),
+                blobs::size.eq(size as i64),
+                blobs::width.eq(width as i32),
+                blobs::height.eq(height as i32),
+                blobs::uploaded_by.eq(user),
+                blobs::uploaded_at.eq(now),
+            ))
+            .execute(conn)?;
+    }
+    Ok(())
+}
