@@ -16,13 +16,15 @@ struct Cli {
     command: Command,
 }
 
-/// The subcommands (to come: `field ...`).
+/// The subcommands.
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the server (SQLite in the data directory unless a database URL is given).
     Serve(cli::serve::ServeArgs),
     /// Build the demo county (once) and print its logins.
     Demo(cli::serve::SettingsArgs),
+    /// A field device on the command line: login, due list, records, photos, sync.
+    Field(cli::field::FieldArgs),
     /// Apply pending database migrations and exit.
     Migrate(cli::serve::SettingsArgs),
     /// The division tree.
@@ -68,6 +70,7 @@ fn run(command: Command) -> anyhow::Result<()> {
         Command::User(command) => cli::people::user(command)?,
         Command::Migrate(args) => cli::serve::migrate(&args)?,
         Command::Demo(args) => cli::serve::demo(&args)?,
+        Command::Field(args) => cli::field::run(args)?,
         Command::Config(ConfigCommand::Default) => cli::serve::config_default(),
     }
     Ok(())

@@ -47,6 +47,9 @@ pub struct Server {
     pub dir: tempfile::TempDir,
     database_url: Option<String>,
     _pg: Option<crate::harness::pg::TestDatabase>,
+    /// What the server printed before it listened (the demo's logins).
+    pub banner: Vec<String>,
+    extra: Vec<String>,
 }
 
 pub mod pg {
@@ -107,15 +110,27 @@ impl Server {
         s.start()
     }
 
-    fn prepare(database_url: Option<String>) -> Server {
-        let dir = tempfile::tempdir().expect("data dir");
-        let server = Server {
+    /// A server started with `serve --demo`: the demo county, nothing else.
+    pub fn demo() -> Server {
+        let mut server = Server::empty(None);
+        server.extra.push("--demo".into());
+        server.start()
+    }
+
+    fn empty(database_url: Option<String>) -> Server {
+        Server {
             child: None,
             port: 0,
-            dir,
+            dir: tempfile::tempdir().expect("data dir"),
             database_url,
             _pg: None,
-        };
+            banner: Vec::new(),
+            extra: Vec::new(),
+        }
+    }
+
+    fn prepare(database_url: Option<String>) -> Server {
+        let server = Server::empty(database_url);
         let csv = server.dir.path().join("regions.csv");
         std::fs::write(&csv, REGIONS).expect("write regions");
         let out = server.homevisit(&["region", "import", csv.to_str().expect("utf-8")], None);
@@ -169,14 +184,27 @@ impl Server {
         let mut child = Command::new(env!("CARGO_BIN_EXE_homevisit"))
             .args(["serve", "--dev-tls", "--listen", "127.0.0.1:0"])
             .args(self.settings_args())
+            .args(&self.extra)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
             .expect("start homevisit serve");
+        let mut out = BufReader::new(child.stdout.take().expect("stdout"));
+        self.banner.clear();
         let mut line = String::new();
-        BufReader::new(child.stdout.take().expect("stdout"))
-            .read_line(&mut line)
-            .expect("read the listening line");
+        loop {
+            line.clear();
+            let n = out.read_line(&mut line).expect("read the listening line");
+            assert!(
+                n > 0,
+                "the server exited before listening: {:?}",
+                self.banner
+            );
+            if line.starts_with("homevisit listening on") {
+                break;
+            }
+            self.banner.push(line.trim_end().to_owned());
+        }
         self.port = line
             .trim()
             .rsplit(':')

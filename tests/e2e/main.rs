@@ -4,6 +4,7 @@
 
 mod access;
 mod auth;
+mod field;
 mod harness;
 mod photos;
 mod sync;

@@ -1,5 +1,6 @@
 //! The handlers of the `homevisit` subcommands, one module per group.
 
+pub mod field;
 pub mod json;
 pub mod people;
 pub mod rules;

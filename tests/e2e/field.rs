@@ -1,0 +1,176 @@
+//! `homevisit field` against `homevisit serve --demo`: the newcomer's walk through the system.
+
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use crate::harness::Server;
+
+fn field(state: &Path, args: &[&str], stdin: &str) -> (bool, String, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_homevisit"))
+        .arg("field")
+        .arg("--state")
+        .arg(state)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run homevisit field");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(stdin.as_bytes())
+        .expect("stdin");
+    let out = child.wait_with_output().expect("wait");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn password_of(server: &Server, user: &str) -> String {
+    server
+        .banner
+        .iter()
+        .find_map(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            (fields.first() == Some(&user)).then(|| fields.last().map(|p| (*p).to_owned()))?
+        })
+        .unwrap_or_else(|| panic!("no login for {user} in {:?}", server.banner))
+}
+
+fn login(server: &Server, state: &Path, user: &str) {
+    let url = format!("https://localhost:{}", server.port);
+    let ca = server.ca();
+    let (ok, out, err) = field(
+        state,
+        &[
+            "login",
+            "--server",
+            &url,
+            "--ca",
+            ca.to_str().expect("utf-8"),
+            "--user",
+            user,
+        ],
+        &password_of(server, user),
+    );
+    assert!(ok, "{out}{err}");
+}
+
+#[test]
+fn a_director_works_offline_with_the_demo_county_and_the_supervisor_sees_the_danger() {
+    let server = Server::demo();
+    assert!(
+        server.banner.iter().any(|l| l.contains("300 child files")),
+        "{:?}",
+        server.banner
+    );
+    let phone = tempfile::tempdir().expect("phone");
+    login(&server, phone.path(), "director11");
+    let (ok, out, err) = field(phone.path(), &["sync"], "");
+    assert!(ok && out.contains("25 files"), "{out}{err}");
+    let (ok, due, err) = field(phone.path(), &["due"], "");
+    assert!(ok, "{err}");
+    assert!(
+        due.contains("overdue"),
+        "the demo has children behind on visits:\n{due}"
+    );
+
+    let (ok, id, err) = field(
+        phone.path(),
+        &[
+            "add-child",
+            "--name",
+            "周小雨",
+            "--sex",
+            "female",
+            "--birth-date",
+            "2017-05-04",
+            "--village",
+            "210302001001",
+            "--address",
+            "三组",
+        ],
+        "",
+    );
+    assert!(ok, "{err}");
+    let id = id.trim().to_owned();
+    let photo = phone.path().join("photo.png");
+    image::RgbImage::from_fn(800, 600, |x, y| {
+        image::Rgb([(x % 200) as u8, (y % 200) as u8, 90])
+    })
+    .save(&photo)
+    .expect("photo");
+    let (ok, _, err) = field(
+        phone.path(),
+        &[
+            "record",
+            &id,
+            "--kind",
+            "home_visit",
+            "--notes",
+            "家中整洁",
+            "--photo",
+            photo.to_str().expect("utf-8"),
+        ],
+        "",
+    );
+    assert!(ok, "{err}");
+    let (ok, _, err) = field(
+        phone.path(),
+        &[
+            "record",
+            &id,
+            "--kind",
+            "danger",
+            "--danger",
+            "living_alone",
+            "--notes",
+            "独自在家",
+        ],
+        "",
+    );
+    assert!(ok, "{err}");
+    let (ok, out, err) = field(phone.path(), &["sync"], "");
+    assert!(
+        ok && out.contains("26 files") && out.contains("1 photos"),
+        "{out}{err}"
+    );
+
+    let supervisor = tempfile::tempdir().expect("supervisor phone");
+    login(&server, supervisor.path(), "supervisor1");
+    let (ok, out, err) = field(supervisor.path(), &["sync"], "");
+    assert!(
+        ok && out.contains("101 files"),
+        "four villages and the new child: {out}{err}"
+    );
+
+    let mut client = server.client();
+    client
+        .login(
+            "supervisor1",
+            &password_of(&server, "supervisor1"),
+            &uuid::Uuid::new_v4().to_string(),
+            "web",
+        )
+        .expect("login");
+    let list = client
+        .get("/api/v1/children?village=210302001001")
+        .expect("list");
+    let new = list["children"]
+        .as_array()
+        .expect("children")
+        .iter()
+        .find(|c| c["id"] == id.as_str())
+        .expect("the new child is listed")
+        .clone();
+    assert_eq!(new["danger_open"], true);
+    let overdue = client
+        .get("/api/v1/children?status=overdue")
+        .expect("overdue");
+    assert!(overdue["total"].as_u64().unwrap_or(0) > 0, "{overdue}");
+}
