@@ -7,8 +7,9 @@ use std::net::TcpListener;
 use std::sync::Arc;
 
 use crate::api::error::ApiError;
-use crate::api::{auth, blobs, children, error, health, sync};
+use crate::api::{auth, blobs, children, error, health, openapi, sync};
 use crate::auth::tokens::TokenKeys;
+use crate::metrics::Metrics;
 use crate::settings::Settings;
 use crate::store::blobs::BlobStore;
 use crate::store::{self, DbConnection, DbPool};
@@ -76,6 +77,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .error_handler(|e, _| ApiError::bad_request("invalid_path", e.to_string()).into()),
     )
     .service(health::healthz)
+    .service(crate::metrics::metrics)
+    .service(openapi::openapi)
     .service(health::readyz)
     .service(auth::login)
     .service(auth::refresh)
@@ -118,9 +121,12 @@ pub async fn launch_with_listener(
         max_sync_bytes: settings.max_sync_bytes,
         blobs: BlobStore::new(&settings.data_dir.join("blobs")),
     };
+    let metrics = web::Data::new(Metrics::default());
     let server = HttpServer::new(move || {
         App::new()
             .app_data(web::Data::new(state.clone()))
+            .app_data(metrics.clone())
+            .wrap(actix_web::middleware::from_fn(crate::metrics::observe))
             .configure(configure)
     })
     .shutdown_timeout(30)

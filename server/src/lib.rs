@@ -7,6 +7,7 @@ pub mod auth;
 pub mod client;
 pub mod demo;
 pub mod log;
+pub mod metrics;
 pub mod settings;
 pub mod store;
 pub mod tls;

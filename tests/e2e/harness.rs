@@ -186,7 +186,13 @@ impl Server {
             .args(self.settings_args())
             .args(&self.extra)
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(self.log())
+                    .expect("log file"),
+            )
             .spawn()
             .expect("start homevisit serve");
         let mut out = BufReader::new(child.stdout.take().expect("stdout"));
@@ -221,6 +227,11 @@ impl Server {
             let _ = child.kill();
             let _ = child.wait();
         }
+    }
+
+    /// Where the server's log goes.
+    pub fn log(&self) -> PathBuf {
+        self.dir.path().join("server.log")
     }
 
     /// The development certificate clients pin.

@@ -6,5 +6,6 @@ mod access;
 mod auth;
 mod field;
 mod harness;
+mod ops;
 mod photos;
 mod sync;

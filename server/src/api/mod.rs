@@ -6,4 +6,5 @@ pub mod caller;
 pub mod children;
 pub mod error;
 pub mod health;
+pub mod openapi;
 pub mod sync;
