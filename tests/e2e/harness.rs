@@ -181,6 +181,7 @@ impl Server {
 
     /// Starts (or restarts) the server process.
     pub fn start(mut self) -> Server {
+        self.kill();
         let mut child = Command::new(env!("CARGO_BIN_EXE_homevisit"))
             .args(["serve", "--dev-tls", "--listen", "127.0.0.1:0"])
             .args(self.settings_args())

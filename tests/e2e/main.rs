@@ -4,6 +4,7 @@
 
 mod access;
 mod auth;
+mod durability;
 mod field;
 mod harness;
 mod ops;

@@ -81,7 +81,11 @@ fn the_openapi_document_describes_every_endpoint_and_each_answers() {
                 .expect("answer");
             // Without a token a real route answers 401 (or its own answer); only a route
             // that does not exist reaches the catch-all `not_found`.
-            assert_ne!(reply.code().as_deref(), Some("not_found"), "{method} {path}");
+            assert_ne!(
+                reply.code().as_deref(),
+                Some("not_found"),
+                "{method} {path}"
+            );
             assert_ne!(reply.status, 405, "{method} {path}");
         }
     }
