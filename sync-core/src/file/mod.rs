@@ -359,6 +359,13 @@ impl ChildFile {
 ///
 /// The server runs this on each merged document before committing a sync.
 pub fn validate_doc<D: ReadDoc>(doc: &D, id: ChildId) -> Vec<Problem> {
+    checked_view(doc, id).err().unwrap_or_default()
+}
+
+/// Validates a document as [`validate_doc`] does and returns its typed view, reading the
+/// document once: the server validates and projects every merged file, and reading a
+/// document's tree is most of the cost of either.
+pub fn checked_view<D: ReadDoc>(doc: &D, id: ChildId) -> Result<ChildFileView, Vec<Problem>> {
     let tree = json::read(doc, &ROOT);
     let mut problems = validate::check(&tree);
     let written = tree.get("id").and_then(serde_json::Value::as_str);
@@ -371,7 +378,15 @@ pub fn validate_doc<D: ReadDoc>(doc: &D, id: ChildId) -> Vec<Problem> {
             ),
         });
     }
-    problems
+    if !problems.is_empty() {
+        return Err(problems);
+    }
+    serde_json::from_value(tree).map_err(|e| {
+        vec![Problem {
+            path: String::new(),
+            message: e.to_string(),
+        }]
+    })
 }
 
 /// A document's file as typed values (as [`ChildFile::view`]), without taking the document.

@@ -12,6 +12,7 @@ use std::convert::Infallible;
 
 use super::server::{DeviceRecord, PeerDoc, ServerStore, StoredDoc};
 use super::{ChildId, DeviceId, Scope};
+use crate::file::ChildFileView;
 
 /// Server state held in memory.
 #[derive(Debug, Clone, Default)]
@@ -46,11 +47,20 @@ impl MemoryStore {
 
     /// Inserts a file directly, as an import or a test fixture does.
     pub fn insert(&mut self, id: ChildId, village: &str, doc: &mut AutoCommit) -> u64 {
-        // Infallible: the memory store cannot fail.
-        match self.put_doc(id, village, doc) {
-            Ok(seq) => seq,
-            Err(never) => match never {},
+        self.seq += 1;
+        if let Some(old) = self.docs.get(&id) {
+            self.by_seq.remove(&old.seq);
         }
+        self.by_seq.insert(self.seq, id);
+        self.docs.insert(
+            id,
+            StoredDoc {
+                bytes: doc.save(),
+                village: village.to_owned(),
+                seq: self.seq,
+            },
+        );
+        self.seq
     }
 }
 
@@ -77,23 +87,10 @@ impl ServerStore for MemoryStore {
     fn put_doc(
         &mut self,
         id: ChildId,
-        village: &str,
+        view: &ChildFileView,
         doc: &mut AutoCommit,
     ) -> Result<u64, Infallible> {
-        self.seq += 1;
-        if let Some(old) = self.docs.get(&id) {
-            self.by_seq.remove(&old.seq);
-        }
-        self.by_seq.insert(self.seq, id);
-        self.docs.insert(
-            id,
-            StoredDoc {
-                bytes: doc.save(),
-                village: village.to_owned(),
-                seq: self.seq,
-            },
-        );
-        Ok(self.seq)
+        Ok(self.insert(id, &view.profile.village_code, doc))
     }
 
     fn head_seq(&mut self) -> Result<u64, Infallible> {

@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::wire::{DocSync, DocUpdate, Request, Response};
 use super::{ChildId, Cursor, DeviceId, Scope, advance, fingerprint, split_changes};
-use crate::file::{self, Problem};
+use crate::file::{self, ChildFileView, Problem};
 
 /// A stored child file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,6 +22,15 @@ pub struct StoredDoc {
     pub village: String,
     /// Its position in the server's change sequence: raised on every change.
     pub seq: u64,
+}
+
+/// A stored file as [`ServerStore::load_doc`] gives it.
+#[derive(Debug)]
+pub struct LoadedDoc {
+    /// The document, or why its stored bytes do not load.
+    pub doc: Result<AutoCommit, Box<automerge::AutomergeError>>,
+    /// The village it belongs to now.
+    pub village: String,
 }
 
 /// What the server remembers of one device.
@@ -64,13 +73,22 @@ pub trait ServerStore {
     fn put_device(&mut self, device: DeviceId, record: &DeviceRecord) -> Result<(), Self::Error>;
     /// A stored file.
     fn doc(&mut self, id: ChildId) -> Result<Option<StoredDoc>, Self::Error>;
+    /// A stored file, loaded, with its village. Loading is most of the cost of a merge, so a
+    /// store that keeps loaded documents in memory overrides this.
+    fn load_doc(&mut self, id: ChildId) -> Result<Option<LoadedDoc>, Self::Error> {
+        Ok(self.doc(id)?.map(|stored| LoadedDoc {
+            doc: AutoCommit::load(&stored.bytes).map_err(Box::new),
+            village: stored.village,
+        }))
+    }
     /// The village of a stored file, without loading it.
     fn doc_village(&mut self, id: ChildId) -> Result<Option<String>, Self::Error>;
-    /// Stores a file after a merge and returns its new sequence number.
+    /// Stores a file after a merge and returns its new sequence number. `view` is the merged
+    /// file, already validated, for stores that project it into tables.
     fn put_doc(
         &mut self,
         id: ChildId,
-        village: &str,
+        view: &ChildFileView,
         doc: &mut AutoCommit,
     ) -> Result<u64, Self::Error>;
     /// The highest sequence number issued.
@@ -331,11 +349,10 @@ impl<S: ServerStore> Session<'_, '_, S> {
 
     fn load(&mut self, id: ChildId) -> Result<(), HandleError<S::Error>> {
         if !self.docs.contains_key(&id) {
-            let entry = match self.store.doc(id)? {
-                Some(stored) => (
-                    AutoCommit::load(&stored.bytes)
-                        .map_err(|e| HandleError::Damaged(id, Box::new(e)))?,
-                    Some(stored.village),
+            let entry = match self.store.load_doc(id)? {
+                Some(loaded) => (
+                    loaded.doc.map_err(|e| HandleError::Damaged(id, e))?,
+                    Some(loaded.village),
                 ),
                 None => (AutoCommit::new(), None),
             };
@@ -406,11 +423,9 @@ impl<S: ServerStore> Session<'_, '_, S> {
         {
             return Err(Self::reject(id, Reject::OutOfScope(b.to_owned())));
         }
-        let problems = file::validate_doc(doc, id);
-        if !problems.is_empty() {
-            return Err(Self::reject(id, Reject::Invalid(problems)));
-        }
-        let village = file::village_of(doc).unwrap_or_default();
+        let view = file::checked_view(doc, id)
+            .map_err(|problems| Self::reject(id, Reject::Invalid(problems)))?;
+        let village = view.profile.village_code.clone();
         if !self.ctx.scope.contains(&village) {
             let reason = match before {
                 Some(_) => Reject::MovesOutOfScope(village),
@@ -418,7 +433,7 @@ impl<S: ServerStore> Session<'_, '_, S> {
             };
             return Err(Self::reject(id, reason));
         }
-        self.store.put_doc(id, &village, doc)?;
+        self.store.put_doc(id, &view, doc)?;
         *before = Some(village);
         Ok(())
     }
