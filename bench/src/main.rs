@@ -7,6 +7,7 @@
 mod device;
 mod photo;
 mod report;
+mod server;
 mod sync;
 
 use anyhow::Result;
@@ -19,6 +20,13 @@ fn main() -> Result<()> {
         return device::child_open_store(&args[2..]);
     }
     let mut report = Report::new();
+    // For profiling one part: HOMEVISIT_BENCH_ONLY=server measures the server alone and
+    // prints instead of writing BENCHMARKS.md.
+    if std::env::var("HOMEVISIT_BENCH_ONLY").as_deref() == Ok("server") {
+        server::server(&mut report)?;
+        print!("{}", report.render());
+        return Ok(());
+    }
     eprintln!("file: 10 years of visits");
     sync::ten_year_file(&mut report)?;
     eprintln!("sync: daily, idle, first, fallback");
@@ -27,6 +35,7 @@ fn main() -> Result<()> {
     photo::photo(&mut report)?;
     eprintln!("device: open a 200-file store and list who is due");
     device::open_store(&mut report)?;
+    server::server(&mut report)?;
     report.note(
         "Workload (DESIGN.md): per month of history one home visit and one contact, each with \
          four findings of about 12 Chinese characters and a note of about 40, drawn from phrase \
@@ -35,9 +44,9 @@ fn main() -> Result<()> {
             .into(),
     );
     report.note(
-        "Sync figures run the real protocol (wire encoding, zstd, the server's handler) against \
-         the in-memory server store; the server benchmark (issue 3) measures the same over HTTP \
-         and PostgreSQL."
+        "The first sync figures run the real protocol (wire encoding, zstd, the server's \
+         handler) against the in-memory server store; the server rows measure the same over \
+         HTTPS against SQLite and PostgreSQL."
             .into(),
     );
     report.note(

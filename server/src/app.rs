@@ -12,6 +12,7 @@ use crate::auth::tokens::TokenKeys;
 use crate::metrics::Metrics;
 use crate::settings::Settings;
 use crate::store::blobs::BlobStore;
+use crate::store::cache::DocCache;
 use crate::store::{self, DbConnection, DbPool};
 use crate::tls;
 
@@ -31,6 +32,8 @@ pub struct AppState {
     pub max_sync_bytes: usize,
     /// Where photos are kept.
     pub blobs: BlobStore,
+    /// Loaded child files kept between syncs.
+    pub docs: Arc<DocCache>,
 }
 
 /// The time now, Unix seconds.
@@ -120,6 +123,7 @@ pub async fn launch_with_listener(
         rules,
         max_sync_bytes: settings.max_sync_bytes,
         blobs: BlobStore::new(&settings.data_dir.join("blobs")),
+        docs: Arc::new(DocCache::new(settings.doc_cache)),
     };
     let metrics = web::Data::new(Metrics::default());
     let server = HttpServer::new(move || {

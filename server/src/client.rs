@@ -47,6 +47,18 @@ pub struct Reply {
     pub content_type: String,
     /// The body.
     pub body: Vec<u8>,
+    /// Size of the request line and headers sent, as HTTP/1.1 text.
+    pub request_header_bytes: usize,
+    /// Size of the status line and headers received, as HTTP/1.1 text.
+    pub response_header_bytes: usize,
+}
+
+/// `Name: value\r\n` lines of a header map.
+fn header_len(headers: &ureq::http::HeaderMap) -> usize {
+    headers
+        .iter()
+        .map(|(n, v)| n.as_str().len() + 2 + v.len() + 2)
+        .sum()
 }
 
 impl Reply {
@@ -163,7 +175,25 @@ impl Client {
             request = request.header("Content-Type", content_type);
         }
         let request = request.body(body.to_vec()).map_err(transport)?;
+        // The request line, our headers, and the ones the agent adds (Host, Content-Length,
+        // User-Agent, Accept), with the blank line that ends them.
+        let host = self.base.split("://").nth(1).unwrap_or_default();
+        let request_header_bytes = method.len()
+            + 1
+            + path.len()
+            + 11
+            + header_len(request.headers())
+            + 8
+            + host.len()
+            + 18
+            + body.len().to_string().len()
+            + 12
+            + "ureq/3.x.y".len()
+            + 13
+            + 2;
         let mut response = self.agent.run(request).map_err(transport)?;
+        let response_header_bytes =
+            "HTTP/1.1 200 OK\r\n".len() + header_len(response.headers()) + 2;
         let status = response.status().as_u16();
         let content_type = response
             .headers()
@@ -181,6 +211,8 @@ impl Client {
             status,
             content_type,
             body,
+            request_header_bytes,
+            response_header_bytes,
         })
     }
 

@@ -23,16 +23,28 @@ use crate::store::{DbConnection, write_transaction};
 
 /// The demo county's code.
 pub const COUNTY: &str = "210302000000";
-const TOWNSHIPS: &[(&str, &str)] = &[
-    ("210302001000", "新华街道"),
-    ("210302002000", "红旗街道"),
-    ("210302003000", "光明街道"),
-];
+const TOWNSHIPS: &[&str] = &["新华街道", "红旗街道", "光明街道"];
 const VILLAGES: &[&str] = &["东村", "西村", "南村", "北村"];
-/// Children per village.
-pub const CHILDREN_PER_VILLAGE: usize = 25;
 /// Months of history per file.
 pub const MONTHS: u32 = 24;
+
+/// How big a county to build.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Size {
+    /// Townships (at most 999).
+    pub townships: usize,
+    /// Villages per township (at most 999).
+    pub villages: usize,
+    /// Children per village.
+    pub children: usize,
+}
+
+/// The demo: 3 townships of 4 villages of 25 children.
+pub const DEMO: Size = Size {
+    townships: 3,
+    villages: 4,
+    children: 25,
+};
 
 /// Why the demo could not be built.
 #[derive(Debug, thiserror::Error)]
@@ -136,6 +148,16 @@ pub fn ensure(
     data_dir: &Path,
     today: NaiveDate,
 ) -> Result<Demo, DemoError> {
+    ensure_sized(conn, data_dir, today, DEMO)
+}
+
+/// [`ensure`] with another size (the benchmark builds a larger county).
+pub fn ensure_sized(
+    conn: &mut DbConnection,
+    data_dir: &Path,
+    today: NaiveDate,
+    size: Size,
+) -> Result<Demo, DemoError> {
     let credentials_path = data_dir.join(CREDENTIALS_FILE);
     if people::find_user(conn, "county")?.is_some() && credentials_path.exists() {
         let children = crate::store::children::count(conn)?;
@@ -160,25 +182,36 @@ pub fn ensure(
     credentials.push(add("county".into(), Role::County, COUNTY));
     credentials.push(add("admin".into(), Role::Admin, ""));
     let mut villages = Vec::new();
-    for (t, (township, name)) in TOWNSHIPS.iter().enumerate() {
+    for t in 0..size.townships {
+        let township = format!("{}{:03}000", &COUNTY[..6], t + 1);
+        let name = TOWNSHIPS
+            .get(t)
+            .map_or_else(|| format!("第{}街道", t + 1), |n| (*n).to_owned());
         regions.push(Region {
-            code: (*township).into(),
-            name: (*name).into(),
+            code: township.clone(),
+            name: name.clone(),
             parent: Some(COUNTY.into()),
         });
         credentials.push(add(
             format!("supervisor{}", t + 1),
             Role::Supervisor,
-            township,
+            &township,
         ));
-        for (v, village) in VILLAGES.iter().enumerate() {
+        for v in 0..size.villages {
             let code = format!("{}{:03}", &township[..9], v + 1);
+            let village = VILLAGES
+                .get(v)
+                .map_or_else(|| format!("{}村", v + 1), |n| (*n).to_owned());
             regions.push(Region {
                 code: code.clone(),
                 name: format!("{name}{village}"),
-                parent: Some((*township).into()),
+                parent: Some(township.clone()),
             });
-            let director = format!("director{}{}", t + 1, v + 1);
+            let director = if size.townships < 10 && size.villages < 10 {
+                format!("director{}{}", t + 1, v + 1)
+            } else {
+                format!("director{}_{}", t + 1, v + 1)
+            };
             credentials.push(add(director.clone(), Role::Director, &code));
             villages.push((code, director));
         }
@@ -216,7 +249,7 @@ pub fn ensure(
         // would, and a half-built village never shows.
         write_transaction(conn, |c| -> Result<(), DemoError> {
             let mut store = SqlSyncStore::new(c);
-            for n in 0..CHILDREN_PER_VILLAGE {
+            for n in 0..size.children {
                 // Most children are up to date; some a month or three behind.
                 let behind = [0, 0, 0, 0, 1, 0, 2, 0, 0, 3][(n + i) % 10];
                 let spec = FileSpec {
@@ -241,7 +274,8 @@ pub fn ensure(
                     file.add_record(RecordKind::Danger, &record, director, noon(found))?;
                 }
                 let id: ChildId = file.id()?;
-                store.put_doc(id, village, file.doc_mut())?;
+                let view = file.view()?;
+                store.put_doc(id, &view, file.doc_mut())?;
                 children += 1;
             }
             Ok(())

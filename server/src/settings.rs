@@ -25,6 +25,8 @@ pub struct Settings {
     pub rules: String,
     /// The largest sync request body accepted, bytes.
     pub max_sync_bytes: usize,
+    /// Loaded child files kept in memory between syncs (0 turns the cache off).
+    pub doc_cache: usize,
     /// TLS.
     pub tls: TlsSettings,
 }
@@ -52,6 +54,7 @@ impl Default for Settings {
             database_pool_size: 8,
             rules: "tiedong".into(),
             max_sync_bytes: 16 << 20,
+            doc_cache: 2048,
             tls: TlsSettings::default(),
         }
     }
@@ -67,6 +70,7 @@ impl std::fmt::Debug for Settings {
             .field("database_pool_size", &self.database_pool_size)
             .field("rules", &self.rules)
             .field("max_sync_bytes", &self.max_sync_bytes)
+            .field("doc_cache", &self.doc_cache)
             .field("tls", &self.tls)
             .finish()
     }
@@ -126,6 +130,9 @@ rules = "tiedong"
 
 # The largest sync request accepted, bytes; larger requests get 413.
 max_sync_bytes = 16777216
+
+# Loaded child files kept in memory between syncs (each a few hundred KB); 0 turns it off.
+doc_cache = 2048
 
 [tls]
 # PEM files of the certificate chain and its key.

@@ -10,7 +10,6 @@ use homevisit_sync_core::sync::{DeviceId, Request};
 use crate::api::caller::DeviceCaller;
 use crate::api::error::{ApiError, read_body};
 use crate::app::{AppState, unix_now, with_db};
-use crate::store::auth::touch_device;
 use crate::store::people::Role;
 use crate::store::sync::apply;
 
@@ -60,6 +59,7 @@ pub async fn sync(
             .map_err(|_| ApiError::unauthorized("invalid_token", "bad device id"))?,
     );
     let now = unix_now();
+    let cache = state.docs.clone();
     let response = with_db(&state.pool, move |c| {
         let ctx = Context {
             device,
@@ -68,10 +68,7 @@ pub async fn sync(
             page_bytes: DEFAULT_PAGE_BYTES,
             revoked,
         };
-        let response = apply(c, &ctx, &request)?;
-        // Best effort: the sync is committed whether or not this note is.
-        let _ = touch_device(c, &caller.device_id, now);
-        Ok::<_, ApiError>(response)
+        Ok::<_, ApiError>(apply(c, &ctx, &request, Some(&cache))?)
     })
     .await?;
     Ok(HttpResponse::Ok()

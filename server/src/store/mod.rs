@@ -19,6 +19,7 @@ macro_rules! on_backend {
 pub mod audit;
 pub mod auth;
 pub mod blobs;
+pub mod cache;
 pub mod children;
 pub mod people;
 mod schema;
@@ -189,6 +190,12 @@ where
     if matches!(conn, DbConnection::Postgresql(_)) {
         return conn.transaction(f);
     }
+    // SQLite has one writer at a time. Waiting on its busy handler is a sleep-and-retry
+    // lottery that, under load, starves some writers past `busy_timeout`; queueing the
+    // process's writers on a mutex first hands the lock over in turn instead. (One mutex for
+    // every SQLite database in the process: a server has one.)
+    static SQLITE_WRITER: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _turn = SQLITE_WRITER.lock().unwrap_or_else(|e| e.into_inner());
     conn.batch_execute("BEGIN IMMEDIATE")?;
     match f(conn) {
         Ok(value) => match conn.batch_execute("COMMIT") {

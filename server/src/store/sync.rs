@@ -6,21 +6,30 @@
 
 use automerge::{AutoCommit, ChangeHash};
 use diesel::prelude::*;
+use homevisit_sync_core::file::ChildFileView;
 use homevisit_sync_core::sync::server::{
-    Context, DeviceRecord, HandleError, PeerDoc, ServerStore, StoredDoc, handle,
+    Context, DeviceRecord, HandleError, LoadedDoc, PeerDoc, ServerStore, StoredDoc, handle,
 };
 use homevisit_sync_core::sync::{ChildId, Cursor, DeviceId, Request, Response, Scope};
 
 use super::DbConnection;
+use super::cache::DocCache;
 use super::schema::{document_chunks, documents, sync_devices, sync_peer_documents, sync_seq};
 
-/// Applies one sync request in one write transaction: all of it is committed, or none.
+/// Applies one sync request in one write transaction: all of it is committed, or none. The
+/// device's last-seen time is part of the same transaction.
 pub fn apply(
     conn: &mut DbConnection,
     ctx: &Context<'_>,
     request: &Request,
+    cache: Option<&DocCache>,
 ) -> Result<Response, HandleError<diesel::result::Error>> {
-    super::write_transaction(conn, |c| handle(&mut SqlSyncStore::new(c), ctx, request))
+    super::write_transaction(conn, |c| {
+        let mut store = SqlSyncStore { conn: c, cache };
+        let response = handle(&mut store, ctx, request)?;
+        super::auth::touch_device(c, &ctx.device.0.to_string(), (ctx.now_ms / 1000) as i64)?;
+        Ok(response)
+    })
 }
 
 /// Chunks appended to a document before the next write compacts it.
@@ -29,13 +38,22 @@ pub const COMPACT_AFTER: i32 = 16;
 /// The sync store on one connection, inside the caller's transaction.
 pub struct SqlSyncStore<'a> {
     conn: &'a mut DbConnection,
+    cache: Option<&'a DocCache>,
 }
 
 impl<'a> SqlSyncStore<'a> {
     /// Wraps a connection; run [`homevisit_sync_core::sync::server::handle`] inside a
     /// transaction on it.
     pub fn new(conn: &'a mut DbConnection) -> Self {
-        SqlSyncStore { conn }
+        SqlSyncStore { conn, cache: None }
+    }
+
+    /// [`SqlSyncStore::new`], keeping loaded documents in `cache` between syncs.
+    pub fn with_cache(conn: &'a mut DbConnection, cache: &'a DocCache) -> Self {
+        SqlSyncStore {
+            conn,
+            cache: Some(cache),
+        }
     }
 
     fn next_seq(&mut self) -> QueryResult<u64> {
@@ -135,6 +153,40 @@ impl ServerStore for SqlSyncStore<'_> {
         }))
     }
 
+    fn load_doc(&mut self, id: ChildId) -> QueryResult<Option<LoadedDoc>> {
+        let Some(cache) = self.cache else {
+            return Ok(self.doc(id)?.map(|stored| LoadedDoc {
+                doc: AutoCommit::load(&stored.bytes).map_err(Box::new),
+                village: stored.village,
+            }));
+        };
+        let Some((village, heads)) = documents::table
+            .filter(documents::id.eq(id.0.to_string()))
+            .select((documents::village, documents::heads))
+            .first::<(String, Vec<u8>)>(self.conn)
+            .optional()?
+        else {
+            return Ok(None);
+        };
+        if let Some(doc) = cache.get(id, &heads) {
+            return Ok(Some(LoadedDoc {
+                doc: Ok(doc),
+                village,
+            }));
+        }
+        let Some(stored) = self.doc(id)? else {
+            return Ok(None);
+        };
+        let doc = AutoCommit::load(&stored.bytes).map_err(Box::new);
+        if let Ok(d) = &doc {
+            cache.put(id, heads, d);
+        }
+        Ok(Some(LoadedDoc {
+            doc,
+            village: stored.village,
+        }))
+    }
+
     fn doc_village(&mut self, id: ChildId) -> QueryResult<Option<String>> {
         documents::table
             .filter(documents::id.eq(id.0.to_string()))
@@ -143,7 +195,13 @@ impl ServerStore for SqlSyncStore<'_> {
             .optional()
     }
 
-    fn put_doc(&mut self, id: ChildId, village: &str, doc: &mut AutoCommit) -> QueryResult<u64> {
+    fn put_doc(
+        &mut self,
+        id: ChildId,
+        view: &ChildFileView,
+        doc: &mut AutoCommit,
+    ) -> QueryResult<u64> {
+        let village = view.profile.village_code.as_str();
         let seq = self.next_seq()?;
         let key = id.0.to_string();
         let heads = doc.get_heads();
@@ -201,8 +259,9 @@ impl ServerStore for SqlSyncStore<'_> {
         }
         // A document whose first changes are still on the way is not a child file yet; it is
         // projected when they arrive.
-        if let Ok(view) = homevisit_sync_core::file::view_of(&*doc) {
-            super::children::project(self.conn, &view, seq)?;
+        super::children::project(self.conn, view, seq)?;
+        if let Some(cache) = self.cache {
+            cache.put(id, encode_heads(&heads), doc);
         }
         Ok(seq)
     }

@@ -1,5 +1,6 @@
 //! One storage conformance suite, run on SQLite and on PostgreSQL.
 
+use homevisit_server::store::cache::DocCache;
 use homevisit_server::store::sync::apply;
 use homevisit_server::store::{DatabaseUrl, DbPool, open};
 use homevisit_sync_core::sync::conformance::{SyncServer, run_all};
@@ -8,29 +9,51 @@ use homevisit_sync_core::sync::{Request, Response};
 
 use crate::pg::TestDatabase;
 
-struct SqlServer(DbPool);
+/// The storage as the server runs it: with the document cache, unless `cache` is `None`.
+struct SqlServer(DbPool, Option<DocCache>);
 
 impl SyncServer for SqlServer {
     fn sync(&mut self, ctx: &Context<'_>, request: &Request) -> Result<Response, String> {
         let mut conn = self.0.get().map_err(|e| e.to_string())?;
-        apply(&mut conn, ctx, request).map_err(|e| e.to_string())
+        apply(&mut conn, ctx, request, self.1.as_ref()).map_err(|e| e.to_string())
     }
+}
+
+fn sqlite(dir: &tempfile::TempDir) -> DbPool {
+    let path = dir.path().join("homevisit.sqlite");
+    let url = DatabaseUrl::parse(&format!("sqlite://{}", path.display())).expect("url");
+    open(&url, 4).expect("open sqlite")
 }
 
 #[test]
 fn sqlite_storage_passes_the_sync_conformance_suite() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let path = dir.path().join("homevisit.sqlite");
-    let url = DatabaseUrl::parse(&format!("sqlite://{}", path.display())).expect("url");
-    let mut server = SqlServer(open(&url, 4).expect("open sqlite"));
+    let mut server = SqlServer(sqlite(&dir), Some(DocCache::new(64)));
     run_all(&mut server, "210302").expect("conformance on SQLite");
+}
+
+#[test]
+fn sqlite_storage_passes_the_sync_conformance_suite_without_the_document_cache() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut server = SqlServer(sqlite(&dir), None);
+    run_all(&mut server, "210302").expect("conformance on SQLite, no cache");
+}
+
+#[test]
+fn a_document_cache_of_one_entry_still_passes_the_conformance_suite() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut server = SqlServer(sqlite(&dir), Some(DocCache::new(1)));
+    run_all(&mut server, "210302").expect("conformance with constant eviction");
 }
 
 #[test]
 fn postgres_storage_passes_the_sync_conformance_suite() {
     let db = TestDatabase::create();
     let url = DatabaseUrl::parse(&db.url).expect("url");
-    let mut server = SqlServer(open(&url, 4).expect("open postgres"));
+    let mut server = SqlServer(
+        open(&url, 4).expect("open postgres"),
+        Some(DocCache::new(64)),
+    );
     run_all(&mut server, "210302").expect("conformance on PostgreSQL");
 }
 
@@ -78,7 +101,7 @@ fn concurrent_syncs_on_sqlite_wait_their_turn_instead_of_failing() {
                         revoked: false,
                     };
                     let mut conn = pool.get().expect("conn");
-                    let response = apply(&mut conn, &ctx, &request)
+                    let response = apply(&mut conn, &ctx, &request, None)
                         .expect("a concurrent sync is applied, not refused as locked");
                     replica.receive(&response.encode(), 0).expect("apply");
                 }

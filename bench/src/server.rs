@@ -1,0 +1,402 @@
+//! The server over real HTTPS: daily syncs per second and their latency, on SQLite and on
+//! PostgreSQL, and the daily and idle syncs' bytes with their HTTP headers.
+//!
+//! The server runs in this process on its own actix system (release build, two workers on this
+//! 2-core machine); the simulated phones are sync-core replicas in client threads, each with
+//! its own keep-alive HTTPS connection, on the same two cores.
+
+use anyhow::{Context, Result, anyhow, bail};
+use chrono::NaiveDate;
+use homevisit_server::client::Client;
+use homevisit_server::demo::{self, Size};
+use homevisit_server::settings::Settings;
+use homevisit_server::store;
+use homevisit_sync_core::demo::Generator;
+use homevisit_sync_core::sync::device::{Outcome, Replica};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use crate::report::{Report, SyncFigure};
+
+/// The county: 8 townships of 6 villages of 10 children, so a supervisor's phone holds the 60
+/// files of the daily-sync bar.
+const COUNTY: Size = Size {
+    townships: 8,
+    villages: 6,
+    children: 10,
+};
+const CLIENT_THREADS: usize = 24;
+const WARM_UP: Duration = Duration::from_secs(3);
+const MEASURE: Duration = Duration::from_secs(15);
+/// Files changed by visits in each simulated daily sync (DESIGN.md's workload).
+const CHANGED_PER_SYNC: usize = 8;
+
+struct Running {
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<Result<()>>>,
+    base: String,
+    ca: std::path::PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn start(database_url: &str) -> Result<(Running, demo::Demo)> {
+    let dir = tempfile::tempdir()?;
+    let mut settings = Settings {
+        listen: "127.0.0.1:0".parse()?,
+        data_dir: dir.path().to_owned(),
+        database_url: database_url.to_owned(),
+        database_pool_size: 8,
+        ..Settings::default()
+    };
+    settings.tls.dev = true;
+    let url = settings.database()?;
+    let built = {
+        let pool = store::open(&url, 1)?;
+        let mut conn = pool.get()?;
+        demo::ensure_sized(&mut conn, dir.path(), today(), COUNTY)?
+    };
+    let listener = std::net::TcpListener::bind(settings.listen)?;
+    let port = listener.local_addr()?.port();
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = stop.clone();
+    let thread = std::thread::spawn(move || -> Result<()> {
+        actix_web::rt::System::new().block_on(async move {
+            let shutdown = async move {
+                while !flag.load(Ordering::SeqCst) {
+                    actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+                }
+            };
+            homevisit_server::app::launch_with_listener(settings, listener, shutdown).await
+        })
+    });
+    let running = Running {
+        stop,
+        thread: Some(thread),
+        base: format!("https://localhost:{port}"),
+        ca: dir.path().join("dev-tls").join("cert.pem"),
+        _dir: dir,
+    };
+    for _ in 0..200 {
+        if running.ca.exists()
+            && let Ok(client) = Client::new(&running.base, Some(&running.ca))
+            && client
+                .call("GET", "/healthz", None, "", &[])
+                .is_ok_and(|r| r.status == 200)
+        {
+            return Ok((running, built));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    bail!("the server did not come up")
+}
+
+fn today() -> NaiveDate {
+    homevisit_server::store::children::china_today()
+}
+
+/// A simulated phone: a replica and its logged-in connection.
+struct Phone {
+    replica: Replica,
+    client: Client,
+    token: String,
+    user: String,
+}
+
+/// What one sync cost.
+#[derive(Default, Clone, Copy)]
+struct Cost {
+    up: usize,
+    down: usize,
+    headers: usize,
+    trips: usize,
+}
+
+impl Phone {
+    fn new(running: &Running, user: &str, password: &str) -> Result<Phone> {
+        let mut client = Client::new(&running.base, Some(&running.ca))?;
+        let device = uuid::Uuid::new_v4().to_string();
+        let token = client
+            .login(user, password, &device, "bench")?
+            .access_token
+            .clone();
+        Ok(Phone {
+            replica: Replica::new(rand::random()),
+            client,
+            token,
+            user: user.to_owned(),
+        })
+    }
+
+    /// Syncs to completion; `latencies` gets each HTTP round trip's time.
+    fn sync(&mut self, latencies: &mut Vec<Duration>) -> Result<Cost> {
+        let mut cost = Cost::default();
+        loop {
+            let frame = self.replica.request();
+            let started = Instant::now();
+            let reply = self.client.call(
+                "POST",
+                "/api/v1/sync",
+                Some(&self.token),
+                "application/vnd.homevisit.sync",
+                &frame,
+            )?;
+            latencies.push(started.elapsed());
+            if reply.status != 200 {
+                bail!("sync answered {}: {:?}", reply.status, reply.json());
+            }
+            cost.up += frame.len();
+            cost.down += reply.body.len();
+            cost.headers += reply.request_header_bytes + reply.response_header_bytes;
+            cost.trips += 1;
+            if self.replica.receive(&reply.body, 0)? != Outcome::Again {
+                return Ok(cost);
+            }
+            if cost.trips > 20 {
+                bail!("no convergence");
+            }
+        }
+    }
+
+    /// Adds a home visit to `n` files; returns the new changes' size as Automerge encodes them.
+    fn visit(&mut self, g: &mut Generator, n: usize) -> Result<usize> {
+        let mut bytes = 0;
+        let day = today();
+        for id in self.replica.file_ids().into_iter().take(n) {
+            let held = self.replica.docs.get_mut(&id).context("held file")?;
+            let acked = held.acked.clone();
+            g.add_visit(&mut held.file, day, &self.user)?;
+            bytes += held.file.doc_mut().save_after(&acked).len();
+        }
+        Ok(bytes)
+    }
+}
+
+struct Throughput {
+    syncs: usize,
+    seconds: f64,
+    p50: Duration,
+    p99: Duration,
+    daily: Cost,
+    daily_changes: usize,
+    idle: Cost,
+}
+
+fn measure(database_url: &str) -> Result<Throughput> {
+    let (running, built) = start(database_url)?;
+    let password = |u: &str| -> Result<String> {
+        built
+            .credentials
+            .iter()
+            .find(|c| c.username == u)
+            .map(|c| c.password.clone())
+            .ok_or_else(|| anyhow!("no demo login {u}"))
+    };
+
+    // The daily and idle bars over HTTP: a supervisor's phone with 60 files.
+    let mut g = Generator::new(7);
+    let mut supervisor = Phone::new(&running, "supervisor1", &password("supervisor1")?)?;
+    let mut scratch = Vec::new();
+    supervisor.sync(&mut scratch)?;
+    supervisor.sync(&mut scratch)?;
+    if supervisor.replica.file_ids().len() != COUNTY.villages * COUNTY.children {
+        bail!(
+            "the supervisor holds {} files",
+            supervisor.replica.file_ids().len()
+        );
+    }
+    let daily_changes = supervisor.visit(&mut g, CHANGED_PER_SYNC)?;
+    let daily = supervisor.sync(&mut scratch)?;
+    let idle = supervisor.sync(&mut scratch)?;
+
+    // Throughput: every director's phone makes daily syncs as fast as it can.
+    let mut phones = Vec::new();
+    for c in built.credentials.iter().filter(|c| c.role == "director") {
+        let mut phone = Phone::new(&running, &c.username, &c.password)?;
+        phone.sync(&mut scratch)?;
+        phones.push(phone);
+    }
+    let threads_wanted = std::env::var("HOMEVISIT_BENCH_THREADS")
+        .ok()
+        .and_then(|t| t.parse().ok())
+        .unwrap_or(CLIENT_THREADS);
+    let per_thread = phones.len().div_ceil(threads_wanted);
+    let start = Instant::now();
+    let measuring_from = start + WARM_UP;
+    let until = measuring_from + MEASURE;
+    let mut threads = Vec::new();
+    let mut seed = 100;
+    while !phones.is_empty() {
+        let mut mine: Vec<Phone> = phones.drain(..per_thread.min(phones.len())).collect();
+        seed += 1;
+        threads.push(std::thread::spawn(move || -> Result<Vec<Duration>> {
+            let mut g = Generator::new(seed);
+            let mut kept = Vec::new();
+            let mut latencies = Vec::new();
+            while Instant::now() < until {
+                for phone in &mut mine {
+                    phone.visit(&mut g, CHANGED_PER_SYNC)?;
+                    latencies.clear();
+                    let began = Instant::now();
+                    phone.sync(&mut latencies)?;
+                    if began >= measuring_from && Instant::now() <= until {
+                        kept.extend_from_slice(&latencies);
+                    }
+                }
+            }
+            Ok(kept)
+        }));
+    }
+    let mut all = Vec::new();
+    for t in threads {
+        all.extend(t.join().map_err(|_| anyhow!("client thread panicked"))??);
+    }
+    all.sort();
+    let at = |q: f64| all[((all.len() as f64 * q) as usize).min(all.len() - 1)];
+    drop(running);
+    Ok(Throughput {
+        syncs: all.len(),
+        seconds: MEASURE.as_secs_f64(),
+        p50: at(0.50),
+        p99: at(0.99),
+        daily,
+        daily_changes,
+        idle,
+    })
+}
+
+fn postgres_url() -> Option<String> {
+    std::env::var("HOMEVISIT_BENCH_POSTGRES")
+        .or_else(|_| std::env::var("HOMEVISIT_TEST_POSTGRES"))
+        .ok()
+}
+
+/// A fresh database on the server `admin` points at, dropped afterwards.
+struct PgDatabase {
+    admin: String,
+    name: String,
+    url: String,
+}
+
+impl PgDatabase {
+    fn create(admin: &str) -> Result<PgDatabase> {
+        use diesel::Connection;
+        use diesel::connection::SimpleConnection;
+        let name = format!("hv_bench_{}", uuid::Uuid::new_v4().simple());
+        diesel::PgConnection::establish(admin)?
+            .batch_execute(&format!("CREATE DATABASE {name}"))?;
+        let (base, _) = admin
+            .rsplit_once('/')
+            .context("the PostgreSQL URL must end in /DATABASE")?;
+        Ok(PgDatabase {
+            admin: admin.to_owned(),
+            url: format!("{base}/{name}"),
+            name,
+        })
+    }
+}
+
+impl Drop for PgDatabase {
+    fn drop(&mut self) {
+        use diesel::Connection;
+        use diesel::connection::SimpleConnection;
+        if let Ok(mut c) = diesel::PgConnection::establish(&self.admin) {
+            let _ = c.batch_execute(&format!(
+                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                self.name
+            ));
+        }
+    }
+}
+
+fn record(report: &mut Report, backend: &str, t: &Throughput) {
+    let rate = t.syncs as f64 / t.seconds;
+    report.row(
+        &format!("server on {backend}: daily syncs ({CHANGED_PER_SYNC} new visits each) per second, 48 phones"),
+        format!("{rate:.0}/s; p50 {:.1} ms, p99 {:.1} ms", t.p50.as_secs_f64() * 1e3, t.p99.as_secs_f64() * 1e3),
+        "at least 500/s, p99 under 250 ms (bar set for PostgreSQL)",
+        Some(rate >= 500.0 && t.p99 < Duration::from_millis(250)),
+    );
+    let body = t.daily.up + t.daily.down;
+    report.row(
+        &format!("daily sync over HTTPS on {backend} (60 files, 8 new visits)"),
+        format!(
+            "bodies {body} B ({:.2}x the {} B of new changes), headers {} B, {} round trip(s)",
+            body as f64 / t.daily_changes as f64,
+            t.daily_changes,
+            t.daily.headers,
+            t.daily.trips
+        ),
+        "1 round trip; bodies at most 1.2x new changes + 300 B",
+        Some(t.daily.trips == 1 && body as f64 <= t.daily_changes as f64 * 1.2 + 300.0),
+    );
+    report.row(
+        &format!("idle sync over HTTPS on {backend}"),
+        format!(
+            "bodies {} B, headers {} B, {} round trip(s)",
+            t.idle.up + t.idle.down,
+            t.idle.headers,
+            t.idle.trips
+        ),
+        "1 round trip, bodies under 300 B",
+        Some(t.idle.trips == 1 && t.idle.up + t.idle.down < 300),
+    );
+}
+
+/// Measures both backends (PostgreSQL when `HOMEVISIT_BENCH_POSTGRES` or
+/// `HOMEVISIT_TEST_POSTGRES` names a server; `scripts/bench` starts one).
+pub fn server(report: &mut Report) -> Result<()> {
+    eprintln!("server: SQLite");
+    let sqlite = measure("")?;
+    record(report, "SQLite", &sqlite);
+    let with_headers = |name: &str, c: Cost| SyncFigure {
+        name: name.to_owned(),
+        up: c.up + c.headers / 2,
+        down: c.down + c.headers / 2,
+        round_trips: c.trips,
+    };
+    report.sync(with_headers(
+        "daily over HTTPS, headers included",
+        sqlite.daily,
+    ));
+    report.sync(with_headers(
+        "idle over HTTPS, headers included",
+        sqlite.idle,
+    ));
+    match postgres_url() {
+        Some(admin) => {
+            eprintln!("server: PostgreSQL");
+            let db = PgDatabase::create(&admin)?;
+            let pg = measure(&db.url)?;
+            record(report, "PostgreSQL", &pg);
+        }
+        None => report.row(
+            "server on PostgreSQL",
+            "not measured: run `bash scripts/bench`, or set HOMEVISIT_BENCH_POSTGRES".into(),
+            "at least 500/s, p99 under 250 ms",
+            None,
+        ),
+    }
+    report.note(format!(
+        "Server figures: the release server in-process on its own actix system (2 workers), TLS \
+         1.3 with keep-alive, against {CLIENT_THREADS} client threads driving 48 directors' \
+         phones (sync-core replicas) on the same 2 cores, so the clients' own Automerge and \
+         zstd work competes with the server's. Each daily sync carries {CHANGED_PER_SYNC} new \
+         home visits; the server merges, validates, stores, compacts and re-projects every \
+         touched file in one transaction before it answers. {:.0} s warm-up, {:.0} s measured; \
+         latency is one HTTP round trip as the client sees it. Header bytes are the HTTP/1.1 \
+         request and status lines and headers (the bearer token is most of them).",
+        WARM_UP.as_secs_f64(),
+        MEASURE.as_secs_f64()
+    ));
+    Ok(())
+}
