@@ -85,7 +85,7 @@ impl Report {
         let _ = writeln!(s, "# Benchmarks\n");
         let _ = writeln!(
             s,
-            "Written by `cargo run --release -p homevisit-bench` on {} ({}).\n",
+            "Written by `bash scripts/bench` (`cargo run --release -p homevisit-bench` after starting PostgreSQL) on {} ({}).\n",
             today(),
             machine()
         );

@@ -268,3 +268,46 @@ fn forged_expired_and_misaddressed_tokens_are_all_401() {
         "the role comes from the database, not from the token's claims"
     );
 }
+
+#[test]
+fn malformed_and_oversized_login_bodies_get_400_and_413_and_lose_nothing() {
+    let server = Server::sqlite();
+    let client = server.client();
+    let post = |body: &[u8], content_type: &str| {
+        client
+            .call("POST", "/api/v1/auth/login", None, content_type, body)
+            .expect("answer")
+    };
+    let reply = post(b"{\"username\": ", "application/json");
+    assert_eq!(
+        (reply.status, reply.code().as_deref()),
+        (400, Some("invalid_json"))
+    );
+    let reply = post(b"username=dir_a", "application/x-www-form-urlencoded");
+    assert_eq!(reply.status, 400);
+    assert_eq!(reply.code().as_deref(), Some("unsupported_content_type"));
+    let huge = format!("{{\"username\": \"{}\"}}", "x".repeat(200_000));
+    let reply = post(huge.as_bytes(), "application/json");
+    assert_eq!(
+        (reply.status, reply.code().as_deref()),
+        (413, Some("payload_too_large"))
+    );
+    let reply = client
+        .post_json(
+            "/api/v1/auth/login",
+            None,
+            &json!({"username": "dir_a", "password": PASSWORD, "device_id": "not-a-uuid", "device_name": "p"}),
+        )
+        .expect("answer");
+    assert_eq!(
+        (reply.status, reply.code().as_deref()),
+        (400, Some("invalid_request"))
+    );
+    // Nothing above counted as a failed login: the right password still works at once.
+    let mut fresh = server.client();
+    assert!(
+        fresh
+            .login("dir_a", PASSWORD, &uuid::Uuid::new_v4().to_string(), "p")
+            .is_ok()
+    );
+}

@@ -65,34 +65,28 @@ fn a_photo_uploads_in_pieces_and_is_seen_only_by_those_who_see_its_file() {
     let path = format!("/api/v1/blobs/{sha}");
     let half = jpeg.len() / 2;
     let total = jpeg.len();
-    let first = director
-        .client
-        .call_with(
-            "PUT",
-            &path,
-            Some(&token),
-            "image/jpeg",
-            &jpeg[..half],
-            &[("Content-Range", &format!("bytes 0-{}/{total}", half - 1))],
-        )
-        .expect("first piece");
+    // Sends bytes start..end of the photo as one piece.
+    let piece = |start: usize, end: usize| {
+        director
+            .client
+            .call_with(
+                "PUT",
+                &path,
+                Some(&token),
+                "image/jpeg",
+                &jpeg[start..end],
+                &[(
+                    "Content-Range",
+                    &format!("bytes {start}-{}/{total}", end - 1),
+                )],
+            )
+            .expect("an answer")
+    };
+    let first = piece(0, half);
     assert_eq!(first.status, 202, "{:?}", first.json());
     assert_eq!(first.json()["offset"], half);
     // A piece that skips ahead is refused with the offset to resume from.
-    let skipped = director
-        .client
-        .call_with(
-            "PUT",
-            &path,
-            Some(&token),
-            "image/jpeg",
-            &jpeg[half + 1..],
-            &[(
-                "Content-Range",
-                &format!("bytes {}-{}/{total}", half + 1, total - 1),
-            )],
-        )
-        .expect("skip");
+    let skipped = piece(half + 1, total);
     assert_eq!(skipped.status, 409);
     assert_eq!(skipped.json()["offset"], half);
     let status = director
@@ -100,20 +94,7 @@ fn a_photo_uploads_in_pieces_and_is_seen_only_by_those_who_see_its_file() {
         .get(&format!("{path}/status"))
         .expect("status");
     assert_eq!(status["offset"], half);
-    let rest = director
-        .client
-        .call_with(
-            "PUT",
-            &path,
-            Some(&token),
-            "image/jpeg",
-            &jpeg[half..],
-            &[(
-                "Content-Range",
-                &format!("bytes {half}-{}/{total}", total - 1),
-            )],
-        )
-        .expect("last piece");
+    let rest = piece(half, total);
     assert_eq!(rest.status, 201, "{:?}", rest.json());
     let again = director
         .client

@@ -10,6 +10,7 @@ use homevisit_sync_core::sync::{DeviceId, Request};
 use crate::api::caller::DeviceCaller;
 use crate::api::error::{ApiError, read_body};
 use crate::app::{AppState, unix_now, with_db};
+use crate::store::audit::Read;
 use crate::store::people::Role;
 use crate::store::sync::apply;
 
@@ -68,7 +69,18 @@ pub async fn sync(
             page_bytes: DEFAULT_PAGE_BYTES,
             revoked,
         };
-        Ok::<_, ApiError>(apply(c, &ctx, &request, Some(&cache))?)
+        let reader = Read {
+            at: now,
+            user_id: &caller.user.id,
+            username: &caller.user.username,
+            role: caller.user.role.key(),
+            device_id: &caller.device_id,
+            action: "sync.download",
+            child_id: None,
+            village: None,
+            remote: &caller.remote,
+        };
+        Ok::<_, ApiError>(apply(c, &ctx, &request, Some(&cache), Some(&reader))?)
     })
     .await?;
     Ok(HttpResponse::Ok()

@@ -17,17 +17,41 @@ use super::cache::DocCache;
 use super::schema::{document_chunks, documents, sync_devices, sync_peer_documents, sync_seq};
 
 /// Applies one sync request in one write transaction: all of it is committed, or none. The
-/// device's last-seen time is part of the same transaction.
+/// device's last-seen time is part of the same transaction, and so, when `audit` is given
+/// (its `action`, `child_id` and `village` are filled in here), is one audit row for each file
+/// the response delivers to the device: a phone's download is a read of the file.
 pub fn apply(
     conn: &mut DbConnection,
     ctx: &Context<'_>,
     request: &Request,
     cache: Option<&DocCache>,
+    audit: Option<&super::audit::Read<'_>>,
 ) -> Result<Response, HandleError<diesel::result::Error>> {
     super::write_transaction(conn, |c| {
         let mut store = SqlSyncStore { conn: c, cache };
         let response = handle(&mut store, ctx, request)?;
         super::auth::touch_device(c, &ctx.device.0.to_string(), (ctx.now_ms / 1000) as i64)?;
+        if let Some(reader) = audit {
+            let delivered: std::collections::BTreeSet<String> = response
+                .docs
+                .iter()
+                .map(|d| d.doc())
+                .chain(response.syncs.iter().map(|s| s.doc))
+                .map(|id| id.0.to_string())
+                .collect();
+            for id in delivered {
+                let village = super::children::village_of(c, &id)?;
+                super::audit::record(
+                    c,
+                    &super::audit::Read {
+                        action: "sync.download",
+                        child_id: Some(&id),
+                        village: village.as_deref(),
+                        ..reader.clone()
+                    },
+                )?;
+            }
+        }
         Ok(response)
     })
 }

@@ -15,7 +15,7 @@ struct SqlServer(DbPool, Option<DocCache>);
 impl SyncServer for SqlServer {
     fn sync(&mut self, ctx: &Context<'_>, request: &Request) -> Result<Response, String> {
         let mut conn = self.0.get().map_err(|e| e.to_string())?;
-        apply(&mut conn, ctx, request, self.1.as_ref()).map_err(|e| e.to_string())
+        apply(&mut conn, ctx, request, self.1.as_ref(), None).map_err(|e| e.to_string())
     }
 }
 
@@ -101,7 +101,7 @@ fn concurrent_syncs_on_sqlite_wait_their_turn_instead_of_failing() {
                         revoked: false,
                     };
                     let mut conn = pool.get().expect("conn");
-                    let response = apply(&mut conn, &ctx, &request, None)
+                    let response = apply(&mut conn, &ctx, &request, None, None)
                         .expect("a concurrent sync is applied, not refused as locked");
                     replica.receive(&response.encode(), 0).expect("apply");
                 }
