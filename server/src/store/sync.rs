@@ -14,7 +14,9 @@ use homevisit_sync_core::sync::{ChildId, Cursor, DeviceId, Request, Response, Sc
 
 use super::DbConnection;
 use super::cache::DocCache;
-use super::schema::{document_chunks, documents, sync_devices, sync_peer_documents, sync_seq};
+use super::schema::{
+    children, document_chunks, documents, sync_devices, sync_peer_documents, sync_seq,
+};
 
 /// Applies one sync request in one write transaction: all of it is committed, or none. The
 /// device's last-seen time is part of the same transaction, and so, when `audit` is given
@@ -28,8 +30,13 @@ pub fn apply(
     audit: Option<&super::audit::Read<'_>>,
 ) -> Result<Response, HandleError<diesel::result::Error>> {
     super::write_transaction(conn, |c| {
-        let mut store = SqlSyncStore { conn: c, cache };
+        let mut store = SqlSyncStore {
+            conn: c,
+            cache,
+            deferred: Some(Vec::new()),
+        };
         let response = handle(&mut store, ctx, request)?;
+        store.issue_deferred()?;
         super::auth::touch_device(c, &ctx.device.0.to_string(), (ctx.now_ms / 1000) as i64)?;
         if let Some(reader) = audit {
             let delivered: std::collections::BTreeSet<String> = response
@@ -63,13 +70,20 @@ pub const COMPACT_AFTER: i32 = 16;
 pub struct SqlSyncStore<'a> {
     conn: &'a mut DbConnection,
     cache: Option<&'a DocCache>,
+    /// In [`apply`], the files written so far, whose sequence numbers are issued together at
+    /// the end (see [`SqlSyncStore::issue_deferred`]); `None` issues each on write.
+    deferred: Option<Vec<String>>,
 }
 
 impl<'a> SqlSyncStore<'a> {
     /// Wraps a connection; run [`homevisit_sync_core::sync::server::handle`] inside a
     /// transaction on it.
     pub fn new(conn: &'a mut DbConnection) -> Self {
-        SqlSyncStore { conn, cache: None }
+        SqlSyncStore {
+            conn,
+            cache: None,
+            deferred: None,
+        }
     }
 
     /// [`SqlSyncStore::new`], keeping loaded documents in `cache` between syncs.
@@ -77,7 +91,53 @@ impl<'a> SqlSyncStore<'a> {
         SqlSyncStore {
             conn,
             cache: Some(cache),
+            deferred: None,
         }
+    }
+
+    /// The sequence number a write gets now: the next one, or, when numbers are deferred, the
+    /// current head as a placeholder (it is replaced before commit).
+    fn seq_for_write(&mut self, key: &str) -> QueryResult<u64> {
+        match &mut self.deferred {
+            None => self.next_seq(),
+            Some(touched) => {
+                if !touched.iter().any(|k| k == key) {
+                    touched.push(key.to_owned());
+                }
+                self.head_seq()
+            }
+        }
+    }
+
+    /// Issues the sequence numbers of the files written in this transaction, one each, in one
+    /// step at its end.
+    ///
+    /// Numbers must become visible in the order they are issued, so the counter's row lock is
+    /// held from issue to commit; taking it here rather than at the first write keeps that
+    /// window to the last few statements, and on PostgreSQL lets the merging of concurrent
+    /// syncs overlap.
+    fn issue_deferred(&mut self) -> QueryResult<()> {
+        let Some(touched) = self.deferred.take() else {
+            return Ok(());
+        };
+        if touched.is_empty() {
+            return Ok(());
+        }
+        let n = touched.len() as i64;
+        diesel::update(sync_seq::table.filter(sync_seq::id.eq(1)))
+            .set(sync_seq::value.eq(sync_seq::value + n))
+            .execute(self.conn)?;
+        let last = self.head_seq()? as i64;
+        for (i, key) in touched.iter().enumerate() {
+            let seq = last - n + 1 + i as i64;
+            diesel::update(documents::table.filter(documents::id.eq(key)))
+                .set(documents::seq.eq(seq))
+                .execute(self.conn)?;
+            diesel::update(children::table.filter(children::id.eq(key)))
+                .set(children::seq.eq(seq))
+                .execute(self.conn)?;
+        }
+        Ok(())
     }
 
     fn next_seq(&mut self) -> QueryResult<u64> {
@@ -226,8 +286,8 @@ impl ServerStore for SqlSyncStore<'_> {
         doc: &mut AutoCommit,
     ) -> QueryResult<u64> {
         let village = view.profile.village_code.as_str();
-        let seq = self.next_seq()?;
         let key = id.0.to_string();
+        let seq = self.seq_for_write(&key)?;
         let heads = doc.get_heads();
         let existing = documents::table
             .filter(documents::id.eq(&key))
@@ -281,8 +341,6 @@ impl ServerStore for SqlSyncStore<'_> {
                     .execute(self.conn)?;
             }
         }
-        // A document whose first changes are still on the way is not a child file yet; it is
-        // projected when they arrive.
         super::children::project(self.conn, view, seq)?;
         if let Some(cache) = self.cache {
             cache.put(id, encode_heads(&heads), doc);

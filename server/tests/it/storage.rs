@@ -66,20 +66,53 @@ fn migrations_apply_twice_without_harm() {
     open(&url, 1).expect("second open");
 }
 
-#[test]
-fn concurrent_syncs_on_sqlite_wait_their_turn_instead_of_failing() {
-    use homevisit_sync_core::sync::device::Replica;
+/// Eight phones upload five new files each, all at once, while a ninth phone syncs over and
+/// over. Every sync must be applied (none refused as locked), and the reader must end with
+/// every file: sequence numbers must become visible in the order they were issued, or a
+/// reader's cursor could pass a file still being committed and never see it.
+fn concurrent_writers_and_a_reader(pool: DbPool) {
+    use homevisit_sync_core::sync::device::{Outcome, Replica};
     use homevisit_sync_core::sync::{DeviceId, Scope};
-    let dir = tempfile::tempdir().expect("temp dir");
-    let url =
-        DatabaseUrl::parse(&format!("sqlite://{}", dir.path().join("db").display())).expect("url");
-    let pool = open(&url, 8).expect("open");
-    let threads: Vec<_> = (0..8u8)
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let scope = Scope::new(["210302001001"]);
+    let sync = |pool: &DbPool, replica: &mut Replica, device: DeviceId, scope: &Scope| {
+        let request = Request::decode(&replica.request()).expect("decode");
+        let ctx = Context {
+            device,
+            scope,
+            now_ms: 0,
+            page_bytes: 1 << 20,
+            revoked: false,
+        };
+        let mut conn = pool.get().expect("conn");
+        let response = apply(&mut conn, &ctx, &request, None, None)
+            .expect("a concurrent sync is applied, not refused as locked");
+        replica.receive(&response.encode(), 0).expect("apply")
+    };
+    let writing = Arc::new(AtomicBool::new(true));
+    let reader = {
+        let (pool, scope, writing) = (pool.clone(), scope.clone(), writing.clone());
+        std::thread::spawn(move || {
+            let mut replica = Replica::new([99; 16]);
+            let device = DeviceId::new();
+            while writing.load(Ordering::SeqCst) {
+                sync(&pool, &mut replica, device, &scope);
+            }
+            for _ in 0..10 {
+                if sync(&pool, &mut replica, device, &scope) == Outcome::Done {
+                    break;
+                }
+            }
+            replica.file_ids().len()
+        })
+    };
+    let writers: Vec<_> = (0..8u8)
         .map(|n| {
-            let pool = pool.clone();
+            let (pool, scope) = (pool.clone(), scope.clone());
             std::thread::spawn(move || {
-                let scope = Scope::new(["210302001001"]);
                 let mut replica = Replica::new([n + 1; 16]);
+                let device = DeviceId::new();
                 let profile: homevisit_sync_core::file::Profile =
                     serde_json::from_value(serde_json::json!({
                         "name": "孩子", "sex": "male", "birth_date": "2015-01-01",
@@ -92,23 +125,33 @@ fn concurrent_syncs_on_sqlite_wait_their_turn_instead_of_failing() {
                     replica
                         .create(homevisit_sync_core::file::ChildId::new(), &profile, "d", at)
                         .expect("create");
-                    let request = Request::decode(&replica.request()).expect("decode");
-                    let ctx = Context {
-                        device: DeviceId::new(),
-                        scope: &scope,
-                        now_ms: 0,
-                        page_bytes: 1 << 20,
-                        revoked: false,
-                    };
-                    let mut conn = pool.get().expect("conn");
-                    let response = apply(&mut conn, &ctx, &request, None, None)
-                        .expect("a concurrent sync is applied, not refused as locked");
-                    replica.receive(&response.encode(), 0).expect("apply");
+                    sync(&pool, &mut replica, device, &scope);
                 }
             })
         })
         .collect();
-    for t in threads {
-        t.join().expect("thread");
+    for t in writers {
+        t.join().expect("writer");
     }
+    writing.store(false, Ordering::SeqCst);
+    assert_eq!(
+        reader.join().expect("reader"),
+        40,
+        "the reader missed files"
+    );
+}
+
+#[test]
+fn concurrent_syncs_on_sqlite_wait_their_turn_and_a_reader_misses_nothing() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url =
+        DatabaseUrl::parse(&format!("sqlite://{}", dir.path().join("db").display())).expect("url");
+    concurrent_writers_and_a_reader(open(&url, 8).expect("open"));
+}
+
+#[test]
+fn concurrent_syncs_on_postgres_overlap_and_a_reader_misses_nothing() {
+    let db = TestDatabase::create();
+    let url = DatabaseUrl::parse(&db.url).expect("url");
+    concurrent_writers_and_a_reader(open(&url, 8).expect("open postgres"));
 }
