@@ -16,6 +16,48 @@ fn every_endpoint_denies_every_role_a_child_of_a_foreign_region() {
     let server = Server::sqlite();
     let mut owner = Phone::new(&server, "dir_b");
     let child = owner.register("赵小刚", HONGQI);
+    // A photo of the child's home, uploaded and referred to by a record.
+    let img = image::RgbImage::from_fn(64, 48, |x, y| image::Rgb([x as u8, y as u8, 7]));
+    let mut png = Vec::new();
+    img.write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+        .expect("png");
+    let photo = homevisit_sync_core::photo::process(&png, &Default::default()).expect("photo");
+    let owner_token = owner
+        .client
+        .session
+        .as_ref()
+        .expect("s")
+        .access_token
+        .clone();
+    let stored = owner
+        .client
+        .call(
+            "PUT",
+            &format!("/api/v1/blobs/{}", photo.sha256),
+            Some(&owner_token),
+            "image/jpeg",
+            &photo.jpeg,
+        )
+        .expect("upload");
+    assert_eq!(stored.status, 201);
+    let mut note = homevisit_sync_core::file::RecordVersion::summary(
+        crate::harness::now().date_naive(),
+        "dir_b",
+        crate::harness::now(),
+        "入户照片",
+    );
+    note.photos.push(photo.sha256.clone());
+    owner
+        .device
+        .edit(&child, |f| {
+            f.add_record(
+                homevisit_sync_core::vocab::RecordKind::WorkLog,
+                &note,
+                "dir_b",
+                crate::harness::now(),
+            )
+        })
+        .expect("record");
     owner.sync();
     owner
         .device
@@ -32,6 +74,17 @@ fn every_endpoint_denies_every_role_a_child_of_a_foreign_region() {
     // Allowed to the owner's supervisor: the denials below are about regions, not the child.
     let sup_b = server.login("sup_b");
     assert!(sup_b.get(&format!("/api/v1/children/{child}")).is_ok());
+    let sup_b_token = sup_b.session.as_ref().expect("s").access_token.clone();
+    let seen = sup_b
+        .call(
+            "GET",
+            &format!("/api/v1/blobs/{}", photo.sha256),
+            Some(&sup_b_token),
+            "",
+            &[],
+        )
+        .expect("photo");
+    assert_eq!(seen.status, 200);
 
     for user in ["dir_a", "sup_a", "county_x", "admin"] {
         let client = server.login(user);
@@ -70,6 +123,10 @@ fn every_endpoint_denies_every_role_a_child_of_a_foreign_region() {
                 probe("GET", &format!("/api/v1/children?village={HONGQI}"), b""),
             ),
             ("sync upload", probe("POST", "/api/v1/sync", &upload)),
+            (
+                "photo",
+                probe("GET", &format!("/api/v1/blobs/{}", photo.sha256), b""),
+            ),
         ];
         for (what, p) in checks {
             assert_eq!(p.status, 403, "{user} / {what}");

@@ -36,6 +36,26 @@ fn metrics_and_logs_count_requests_by_route_without_ids_or_names() {
 }
 
 #[test]
+fn a_bad_list_filter_is_a_400_that_names_it() {
+    let server = Server::sqlite();
+    let supervisor = server.login("sup_a");
+    let token = supervisor.session.as_ref().expect("s").access_token.clone();
+    for query in ["status=late", "limit=many", "colour=red"] {
+        let reply = supervisor
+            .call(
+                "GET",
+                &format!("/api/v1/children?{query}"),
+                Some(&token),
+                "",
+                &[],
+            )
+            .expect("answer");
+        assert_eq!(reply.status, 400, "{query}");
+        assert_eq!(reply.code().as_deref(), Some("invalid_query"), "{query}");
+    }
+}
+
+#[test]
 fn the_openapi_document_describes_every_endpoint_and_each_answers() {
     let server = Server::sqlite();
     let client = server.client();

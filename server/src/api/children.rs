@@ -95,6 +95,14 @@ pub async fn list(
 ) -> Result<HttpResponse, ApiError> {
     caller.require(READERS)?;
     let filter = filter.into_inner();
+    if let Some(status) = &filter.status
+        && !["ok", "due_soon", "overdue", "not_served"].contains(&status.as_str())
+    {
+        return Err(ApiError::bad_request(
+            "invalid_query",
+            "status is ok, due_soon, overdue or not_served",
+        ));
+    }
     if let Some(village) = &filter.village
         && !caller.scope.contains(village)
     {
