@@ -17,6 +17,8 @@ use homevisit_sync_core::sync::server::ServerStore;
 use homevisit_sync_core::vocab::{DangerKind, RecordKind};
 use std::path::Path;
 
+use diesel::prelude::*;
+
 use crate::store::people::{self, Region, Role};
 use crate::store::sync::SqlSyncStore;
 use crate::store::{DbConnection, write_transaction};
@@ -58,6 +60,9 @@ pub enum DemoError {
     /// A file could not be generated.
     #[error("generating files: {0}")]
     File(#[from] homevisit_sync_core::file::FileError),
+    /// The database already has users of its own: the demo is only built in an empty one.
+    #[error("this database already has users: the demo county is only built in an empty database")]
+    NotEmpty,
     /// The credentials file could not be written or read.
     #[error("credentials file: {0}")]
     Io(#[from] std::io::Error),
@@ -167,6 +172,12 @@ pub fn ensure_sized(
             built: false,
         });
     }
+    let users: i64 = crate::store::schema::users::table
+        .count()
+        .get_result(conn)?;
+    if users > 0 {
+        return Err(DemoError::NotEmpty);
+    }
     let mut regions = vec![Region {
         code: COUNTY.into(),
         name: "铁东区".into(),
@@ -225,19 +236,15 @@ pub fn ensure_sized(
         } else {
             vec![c.region.clone()]
         };
-        if people::find_user(conn, &c.username)?.is_none() {
-            people::add_user(
-                conn,
-                &c.username,
-                &c.username,
-                role,
-                &scope,
-                &c.password,
-                now,
-            )?;
-        } else {
-            people::reset_password(conn, &c.username, &c.password)?;
-        }
+        people::add_user(
+            conn,
+            &c.username,
+            &c.username,
+            role,
+            &scope,
+            &c.password,
+            now,
+        )?;
     }
     let mut generator = Generator::new(20261123);
     let start = today

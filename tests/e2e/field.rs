@@ -174,3 +174,23 @@ fn a_director_works_offline_with_the_demo_county_and_the_supervisor_sees_the_dan
         .expect("overdue");
     assert!(overdue["total"].as_u64().unwrap_or(0) > 0, "{overdue}");
 }
+
+#[test]
+fn the_demo_is_built_once_and_never_into_a_database_with_users_of_its_own() {
+    let demo = Server::demo();
+    let again = demo.homevisit(&["demo"], None);
+    assert!(again.status.success(), "{again:?}");
+    let out = String::from_utf8_lossy(&again.stdout);
+    assert!(
+        out.contains("300 child files") && !out.contains("just built"),
+        "{out}"
+    );
+
+    let real = Server::sqlite();
+    let refused = real.homevisit(&["demo"], None);
+    assert!(!refused.status.success());
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("already has users"),
+        "{refused:?}"
+    );
+}

@@ -22,7 +22,7 @@ pub mod blobs;
 pub mod cache;
 pub mod children;
 pub mod people;
-mod schema;
+pub(crate) mod schema;
 pub mod sync;
 
 use diesel::connection::SimpleConnection;
