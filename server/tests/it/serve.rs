@@ -18,7 +18,7 @@ impl Server {
             .arg(data_dir)
             .args(extra)
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(Stdio::null())
             .spawn()
             .expect("start homevisit serve");
         let mut line = String::new();
@@ -103,6 +103,36 @@ fn the_server_answers_health_checks_over_tls_and_stops_cleanly_on_sigterm() {
     let json: serde_json::Value = serde_json::from_str(&body).expect("a JSON error body");
     assert_eq!(json["code"], "not_found");
     assert!(server.stop(), "did not exit cleanly on SIGTERM");
+}
+
+#[test]
+fn the_server_offers_http2_by_alpn() {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+    let dir = tempfile::tempdir().expect("dir");
+    let server = Server::start(dir.path(), &["--dev-tls"]);
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in
+        CertificateDer::pem_file_iter(dir.path().join("dev-tls").join("cert.pem")).expect("pem")
+    {
+        roots.add(cert.expect("cert")).expect("root");
+    }
+    let mut config = rustls::ClientConfig::builder_with_provider(
+        rustls::crypto::ring::default_provider().into(),
+    )
+    .with_safe_default_protocol_versions()
+    .expect("versions")
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    let name = "localhost".try_into().expect("name");
+    let mut conn = rustls::ClientConnection::new(Arc::new(config), name).expect("client");
+    let mut sock = TcpStream::connect(("127.0.0.1", server.port)).expect("connect");
+    while conn.is_handshaking() {
+        conn.complete_io(&mut sock).expect("handshake");
+    }
+    assert_eq!(conn.alpn_protocol(), Some(&b"h2"[..]));
+    assert!(server.stop());
 }
 
 #[test]
