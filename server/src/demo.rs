@@ -12,7 +12,7 @@
 
 use chrono::{DateTime, Months, NaiveDate, TimeZone, Utc};
 use homevisit_sync_core::demo::{FileSpec, Generator};
-use homevisit_sync_core::file::{ChildId, DangerDetails, Notified, RecordVersion};
+use homevisit_sync_core::file::{Checked, ChildId, DangerDetails, Notified, RecordVersion};
 use homevisit_sync_core::sync::server::ServerStore;
 use homevisit_sync_core::vocab::{DangerKind, RecordKind};
 use std::path::Path;
@@ -281,8 +281,11 @@ pub fn ensure_sized(
                     file.add_record(RecordKind::Danger, &record, director, noon(found))?;
                 }
                 let id: ChildId = file.id()?;
-                let view = file.view()?;
-                store.put_doc(id, &view, file.doc_mut())?;
+                let checked = Checked {
+                    view: file.view()?,
+                    tree: file.to_json(),
+                };
+                store.put_doc(id, &checked, file.doc_mut())?;
                 children += 1;
             }
             Ok(())

@@ -54,7 +54,7 @@ impl Default for Settings {
             database_pool_size: 8,
             rules: "tiedong".into(),
             max_sync_bytes: 16 << 20,
-            doc_cache: 2048,
+            doc_cache: 512,
             tls: TlsSettings::default(),
         }
     }
@@ -131,8 +131,9 @@ rules = "tiedong"
 # The largest sync request accepted, bytes; larger requests get 413.
 max_sync_bytes = 16777216
 
-# Loaded child files kept in memory between syncs (each a few hundred KB); 0 turns it off.
-doc_cache = 2048
+# Loaded child files kept in memory between syncs, with their validated trees (each a few
+# hundred KB); 0 turns it off.
+doc_cache = 512
 
 [tls]
 # PEM files of the certificate chain and its key.

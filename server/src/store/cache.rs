@@ -29,6 +29,9 @@ struct Inner {
 struct Entry {
     heads: Vec<u8>,
     doc: AutoCommit,
+    /// The document as a JSON tree, when it was validated: the next merge is checked by
+    /// patching it rather than reading the whole document again.
+    tree: Option<serde_json::Value>,
     used: u64,
 }
 
@@ -45,21 +48,31 @@ impl DocCache {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// A copy of the cached document, if the cache holds exactly the version with `heads`.
-    pub fn get(&self, id: ChildId, heads: &[u8]) -> Option<AutoCommit> {
+    /// Takes the cached document (and its tree, if kept) out of the cache, if it holds exactly
+    /// the version with `heads`. The session that takes it hands it back when done
+    /// ([`DocCache::put`]): moving instead of copying costs nothing, and a concurrent sync of
+    /// the same file simply loads it from the database.
+    pub fn take(
+        &self,
+        id: ChildId,
+        heads: &[u8],
+    ) -> Option<(AutoCommit, Option<serde_json::Value>)> {
         let mut inner = self.lock();
-        inner.tick += 1;
-        let tick = inner.tick;
-        let entry = inner.entries.get_mut(&id)?;
-        if entry.heads != heads {
+        if inner.entries.get(&id)?.heads != heads {
+            inner.entries.remove(&id);
             return None;
         }
-        entry.used = tick;
-        Some(entry.doc.clone())
+        inner.entries.remove(&id).map(|e| (e.doc, e.tree))
     }
 
-    /// Keeps a copy of a document whose heads are `heads`.
-    pub fn put(&self, id: ChildId, heads: Vec<u8>, doc: &AutoCommit) {
+    /// Keeps a document whose heads are `heads`, with its tree if there is one.
+    pub fn put(
+        &self,
+        id: ChildId,
+        heads: Vec<u8>,
+        doc: AutoCommit,
+        tree: Option<serde_json::Value>,
+    ) {
         if self.capacity == 0 {
             return;
         }
@@ -80,7 +93,8 @@ impl DocCache {
             id,
             Entry {
                 heads,
-                doc: doc.clone(),
+                doc,
+                tree,
                 used,
             },
         );

@@ -6,7 +6,7 @@
 
 use automerge::{AutoCommit, ChangeHash};
 use diesel::prelude::*;
-use homevisit_sync_core::file::ChildFileView;
+use homevisit_sync_core::file::Checked;
 use homevisit_sync_core::sync::server::{
     Context, DeviceRecord, HandleError, LoadedDoc, PeerDoc, ServerStore, StoredDoc, handle,
 };
@@ -242,6 +242,7 @@ impl ServerStore for SqlSyncStore<'_> {
             return Ok(self.doc(id)?.map(|stored| LoadedDoc {
                 doc: AutoCommit::load(&stored.bytes).map_err(Box::new),
                 village: stored.village,
+                tree: None,
             }));
         };
         let Some((village, heads)) = documents::table
@@ -252,23 +253,29 @@ impl ServerStore for SqlSyncStore<'_> {
         else {
             return Ok(None);
         };
-        if let Some(doc) = cache.get(id, &heads) {
+        if let Some((doc, tree)) = cache.take(id, &heads) {
             return Ok(Some(LoadedDoc {
                 doc: Ok(doc),
                 village,
+                tree,
             }));
         }
         let Some(stored) = self.doc(id)? else {
             return Ok(None);
         };
         let doc = AutoCommit::load(&stored.bytes).map_err(Box::new);
-        if let Ok(d) = &doc {
-            cache.put(id, heads, d);
-        }
         Ok(Some(LoadedDoc {
             doc,
             village: stored.village,
+            tree: None,
         }))
+    }
+
+    fn release(&mut self, id: ChildId, mut doc: AutoCommit, tree: Option<serde_json::Value>) {
+        if let Some(cache) = self.cache {
+            let heads = encode_heads(&doc.get_heads());
+            cache.put(id, heads, doc, tree);
+        }
     }
 
     fn doc_village(&mut self, id: ChildId) -> QueryResult<Option<String>> {
@@ -282,9 +289,10 @@ impl ServerStore for SqlSyncStore<'_> {
     fn put_doc(
         &mut self,
         id: ChildId,
-        view: &ChildFileView,
+        checked: &Checked,
         doc: &mut AutoCommit,
     ) -> QueryResult<u64> {
+        let view = &checked.view;
         let village = view.profile.village_code.as_str();
         let key = id.0.to_string();
         let seq = self.seq_for_write(&key)?;
@@ -342,9 +350,6 @@ impl ServerStore for SqlSyncStore<'_> {
             }
         }
         super::children::project(self.conn, view, seq)?;
-        if let Some(cache) = self.cache {
-            cache.put(id, encode_heads(&heads), doc);
-        }
         Ok(seq)
     }
 

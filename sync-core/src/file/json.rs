@@ -6,7 +6,7 @@
 //! times the memory and load time for no gain (two people never type into one visit note).
 
 use automerge::transaction::Transactable;
-use automerge::{ObjId, ObjType, Prop, ReadDoc, ScalarValueRef, ValueRef};
+use automerge::{ObjId, ObjType, Patch, PatchAction, Prop, ReadDoc, ScalarValueRef, ValueRef};
 use serde_json::{Map, Number, Value};
 
 /// Writes `value` under `prop` of `obj`, replacing what was there.
@@ -105,6 +105,80 @@ pub(crate) fn read<D: ReadDoc>(doc: &D, obj: &ObjId) -> Value {
         // A peer that wrote Text where we expect a string still reads as that string.
         Ok(ObjType::Text) => doc.text(obj).map(Value::String).unwrap_or(Value::Null),
         Err(_) => Value::Null,
+    }
+}
+
+/// Brings a tree read at some heads up to date with Automerge's patches from those heads to
+/// the document's current ones, as [`read`] would give it now. Returns `false` (the tree is
+/// then unusable) on any patch it does not reproduce exactly: text splices, counters, marks,
+/// or a path that does not lead anywhere. A merge of a few changes into a large file costs
+/// microseconds this way, against a millisecond for reading the whole document again.
+pub(crate) fn apply_patches(tree: &mut Value, patches: &[Patch]) -> bool {
+    patches
+        .iter()
+        .all(|patch| apply_patch(tree, patch).is_some())
+}
+
+fn apply_patch(tree: &mut Value, patch: &Patch) -> Option<()> {
+    let mut target = tree;
+    for (_, prop) in &patch.path {
+        target = match prop {
+            Prop::Map(key) => target.as_object_mut()?.get_mut(key.as_str())?,
+            Prop::Seq(index) => target.as_array_mut()?.get_mut(*index)?,
+        };
+    }
+    match &patch.action {
+        PatchAction::PutMap { key, value, .. } => {
+            let v = json_of_value(&value.0)?;
+            target.as_object_mut()?.insert(key.clone(), v);
+        }
+        PatchAction::PutSeq { index, value, .. } => {
+            let v = json_of_value(&value.0)?;
+            *target.as_array_mut()?.get_mut(*index)? = v;
+        }
+        PatchAction::Insert { index, values } => {
+            let list = target.as_array_mut()?;
+            if *index > list.len() {
+                return None;
+            }
+            let new = values
+                .iter()
+                .map(|(v, _, _)| json_of_value(v))
+                .collect::<Option<Vec<_>>>()?;
+            list.splice(*index..*index, new);
+        }
+        PatchAction::DeleteMap { key } => {
+            target.as_object_mut()?.remove(key.as_str())?;
+        }
+        PatchAction::DeleteSeq { index, length } => {
+            let list = target.as_array_mut()?;
+            if index + length > list.len() {
+                return None;
+            }
+            list.drain(*index..index + length);
+        }
+        // The winner is unchanged (a changed winner comes as a put).
+        PatchAction::Conflict { .. } => {}
+        PatchAction::SpliceText { .. }
+        | PatchAction::Increment { .. }
+        | PatchAction::Mark { .. } => {
+            return None;
+        }
+    }
+    Some(())
+}
+
+/// A new value as [`read`] shows it: objects start empty (their contents come as patches).
+fn json_of_value(value: &automerge::Value<'_>) -> Option<Value> {
+    match value {
+        automerge::Value::Object(ObjType::Map | ObjType::Table) => Some(Value::Object(Map::new())),
+        automerge::Value::Object(ObjType::List) => Some(Value::Array(Vec::new())),
+        // Text arrives as splices, which are not reproduced.
+        automerge::Value::Object(ObjType::Text) => None,
+        automerge::Value::Scalar(s) => match s.as_ref() {
+            automerge::ScalarValue::Counter(_) => None,
+            other => Some(json_of(&ScalarValueRef::from(other.clone()))),
+        },
     }
 }
 

@@ -301,3 +301,74 @@ mod decoding {
         }
     }
 }
+
+/// Edits on two phones, merged in every order, then brought up to date by patches: the tree
+/// must be exactly what reading the whole document gives.
+#[test]
+fn a_tree_brought_up_to_date_by_patches_equals_a_fresh_read() {
+    let mut a = new_file();
+    let mut b = ChildFile::load(&a.save(), [2; 16]).expect("fork");
+    let mut doc = a.doc().clone();
+    let mut heads = doc.get_heads();
+    let mut tree = json::read(&doc, &ROOT);
+    let visit = |day: u32, by: &str| {
+        RecordVersion::home_visit(d("2026-03-01"), by, at(day), Findings::default())
+            .with_notes(&format!("第{day}次"))
+    };
+    for round in 1..=6u32 {
+        let ra = a
+            .add_record(RecordKind::HomeVisit, &visit(round, "d1"), "d1", at(round))
+            .expect("a visit");
+        let call = RecordVersion::contact(d("2026-03-02"), "d2", at(round), Channel::Phone);
+        b.add_record(RecordKind::Contact, &call, "d2", at(round))
+            .expect("b contact");
+        // Both change the address: a conflict whose winner must match.
+        let moved = Profile {
+            address: format!("{round}组"),
+            id_number: (round % 2 == 0).then(|| "210302201505010011".to_owned()),
+            ..profile()
+        };
+        a.update_profile(&moved, "d1", at(round))
+            .expect("profile a");
+        let moved_b = Profile {
+            address: format!("{round}组东"),
+            ..profile()
+        };
+        b.update_profile(&moved_b, "d2", at(round))
+            .expect("profile b");
+        if round % 2 == 0 {
+            a.correct_record(ra, &visit(round + 10, "d1"), "d1", at(round))
+                .expect("correct");
+        } else {
+            a.void_record(ra, "重复录入", "d1", at(round))
+                .expect("void");
+        }
+        for side in [&mut a, &mut b] {
+            let changes = side.doc_mut().get_changes(&heads);
+            doc.apply_changes(changes).expect("merge");
+        }
+        let checked = checked_since(&mut doc, a.id().expect("id"), Some((&heads, &tree)));
+        let fresh = json::read(&doc, &ROOT);
+        let patched = checked.map(|c| c.tree).unwrap_or_else(|problems| {
+            panic!("round {round}: {problems:?}");
+        });
+        assert_eq!(patched, fresh, "round {round}");
+        // And by the patches themselves, not by the fallback of reading it all again.
+        let now = doc.get_heads();
+        let patches = doc.diff(&heads, &now);
+        let mut by_patches = tree.clone();
+        assert!(
+            json::apply_patches(&mut by_patches, &patches),
+            "round {round}: a patch was not reproduced: {patches:?}"
+        );
+        assert_eq!(by_patches, fresh, "round {round}");
+        tree = fresh;
+        heads = doc.get_heads();
+        a.doc_mut()
+            .merge(&mut b.doc_mut().clone())
+            .expect("a gets b");
+        b.doc_mut()
+            .merge(&mut a.doc_mut().clone())
+            .expect("b gets a");
+    }
+}

@@ -12,7 +12,7 @@ use std::convert::Infallible;
 
 use super::server::{DeviceRecord, PeerDoc, ServerStore, StoredDoc};
 use super::{ChildId, DeviceId, Scope};
-use crate::file::ChildFileView;
+use crate::file::Checked;
 
 /// Server state held in memory.
 #[derive(Debug, Clone, Default)]
@@ -87,10 +87,10 @@ impl ServerStore for MemoryStore {
     fn put_doc(
         &mut self,
         id: ChildId,
-        view: &ChildFileView,
+        checked: &Checked,
         doc: &mut AutoCommit,
     ) -> Result<u64, Infallible> {
-        Ok(self.insert(id, &view.profile.village_code, doc))
+        Ok(self.insert(id, &checked.view.profile.village_code, doc))
     }
 
     fn head_seq(&mut self) -> Result<u64, Infallible> {

@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::wire::{DocSync, DocUpdate, Request, Response};
 use super::{ChildId, Cursor, DeviceId, Scope, advance, fingerprint, split_changes};
-use crate::file::{self, ChildFileView, Problem};
+use crate::file::{self, Checked, Problem};
 
 /// A stored child file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,6 +31,9 @@ pub struct LoadedDoc {
     pub doc: Result<AutoCommit, Box<automerge::AutomergeError>>,
     /// The village it belongs to now.
     pub village: String,
+    /// The document as a JSON tree at its current heads, if the store kept one from an earlier
+    /// check (it spares reading the whole document to validate a merge).
+    pub tree: Option<serde_json::Value>,
 }
 
 /// What the server remembers of one device.
@@ -79,16 +82,23 @@ pub trait ServerStore {
         Ok(self.doc(id)?.map(|stored| LoadedDoc {
             doc: AutoCommit::load(&stored.bytes).map_err(Box::new),
             village: stored.village,
+            tree: None,
         }))
+    }
+    /// Hands back a file the session is done with, with its tree if it has one, for a store
+    /// that keeps loaded documents in memory. The document may hold changes this session
+    /// applied: a store must key what it keeps by the document's heads.
+    fn release(&mut self, id: ChildId, doc: AutoCommit, tree: Option<serde_json::Value>) {
+        let _ = (id, doc, tree);
     }
     /// The village of a stored file, without loading it.
     fn doc_village(&mut self, id: ChildId) -> Result<Option<String>, Self::Error>;
-    /// Stores a file after a merge and returns its new sequence number. `view` is the merged
-    /// file, already validated, for stores that project it into tables.
+    /// Stores a file after a merge and returns its new sequence number. `checked` is the merged
+    /// file, already validated, for stores that project it into tables or keep its tree.
     fn put_doc(
         &mut self,
         id: ChildId,
-        view: &ChildFileView,
+        checked: &Checked,
         doc: &mut AutoCommit,
     ) -> Result<u64, Self::Error>;
     /// The highest sequence number issued.
@@ -193,6 +203,8 @@ struct Session<'s, 'c, S: ServerStore> {
     /// The token of the cursor this response will carry.
     token: u32,
     docs: BTreeMap<ChildId, (AutoCommit, Option<String>)>,
+    /// Trees of loaded or checked files, with the heads they were read at.
+    trees: BTreeMap<ChildId, (Vec<ChangeHash>, serde_json::Value)>,
     peers: BTreeMap<ChildId, PeerDoc>,
     dirty: BTreeSet<ChildId>,
     states: BTreeMap<ChildId, am_sync::State>,
@@ -220,6 +232,7 @@ pub fn handle<S: ServerStore>(
         ctx,
         token,
         docs: BTreeMap::new(),
+        trees: BTreeMap::new(),
         peers,
         dirty: BTreeSet::new(),
         states: BTreeMap::new(),
@@ -311,6 +324,20 @@ pub fn handle<S: ServerStore>(
         },
     )?;
     response.cursor = Some(cursor);
+    let Session {
+        store, docs, trees, ..
+    } = s;
+    let mut trees = trees;
+    for (id, (mut doc, village)) in docs {
+        if village.is_none() {
+            continue;
+        }
+        let tree = trees
+            .remove(&id)
+            .filter(|(heads, _)| *heads == doc.get_heads())
+            .map(|(_, tree)| tree);
+        store.release(id, doc, tree);
+    }
     Ok(response)
 }
 
@@ -350,10 +377,15 @@ impl<S: ServerStore> Session<'_, '_, S> {
     fn load(&mut self, id: ChildId) -> Result<(), HandleError<S::Error>> {
         if !self.docs.contains_key(&id) {
             let entry = match self.store.load_doc(id)? {
-                Some(loaded) => (
-                    loaded.doc.map_err(|e| HandleError::Damaged(id, e))?,
-                    Some(loaded.village),
-                ),
+                Some(loaded) => {
+                    let mut doc = loaded.doc.map_err(|e| HandleError::Damaged(id, e))?;
+                    if let Some(tree) = loaded.tree {
+                        // Index what the request applies, for `checked_since`.
+                        doc.update_diff_cursor();
+                        self.trees.insert(id, (doc.get_heads(), tree));
+                    }
+                    (doc, Some(loaded.village))
+                }
                 None => (AutoCommit::new(), None),
             };
             self.docs.insert(id, entry);
@@ -423,9 +455,10 @@ impl<S: ServerStore> Session<'_, '_, S> {
         {
             return Err(Self::reject(id, Reject::OutOfScope(b.to_owned())));
         }
-        let view = file::checked_view(doc, id)
+        let prior = self.trees.get(&id).map(|(h, t)| (h.as_slice(), t));
+        let checked = file::checked_since(doc, id, prior)
             .map_err(|problems| Self::reject(id, Reject::Invalid(problems)))?;
-        let village = view.profile.village_code.clone();
+        let village = checked.view.profile.village_code.clone();
         if !self.ctx.scope.contains(&village) {
             let reason = match before {
                 Some(_) => Reject::MovesOutOfScope(village),
@@ -433,8 +466,9 @@ impl<S: ServerStore> Session<'_, '_, S> {
             };
             return Err(Self::reject(id, reason));
         }
-        self.store.put_doc(id, &view, doc)?;
+        self.store.put_doc(id, &checked, doc)?;
         *before = Some(village);
+        self.trees.insert(id, (doc.get_heads(), checked.tree));
         Ok(())
     }
 
