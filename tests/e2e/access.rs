@@ -22,13 +22,7 @@ fn every_endpoint_denies_every_role_a_child_of_a_foreign_region() {
     img.write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
         .expect("png");
     let photo = homevisit_sync_core::photo::process(&png, &Default::default()).expect("photo");
-    let owner_token = owner
-        .client
-        .session
-        .as_ref()
-        .expect("s")
-        .access_token
-        .clone();
+    let owner_token = crate::harness::token(&owner.client);
     let stored = owner
         .client
         .call(
@@ -74,7 +68,7 @@ fn every_endpoint_denies_every_role_a_child_of_a_foreign_region() {
     // Allowed to the owner's supervisor: the denials below are about regions, not the child.
     let sup_b = server.login("sup_b");
     assert!(sup_b.get(&format!("/api/v1/children/{child}")).is_ok());
-    let sup_b_token = sup_b.session.as_ref().expect("s").access_token.clone();
+    let sup_b_token = crate::harness::token(&sup_b);
     let seen = sup_b
         .call(
             "GET",
@@ -88,12 +82,7 @@ fn every_endpoint_denies_every_role_a_child_of_a_foreign_region() {
 
     for user in ["dir_a", "sup_a", "county_x", "admin"] {
         let client = server.login(user);
-        let token = client
-            .session
-            .as_ref()
-            .expect("session")
-            .access_token
-            .clone();
+        let token = crate::harness::token(&client);
         let probe = |method: &str, path: &str, body: &[u8]| {
             let reply = client
                 .call(

@@ -329,6 +329,15 @@ pub fn profile(name: &str, village: &str) -> Profile {
     }
 }
 
+/// The access token of a logged-in client.
+pub fn token(client: &Client) -> String {
+    client
+        .session
+        .as_ref()
+        .map(|s| s.access_token.clone())
+        .expect("logged in")
+}
+
 /// The time now.
 pub fn now() -> DateTime<Utc> {
     DateTime::from_timestamp(homevisit_server::app::unix_now(), 0).expect("now")

@@ -39,7 +39,7 @@ fn metrics_and_logs_count_requests_by_route_without_ids_or_names() {
 fn a_bad_list_filter_is_a_400_that_names_it() {
     let server = Server::sqlite();
     let supervisor = server.login("sup_a");
-    let token = supervisor.session.as_ref().expect("s").access_token.clone();
+    let token = crate::harness::token(&supervisor);
     for query in ["status=late", "limit=many", "colour=red"] {
         let reply = supervisor
             .call(

@@ -55,13 +55,7 @@ fn a_photo_uploads_in_pieces_and_is_seen_only_by_those_who_see_its_file() {
     let processed = photo::process(&camera_photo(), &PhotoLimits::default()).expect("process");
     let sha = processed.sha256.clone();
     let jpeg = processed.jpeg.clone();
-    let token = director
-        .client
-        .session
-        .as_ref()
-        .expect("s")
-        .access_token
-        .clone();
+    let token = crate::harness::token(&director.client);
     let path = format!("/api/v1/blobs/{sha}");
     let half = jpeg.len() / 2;
     let total = jpeg.len();
@@ -104,10 +98,7 @@ fn a_photo_uploads_in_pieces_and_is_seen_only_by_those_who_see_its_file() {
 
     // Not yet referenced by any file: nobody sees it.
     let supervisor = server.login("sup_a");
-    let (sup_token, sup_b) = (
-        supervisor.session.as_ref().expect("s").access_token.clone(),
-        server.login("sup_b"),
-    );
+    let (sup_token, sup_b) = (crate::harness::token(&supervisor), server.login("sup_b"));
     assert_eq!(
         supervisor
             .call("GET", &path, Some(&sup_token), "", &[])
@@ -141,7 +132,7 @@ fn a_photo_uploads_in_pieces_and_is_seen_only_by_those_who_see_its_file() {
     assert_eq!(got.status, 200);
     assert_eq!(got.content_type, "image/jpeg");
     assert_eq!(sha256_hex(&got.body), sha);
-    let b_token = sup_b.session.as_ref().expect("s").access_token.clone();
+    let b_token = crate::harness::token(&sup_b);
     let denied = sup_b
         .call("GET", &path, Some(&b_token), "", &[])
         .expect("get");
@@ -153,7 +144,7 @@ fn a_photo_uploads_in_pieces_and_is_seen_only_by_those_who_see_its_file() {
 fn image_bombs_wrong_hashes_and_non_images_are_refused_and_not_stored() {
     let server = Server::sqlite();
     let director = server.login("dir_a");
-    let token = director.session.as_ref().expect("s").access_token.clone();
+    let token = crate::harness::token(&director);
     let upload = |name: &str, body: &[u8]| {
         director
             .call(

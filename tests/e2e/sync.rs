@@ -105,13 +105,7 @@ fn a_director_cannot_upload_a_file_of_another_village_and_nothing_of_the_request
 fn corrupt_and_oversized_sync_bodies_get_stable_codes_and_the_server_stays_up() {
     let server = Server::sqlite();
     let phone = Phone::new(&server, "dir_a");
-    let token = phone
-        .client
-        .session
-        .as_ref()
-        .expect("session")
-        .access_token
-        .clone();
+    let token = crate::harness::token(&phone.client);
     let post = |body: &[u8]| {
         phone
             .client
