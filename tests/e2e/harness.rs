@@ -46,54 +46,10 @@ pub struct Server {
     /// Its data directory.
     pub dir: tempfile::TempDir,
     database_url: Option<String>,
-    _pg: Option<crate::harness::pg::TestDatabase>,
+    _pg: Option<crate::pg::TestDatabase>,
     /// What the server printed before it listened (the demo's logins).
     pub banner: Vec<String>,
     extra: Vec<String>,
-}
-
-pub mod pg {
-    //! A fresh PostgreSQL database per test, from `HOMEVISIT_TEST_POSTGRES`.
-
-    /// A database dropped when the test ends.
-    pub struct TestDatabase {
-        /// Its URL.
-        pub url: String,
-        admin: String,
-        name: String,
-    }
-
-    impl TestDatabase {
-        /// Creates one; panics (fails the test) if PostgreSQL is not configured.
-        pub fn create() -> TestDatabase {
-            let admin = std::env::var("HOMEVISIT_TEST_POSTGRES").expect(
-                "HOMEVISIT_TEST_POSTGRES is not set: run the tests with `bash scripts/test`",
-            );
-            let name = format!("hv_e2e_{}", uuid::Uuid::new_v4().simple());
-            let status = std::process::Command::new("psql")
-                .args([&admin, "-qc", &format!("CREATE DATABASE {name}")])
-                .status()
-                .expect("psql");
-            assert!(status.success(), "could not create {name}");
-            let url = match admin.rsplit_once('/') {
-                Some((base, _)) => format!("{base}/{name}"),
-                None => panic!("HOMEVISIT_TEST_POSTGRES must end in /DATABASE"),
-            };
-            TestDatabase { url, admin, name }
-        }
-    }
-
-    impl Drop for TestDatabase {
-        fn drop(&mut self) {
-            let _ = std::process::Command::new("psql")
-                .args([
-                    &self.admin,
-                    "-qc",
-                    &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name),
-                ])
-                .status();
-        }
-    }
 }
 
 impl Server {
@@ -104,7 +60,7 @@ impl Server {
 
     /// A server on a fresh PostgreSQL database with the test county.
     pub fn postgres() -> Server {
-        let db = pg::TestDatabase::create();
+        let db = crate::pg::TestDatabase::create();
         let mut s = Server::prepare(Some(db.url.clone()));
         s._pg = Some(db);
         s.start()

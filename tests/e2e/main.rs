@@ -8,5 +8,8 @@ mod durability;
 mod field;
 mod harness;
 mod ops;
+// The server's integration tests' PostgreSQL fixture, shared rather than written twice.
+#[path = "../../server/tests/it/pg.rs"]
+mod pg;
 mod photos;
 mod sync;
