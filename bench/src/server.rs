@@ -65,6 +65,8 @@ fn start(database_url: &str) -> Result<(Running, demo::Demo)> {
         let mut conn = pool.get()?;
         demo::ensure_sized(&mut conn, dir.path(), today(), COUNTY)?
     };
+    // Makes the development certificate now, for the client to trust.
+    homevisit_server::tls::server_config(&settings)?;
     let listener = std::net::TcpListener::bind(settings.listen)?;
     let port = listener.local_addr()?.port();
     let stop = Arc::new(AtomicBool::new(false));
@@ -86,18 +88,14 @@ fn start(database_url: &str) -> Result<(Running, demo::Demo)> {
         ca: dir.path().join("dev-tls").join("cert.pem"),
         _dir: dir,
     };
-    for _ in 0..200 {
-        if running.ca.exists()
-            && let Ok(client) = Client::new(&running.base, Some(&running.ca))
-            && client
-                .call("GET", "/healthz", None, "", &[])
-                .is_ok_and(|r| r.status == 200)
-        {
-            return Ok((running, built));
-        }
-        std::thread::sleep(Duration::from_millis(50));
+    // The listener is bound and the certificate made before the server thread starts, so this
+    // first request simply waits in the accept queue until the server answers it.
+    let ready =
+        Client::new(&running.base, Some(&running.ca))?.call("GET", "/healthz", None, "", &[])?;
+    if ready.status != 200 {
+        bail!("the server answered /healthz with {}", ready.status);
     }
-    bail!("the server did not come up")
+    Ok((running, built))
 }
 
 fn today() -> NaiveDate {
