@@ -247,16 +247,18 @@ impl Client {
         device_id: &str,
         device_name: &str,
     ) -> Result<&Session, ClientError> {
-        let reply = self
-            .post_json(
-                "/api/v1/auth/login",
-                None,
-                &serde_json::json!({
-                    "username": username, "password": password,
-                    "device_id": device_id, "device_name": device_name,
-                }),
-            )?
-            .into_result()?;
+        self.start_session(
+            "/api/v1/auth/login",
+            &serde_json::json!({
+                "username": username, "password": password,
+                "device_id": device_id, "device_name": device_name,
+            }),
+        )
+    }
+
+    /// Posts to a token endpoint and keeps the session it answers with.
+    fn start_session(&mut self, path: &str, body: &Value) -> Result<&Session, ClientError> {
+        let reply = self.post_json(path, None, body)?.into_result()?;
         let session: Session = serde_json::from_slice(&reply.body).map_err(transport)?;
         Ok(self.session.insert(session))
     }
@@ -269,15 +271,10 @@ impl Client {
             .ok_or(ClientError::NoSession)?
             .refresh_token
             .clone();
-        let reply = self
-            .post_json(
-                "/api/v1/auth/refresh",
-                None,
-                &serde_json::json!({ "refresh_token": token }),
-            )?
-            .into_result()?;
-        let session: Session = serde_json::from_slice(&reply.body).map_err(transport)?;
-        Ok(self.session.insert(session))
+        self.start_session(
+            "/api/v1/auth/refresh",
+            &serde_json::json!({ "refresh_token": token }),
+        )
     }
 
     /// One sync round trip: the request frame out, the response frame back.

@@ -10,8 +10,8 @@
 //! only), so the demo can be printed again on every start without storing a password in the
 //! clear anywhere else.
 
-use chrono::{DateTime, Months, NaiveDate, TimeZone, Utc};
-use homevisit_sync_core::demo::{FileSpec, Generator};
+use chrono::{Months, NaiveDate};
+use homevisit_sync_core::demo::{FileSpec, Generator, at};
 use homevisit_sync_core::file::{Checked, ChildId, DangerDetails, Notified, RecordVersion};
 use homevisit_sync_core::sync::server::ServerStore;
 use homevisit_sync_core::vocab::{DangerKind, RecordKind};
@@ -143,10 +143,6 @@ fn write_credentials(path: &Path, list: &[Credential]) -> Result<(), DemoError> 
     Ok(())
 }
 
-fn noon(day: NaiveDate) -> DateTime<Utc> {
-    Utc.from_utc_datetime(&day.and_hms_opt(2, 0, 0).unwrap_or_default())
-}
-
 /// Builds the demo county in the database unless it is there already.
 pub fn ensure(
     conn: &mut DbConnection,
@@ -272,13 +268,13 @@ pub fn ensure_sized(
                         found: vec![DangerKind::LivingAlone],
                         notified: vec![Notified {
                             whom: "乡镇儿童督导员".into(),
-                            at: noon(found),
+                            at: at(found),
                         }],
                         outcome: None,
                     };
-                    let record = RecordVersion::danger(found, director, noon(found), danger)
+                    let record = RecordVersion::danger(found, director, at(found), danger)
                         .with_notes("祖父住院，孩子独自在家，已联系邻居临时照看");
-                    file.add_record(RecordKind::Danger, &record, director, noon(found))?;
+                    file.add_record(RecordKind::Danger, &record, director, at(found))?;
                 }
                 let id: ChildId = file.id()?;
                 let checked = Checked {

@@ -199,20 +199,7 @@ impl Settings {
 
     /// The rule set the settings name.
     pub fn rule_set(&self) -> Result<RuleSet, SettingsError> {
-        let parsed = if homevisit_sync_core::rules::presets::NAMES.contains(&self.rules.as_str()) {
-            RuleSet::preset(&self.rules)
-        } else {
-            let text =
-                std::fs::read_to_string(&self.rules).map_err(|source| SettingsError::Read {
-                    path: PathBuf::from(&self.rules),
-                    source,
-                })?;
-            RuleSet::from_toml(&text)
-        };
-        parsed.map_err(|e| SettingsError::Parse {
-            origin: format!("rules `{}`", self.rules),
-            message: e.to_string(),
-        })
+        load_rules(&self.rules)
     }
 
     /// Checks that the TLS settings make sense together.
@@ -233,6 +220,24 @@ impl Settings {
             _ => Ok(()),
         }
     }
+}
+
+/// A rule set named as the `rules` setting names one: a preset (`tiedong`, `chongqing`) or the
+/// path of a rule file.
+pub fn load_rules(spec: &str) -> Result<RuleSet, SettingsError> {
+    let parsed = if homevisit_sync_core::rules::presets::NAMES.contains(&spec) {
+        RuleSet::preset(spec)
+    } else {
+        let text = std::fs::read_to_string(spec).map_err(|source| SettingsError::Read {
+            path: PathBuf::from(spec),
+            source,
+        })?;
+        RuleSet::from_toml(&text)
+    };
+    parsed.map_err(|e| SettingsError::Parse {
+        origin: format!("rules `{spec}`"),
+        message: e.to_string(),
+    })
 }
 
 fn merge(base: &mut toml::Table, layer: toml::Table) {

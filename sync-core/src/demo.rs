@@ -349,7 +349,7 @@ fn uuid_from(rng: &mut StdRng) -> uuid::Uuid {
 }
 
 /// 10:00 Beijing time on `day`, when visits happen.
-fn at(day: NaiveDate) -> DateTime<Utc> {
+pub fn at(day: NaiveDate) -> DateTime<Utc> {
     Utc.with_ymd_and_hms(day.year(), day.month(), day.day(), 2, 0, 0)
         .single()
         .unwrap_or_default()

@@ -164,20 +164,7 @@ pub async fn get_blob(
                 "this photo belongs to files outside your regions",
             ));
         };
-        audit::record(
-            c,
-            &audit::Read {
-                at: unix_now(),
-                user_id: &who.user.id,
-                username: &who.user.username,
-                role: who.user.role.key(),
-                device_id: &who.device_id,
-                action: "photo.read",
-                child_id: Some(child),
-                village: Some(village),
-                remote: &who.remote,
-            },
-        )?;
+        audit::record(c, &who.read("photo.read", Some(child), Some(village)))?;
         Ok(())
     })
     .await?;

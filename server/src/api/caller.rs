@@ -8,7 +8,8 @@ use std::future::Future;
 use std::pin::Pin;
 
 use crate::api::error::ApiError;
-use crate::app::{AppState, with_db};
+use crate::app::{AppState, unix_now, with_db};
+use crate::store::audit::Read;
 use crate::store::auth;
 use crate::store::people::{Role, User};
 
@@ -36,6 +37,26 @@ pub struct DeviceCaller {
 }
 
 impl Caller {
+    /// The audit row of this caller reading `child` (in `village`) now.
+    pub fn read<'a>(
+        &'a self,
+        action: &'a str,
+        child: Option<&'a str>,
+        village: Option<&'a str>,
+    ) -> Read<'a> {
+        Read {
+            at: unix_now(),
+            user_id: &self.user.id,
+            username: &self.user.username,
+            role: self.user.role.key(),
+            device_id: &self.device_id,
+            action,
+            child_id: child,
+            village,
+            remote: &self.remote,
+        }
+    }
+
     /// Refuses callers whose role is not among `roles`.
     pub fn require(&self, roles: &[Role]) -> Result<(), ApiError> {
         if roles.contains(&self.user.role) {

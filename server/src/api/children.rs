@@ -15,8 +15,8 @@ use std::collections::BTreeSet;
 
 use crate::api::caller::Caller;
 use crate::api::error::ApiError;
-use crate::app::{AppState, unix_now, with_db};
-use crate::store::audit::{self, AuditFilter, Read};
+use crate::app::{AppState, with_db};
+use crate::store::audit::{self, AuditFilter};
 use crate::store::children::{self, ListFilter, china_today};
 use crate::store::people::Role;
 use crate::store::sync::SqlSyncStore;
@@ -36,21 +36,7 @@ fn audit_row(
     child: Option<&str>,
     village: Option<&str>,
 ) -> Result<(), ApiError> {
-    audit::record(
-        conn,
-        &Read {
-            at: unix_now(),
-            user_id: &caller.user.id,
-            username: &caller.user.username,
-            role: caller.user.role.key(),
-            device_id: &caller.device_id,
-            action,
-            child_id: child,
-            village,
-            remote: &caller.remote,
-        },
-    )
-    .map_err(db_error)
+    audit::record(conn, &caller.read(action, child, village)).map_err(db_error)
 }
 
 /// Loads a file the caller may see, or says why not: 404 if it does not exist, 403 if it lies
@@ -62,7 +48,8 @@ fn load_visible(
     action: &str,
 ) -> Result<AutoCommit, ApiError> {
     let uuid = uuid::Uuid::parse_str(id).map_err(|_| ApiError::NotFound)?;
-    let village = children::village_of(conn, &uuid.to_string())
+    let village = SqlSyncStore::new(conn)
+        .doc_village(ChildId(uuid))
         .map_err(db_error)?
         .ok_or(ApiError::NotFound)?;
     if !caller.scope.contains(&village) {

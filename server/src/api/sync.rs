@@ -10,7 +10,6 @@ use homevisit_sync_core::sync::{DeviceId, Request};
 use crate::api::caller::DeviceCaller;
 use crate::api::error::{ApiError, read_body};
 use crate::app::{AppState, unix_now, with_db};
-use crate::store::audit::Read;
 use crate::store::people::Role;
 use crate::store::sync::apply;
 
@@ -69,17 +68,7 @@ pub async fn sync(
             page_bytes: DEFAULT_PAGE_BYTES,
             revoked,
         };
-        let reader = Read {
-            at: now,
-            user_id: &caller.user.id,
-            username: &caller.user.username,
-            role: caller.user.role.key(),
-            device_id: &caller.device_id,
-            action: "sync.download",
-            child_id: None,
-            village: None,
-            remote: &caller.remote,
-        };
+        let reader = caller.read("sync.download", None, None);
         Ok::<_, ApiError>(apply(c, &ctx, &request, Some(&cache), Some(&reader))?)
     })
     .await?;

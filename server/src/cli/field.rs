@@ -13,7 +13,6 @@ use homevisit_server::client::{Client, ClientError, Session};
 use homevisit_sync_core::device::Device;
 use homevisit_sync_core::file::{ChildId, DangerDetails, Findings, Profile, RecordVersion};
 use homevisit_sync_core::photo::{self, PhotoLimits};
-use homevisit_sync_core::rules::RuleSet;
 use homevisit_sync_core::store::StoreKey;
 use homevisit_sync_core::sync::device::Outcome;
 use homevisit_sync_core::vocab::{DangerKind, RecordKind, Sex};
@@ -251,11 +250,7 @@ pub fn run(args: FieldArgs) -> Result<()> {
             }
         }
         FieldCommand::Due { rules, on } => {
-            let set = if homevisit_sync_core::rules::presets::NAMES.contains(&rules.as_str()) {
-                RuleSet::preset(&rules)?
-            } else {
-                RuleSet::from_toml(&std::fs::read_to_string(&rules)?)?
-            };
+            let set = homevisit_server::settings::load_rules(&rules)?;
             let device = state.device()?;
             let on = on.unwrap_or_else(today);
             for entry in device.due(&set, on) {

@@ -113,9 +113,7 @@ pub fn region(command: RegionCommand) -> Result<()> {
 
 /// Runs `homevisit user ...`.
 pub fn user(command: UserCommand) -> Result<()> {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64);
+    let now = homevisit_server::app::unix_now();
     match command {
         UserCommand::Add {
             username,

@@ -149,13 +149,22 @@ pub fn count(conn: &mut DbConnection) -> QueryResult<usize> {
         .map(|n| n as usize)
 }
 
-/// Where a child file is, if it exists: its village code.
-pub fn village_of(conn: &mut DbConnection, id: &str) -> QueryResult<Option<String>> {
-    documents::table
-        .filter(documents::id.eq(id))
-        .select(documents::village)
-        .first(conn)
-        .optional()
+/// The villages of the files among `ids` that exist, by id.
+pub fn villages_of(
+    conn: &mut DbConnection,
+    ids: &[String],
+) -> QueryResult<BTreeMap<String, String>> {
+    let mut out = BTreeMap::new();
+    // Batches stay under SQLite's bound-parameter limit.
+    for chunk in ids.chunks(500) {
+        out.extend(
+            documents::table
+                .filter(documents::id.eq_any(chunk))
+                .select((documents::id, documents::village))
+                .load::<(String, String)>(conn)?,
+        );
+    }
+    Ok(out)
 }
 
 /// What the list filters by.

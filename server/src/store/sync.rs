@@ -46,14 +46,15 @@ pub fn apply(
                 .chain(response.syncs.iter().map(|s| s.doc))
                 .map(|id| id.0.to_string())
                 .collect();
-            for id in delivered {
-                let village = super::children::village_of(c, &id)?;
+            let ids: Vec<String> = delivered.into_iter().collect();
+            let villages = super::children::villages_of(c, &ids)?;
+            for id in &ids {
                 super::audit::record(
                     c,
                     &super::audit::Read {
                         action: "sync.download",
-                        child_id: Some(&id),
-                        village: village.as_deref(),
+                        child_id: Some(id),
+                        village: villages.get(id).map(String::as_str),
                         ..reader.clone()
                     },
                 )?;
@@ -239,11 +240,7 @@ impl ServerStore for SqlSyncStore<'_> {
 
     fn load_doc(&mut self, id: ChildId) -> QueryResult<Option<LoadedDoc>> {
         let Some(cache) = self.cache else {
-            return Ok(self.doc(id)?.map(|stored| LoadedDoc {
-                doc: AutoCommit::load(&stored.bytes).map_err(Box::new),
-                village: stored.village,
-                tree: None,
-            }));
+            return Ok(self.doc(id)?.map(LoadedDoc::load));
         };
         let Some((village, heads)) = documents::table
             .filter(documents::id.eq(id.0.to_string()))
@@ -260,15 +257,7 @@ impl ServerStore for SqlSyncStore<'_> {
                 tree,
             }));
         }
-        let Some(stored) = self.doc(id)? else {
-            return Ok(None);
-        };
-        let doc = AutoCommit::load(&stored.bytes).map_err(Box::new);
-        Ok(Some(LoadedDoc {
-            doc,
-            village: stored.village,
-            tree: None,
-        }))
+        Ok(self.doc(id)?.map(LoadedDoc::load))
     }
 
     fn release(&mut self, id: ChildId, mut doc: AutoCommit, tree: Option<serde_json::Value>) {

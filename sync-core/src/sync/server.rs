@@ -36,6 +36,17 @@ pub struct LoadedDoc {
     pub tree: Option<serde_json::Value>,
 }
 
+impl LoadedDoc {
+    /// Loads a stored file, without a tree.
+    pub fn load(stored: StoredDoc) -> Self {
+        LoadedDoc {
+            doc: AutoCommit::load(&stored.bytes).map_err(Box::new),
+            village: stored.village,
+            tree: None,
+        }
+    }
+}
+
 /// What the server remembers of one device.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DeviceRecord {
@@ -79,11 +90,7 @@ pub trait ServerStore {
     /// A stored file, loaded, with its village. Loading is most of the cost of a merge, so a
     /// store that keeps loaded documents in memory overrides this.
     fn load_doc(&mut self, id: ChildId) -> Result<Option<LoadedDoc>, Self::Error> {
-        Ok(self.doc(id)?.map(|stored| LoadedDoc {
-            doc: AutoCommit::load(&stored.bytes).map_err(Box::new),
-            village: stored.village,
-            tree: None,
-        }))
+        Ok(self.doc(id)?.map(LoadedDoc::load))
     }
     /// Hands back a file the session is done with, with its tree if it has one, for a store
     /// that keeps loaded documents in memory. The document may hold changes this session
@@ -325,9 +332,11 @@ pub fn handle<S: ServerStore>(
     )?;
     response.cursor = Some(cursor);
     let Session {
-        store, docs, trees, ..
+        store,
+        docs,
+        mut trees,
+        ..
     } = s;
-    let mut trees = trees;
     for (id, (mut doc, village)) in docs {
         if village.is_none() {
             continue;
