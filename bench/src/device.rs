@@ -35,6 +35,8 @@ fn fill(path: &Path) -> Result<()> {
         let request = Request::decode(&device.sync_request()?)?;
         let ctx = Context {
             device: id,
+            user: "director-0001",
+            author: "director-0001",
             scope: &scope,
             now_ms: 0,
             page_bytes: DEFAULT_PAGE_BYTES,

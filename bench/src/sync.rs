@@ -110,6 +110,8 @@ impl Link {
             let req = Request::decode(&request)?;
             let ctx = Context {
                 device: self.device,
+                user: "director-0001",
+                author: "director-0001",
                 scope: &self.scope,
                 now_ms: 0,
                 page_bytes: server::DEFAULT_PAGE_BYTES,

@@ -23,6 +23,8 @@ pub enum ClientError {
         code: String,
         /// The message.
         message: String,
+        /// Files a refused sync names: the device sets them aside.
+        files: Vec<String>,
     },
     /// The request did not get an answer (network, TLS).
     #[error("transport: {0}")]
@@ -81,6 +83,15 @@ impl Reply {
             status: self.status,
             code: json["code"].as_str().unwrap_or("").to_owned(),
             message: json["message"].as_str().unwrap_or("").to_owned(),
+            files: json["files"]
+                .as_array()
+                .map(|a| {
+                    a.iter()
+                        .filter_map(Value::as_str)
+                        .map(str::to_owned)
+                        .collect()
+                })
+                .unwrap_or_default(),
         })
     }
 }
@@ -293,11 +304,34 @@ impl Client {
 
     /// Syncs a device until it is up to date (or told to wipe, which it then has done).
     /// Returns the outcome and the round trips it took.
+    ///
+    /// A file the server refuses (by naming it in its error) is set aside on the device, with
+    /// its unsent work, and the rest syncs on: one bad file never blocks the others.
     pub fn sync_device(&self, device: &mut Device) -> Result<(Outcome, usize), ClientError> {
         const MAX_ROUNDS: usize = 64;
         for round in 1..=MAX_ROUNDS {
             let frame = device.sync_request()?;
-            let answer = self.sync(&frame)?;
+            let answer = match self.sync(&frame) {
+                Ok(answer) => answer,
+                Err(ClientError::Api { status, files, .. })
+                    if (400..500).contains(&status) && status != 401 && !files.is_empty() =>
+                {
+                    let mut set_aside = false;
+                    for id in files.iter().filter_map(|f| f.parse().ok()) {
+                        set_aside |= device.quarantine(&id)?;
+                    }
+                    if set_aside {
+                        continue;
+                    }
+                    return Err(ClientError::Api {
+                        status,
+                        code: "refused".into(),
+                        message: "the server refused files this device does not hold".into(),
+                        files,
+                    });
+                }
+                Err(e) => return Err(e),
+            };
             let now_ms = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| d.as_millis() as i64);

@@ -13,7 +13,8 @@
 use chrono::{Months, NaiveDate};
 use homevisit_sync_core::demo::{FileSpec, Generator, at};
 use homevisit_sync_core::file::{Checked, ChildId, DangerDetails, Notified, RecordVersion};
-use homevisit_sync_core::sync::server::ServerStore;
+use homevisit_sync_core::sync::server::{Context, Merge, ServerStore};
+use homevisit_sync_core::sync::{DeviceId, Scope};
 use homevisit_sync_core::vocab::{DangerKind, RecordKind};
 use std::path::Path;
 
@@ -281,7 +282,23 @@ pub fn ensure_sized(
                     view: file.view()?,
                     tree: file.to_json(),
                 };
-                store.put_doc(id, &checked, file.doc_mut())?;
+                // Imported, not received from a phone: there is no receipt to record.
+                let scope = Scope::new([village]);
+                let ctx = Context {
+                    device: DeviceId(uuid::Uuid::nil()),
+                    user: director,
+                    author: director,
+                    scope: &scope,
+                    now_ms: 0,
+                    page_bytes: 0,
+                    revoked: false,
+                };
+                let merge = Merge {
+                    checked: &checked,
+                    received: &[],
+                    ctx: &ctx,
+                };
+                store.put_doc(id, &merge, file.doc_mut())?;
                 children += 1;
             }
             Ok(())

@@ -199,11 +199,36 @@ impl Device {
         }
     }
 
-    /// Sets a file aside after the server refused it, so the rest can sync.
-    pub fn quarantine(&mut self, id: &ChildId) -> Result<(), DeviceError> {
-        self.load(id)?;
-        self.replica.quarantine(id);
-        self.persist_one(id)
+    /// Sets a file aside after the server refused it, so the rest can sync. Returns whether a
+    /// held file was newly set aside (false for a file not held or already aside).
+    pub fn quarantine(&mut self, id: &ChildId) -> Result<bool, DeviceError> {
+        self.load_if_stored(id)?;
+        if !self.replica.quarantine(id) {
+            return Ok(false);
+        }
+        self.persist_one(id)?;
+        Ok(true)
+    }
+
+    /// The files set aside because the server refused them, with the work they hold.
+    pub fn quarantined(&self) -> Result<Vec<ChildId>, DeviceError> {
+        let mut out = Vec::new();
+        for (key, value) in self.store.scan(Namespace::PeerState)? {
+            let id = <[u8; 16]>::try_from(key.as_slice())
+                .map(|b| ChildId(uuid::Uuid::from_bytes(b)))
+                .map_err(|_| DeviceError::Damaged {
+                    what: "sync memory key",
+                    id: String::new(),
+                })?;
+            let quarantined = match self.replica.docs.get(&id) {
+                Some(held) => held.quarantined,
+                None => PeerRecord::decode(&value)?.quarantined,
+            };
+            if quarantined {
+                out.push(id);
+            }
+        }
+        Ok(out)
     }
 
     /// Deletes the store and everything in it. The app must also delete the key.

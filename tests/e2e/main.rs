@@ -13,3 +13,4 @@ mod ops;
 mod pg;
 mod photos;
 mod sync;
+mod sync_access;

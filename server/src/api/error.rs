@@ -50,6 +50,18 @@ pub enum ApiError {
         /// What conflicts.
         message: String,
     },
+    /// A sync refused files it names: the phone sets them aside and syncs the rest.
+    #[error("{message}")]
+    FilesRefused {
+        /// 400 for what a file holds, 403 for who may write it.
+        status: StatusCode,
+        /// A stable code naming the problem.
+        code: &'static str,
+        /// What was wrong.
+        message: String,
+        /// The files, as the request named them.
+        files: Vec<String>,
+    },
     /// Too many attempts: try again after this many seconds.
     #[error("too many attempts: try again in {retry_after} s")]
     TooManyRequests {
@@ -68,6 +80,8 @@ pub enum ApiError {
 struct Body<'a> {
     code: &'a str,
     message: String,
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    files: &'a [String],
 }
 
 impl ApiError {
@@ -79,7 +93,8 @@ impl ApiError {
             ApiError::BadRequest { code, .. }
             | ApiError::Unauthorized { code, .. }
             | ApiError::Forbidden { code, .. }
-            | ApiError::Conflict { code, .. } => code,
+            | ApiError::Conflict { code, .. }
+            | ApiError::FilesRefused { code, .. } => code,
             ApiError::TooManyRequests { .. } => "too_many_attempts",
             ApiError::Internal => "internal_error",
             ApiError::Unavailable => "unavailable",
@@ -96,6 +111,7 @@ impl ResponseError for ApiError {
             ApiError::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden { .. } => StatusCode::FORBIDDEN,
             ApiError::Conflict { .. } => StatusCode::CONFLICT,
+            ApiError::FilesRefused { status, .. } => *status,
             ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
             ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
@@ -113,9 +129,14 @@ impl ResponseError for ApiError {
             }
             _ => {}
         }
+        let files = match self {
+            ApiError::FilesRefused { files, .. } => files.as_slice(),
+            _ => &[],
+        };
         response.json(Body {
             code: self.code(),
             message: self.to_string(),
+            files,
         })
     }
 }

@@ -3,15 +3,17 @@
 //! The body is the binary request frame; the answer is the binary response frame. The whole
 //! request is applied in one database transaction and acknowledged only after it commits.
 
+use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, post, web};
 use homevisit_sync_core::sync::server::{Context, DEFAULT_PAGE_BYTES, HandleError, Reject};
-use homevisit_sync_core::sync::{DeviceId, Request};
+use homevisit_sync_core::sync::{ChildId, DeviceId, Request, WireError};
 
 use crate::api::caller::DeviceCaller;
 use crate::api::error::{ApiError, read_body};
 use crate::app::{AppState, unix_now, with_db};
 use crate::store::people::Role;
-use crate::store::sync::apply;
+use crate::store::sync::{apply, audit_refusals};
+use crate::store::write_transaction;
 
 /// The media type of sync frames.
 pub const SYNC_MEDIA_TYPE: &str = "application/vnd.homevisit.sync";
@@ -20,18 +22,31 @@ impl From<HandleError<diesel::result::Error>> for ApiError {
     fn from(e: HandleError<diesel::result::Error>) -> Self {
         match e {
             HandleError::Rejected { doc, reason } => {
-                let message = format!("file {doc} refused: {reason}");
-                match reason {
-                    Reject::OutOfScope(_) | Reject::MovesOutOfScope(_) => ApiError::Forbidden {
-                        code: reason.code(),
-                        message,
-                    },
-                    Reject::Corrupt(_) | Reject::Invalid(_) => ApiError::BadRequest {
-                        code: reason.code(),
-                        message,
-                    },
+                let status = match reason {
+                    Reject::Corrupt(_) | Reject::Inflates(_) | Reject::Invalid(_) => {
+                        StatusCode::BAD_REQUEST
+                    }
+                    Reject::OutOfScope
+                    | Reject::MovesOutOfScope(_)
+                    | Reject::Erases(_)
+                    | Reject::Author(_)
+                    | Reject::Photo(_) => StatusCode::FORBIDDEN,
+                };
+                ApiError::FilesRefused {
+                    status,
+                    code: reason.code(),
+                    message: format!("file {doc} refused: {reason}"),
+                    files: vec![doc.to_string()],
                 }
             }
+            HandleError::OutOfScope(docs) => ApiError::FilesRefused {
+                status: StatusCode::FORBIDDEN,
+                code: "region_forbidden",
+                message: "files this request names are outside your regions: set them aside \
+                          and sync the rest"
+                    .into(),
+                files: docs.iter().map(ToString::to_string).collect(),
+            },
             HandleError::Store(e) => ApiError::internal("sync storage", &e),
             HandleError::Damaged(id, e) => {
                 ApiError::internal("stored file damaged", &format!("{id}: {e}"))
@@ -48,12 +63,32 @@ pub async fn sync(
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let DeviceCaller { caller, revoked } = who;
-    if !revoked {
-        caller.require(&[Role::Director, Role::Supervisor])?;
-    }
     let body = read_body(payload, state.max_sync_bytes).await?;
-    let request = Request::decode(&body)
-        .map_err(|e| ApiError::bad_request("corrupt_request", e.to_string()))?;
+    let decoded = Request::decode(&body).map_err(|e| match e {
+        WireError::Decompress(_) => ApiError::bad_request("decompression_limit", e.to_string()),
+        _ => ApiError::bad_request("corrupt_request", e.to_string()),
+    });
+    if let (false, Err(refused)) = (revoked, caller.require(&[Role::Director, Role::Supervisor])) {
+        // County and admin accounts do not sync; a request of theirs that names files is an
+        // attempt on those files, and is audited as one.
+        if let Ok(request) = decoded {
+            let named: Vec<ChildId> = request
+                .uploads
+                .iter()
+                .map(|u| u.doc)
+                .chain(request.syncs.iter().map(|s| s.doc))
+                .collect();
+            if !named.is_empty() {
+                with_db(&state.pool, move |c| {
+                    let reader = caller.read("sync.refused", None, None);
+                    write_transaction(c, |c| audit_refusals(c, &reader, &named))
+                })
+                .await?;
+            }
+        }
+        return Err(refused);
+    }
+    let request = decoded?;
     let device = DeviceId(
         uuid::Uuid::parse_str(&caller.device_id)
             .map_err(|_| ApiError::unauthorized("invalid_token", "bad device id"))?,
@@ -63,6 +98,8 @@ pub async fn sync(
     let response = with_db(&state.pool, move |c| {
         let ctx = Context {
             device,
+            user: &caller.user.id,
+            author: &caller.user.username,
             scope: &caller.scope,
             now_ms: (now as u64) * 1000,
             page_bytes: DEFAULT_PAGE_BYTES,

@@ -432,6 +432,7 @@ fn upload_photos(state: &State, client: &Client) -> Result<usize, ClientError> {
                     status,
                     code: reply.code().unwrap_or_default(),
                     message: String::new(),
+                    files: Vec::new(),
                 });
             }
         }

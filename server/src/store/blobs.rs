@@ -8,7 +8,7 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use super::DbConnection;
-use super::schema::blobs;
+use super::schema::{blob_uploaders, blobs};
 
 /// Whether `name` is a SHA-256 in lowercase hex (and so safe as a file name).
 pub fn valid_name(name: &str) -> bool {
@@ -87,7 +87,8 @@ impl BlobStore {
     }
 }
 
-/// Records a verified photo (once; a repeated upload keeps the first row).
+/// Records a verified photo and binds it to the user who uploaded it. A photo is stored once;
+/// each user who uploads it is bound to it (uploading it proves holding its bytes).
 pub fn record(
     conn: &mut DbConnection,
     sha: &str,
@@ -96,21 +97,41 @@ pub fn record(
     user: &str,
     now: i64,
 ) -> QueryResult<()> {
-    let known = blobs::table
-        .filter(blobs::sha256.eq(sha))
+    super::write_transaction(conn, |c| {
+        let known = blobs::table
+            .filter(blobs::sha256.eq(sha))
+            .count()
+            .get_result::<i64>(c)?;
+        if known == 0 {
+            diesel::insert_into(blobs::table)
+                .values((
+                    blobs::sha256.eq(sha),
+                    blobs::size.eq(size as i64),
+                    blobs::width.eq(width as i32),
+                    blobs::height.eq(height as i32),
+                    blobs::uploaded_at.eq(now),
+                ))
+                .execute(c)?;
+        }
+        if !uploaded_by(c, sha, user)? {
+            diesel::insert_into(blob_uploaders::table)
+                .values((
+                    blob_uploaders::sha256.eq(sha),
+                    blob_uploaders::user_id.eq(user),
+                    blob_uploaders::uploaded_at.eq(now),
+                ))
+                .execute(c)?;
+        }
+        Ok(())
+    })
+}
+
+/// Whether `user` uploaded the photo.
+pub fn uploaded_by(conn: &mut DbConnection, sha: &str, user: &str) -> QueryResult<bool> {
+    blob_uploaders::table
+        .filter(blob_uploaders::sha256.eq(sha))
+        .filter(blob_uploaders::user_id.eq(user))
         .count()
-        .get_result::<i64>(conn)?;
-    if known == 0 {
-        diesel::insert_into(blobs::table)
-            .values((
-                blobs::sha256.eq(sha),
-                blobs::size.eq(size as i64),
-                blobs::width.eq(width as i32),
-                blobs::height.eq(height as i32),
-                blobs::uploaded_by.eq(user),
-                blobs::uploaded_at.eq(now),
-            ))
-            .execute(conn)?;
-    }
-    Ok(())
+        .get_result::<i64>(conn)
+        .map(|n| n > 0)
 }

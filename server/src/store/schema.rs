@@ -158,8 +158,25 @@ diesel::table! {
         size -> BigInt,
         width -> Integer,
         height -> Integer,
-        uploaded_by -> Text,
         uploaded_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    blob_uploaders (sha256, user_id) {
+        sha256 -> Text,
+        user_id -> Text,
+        uploaded_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    change_receipts (document_id, change_hash) {
+        document_id -> Text,
+        change_hash -> Text,
+        received_at -> BigInt,
+        user_id -> Text,
+        device_id -> Text,
     }
 }
 

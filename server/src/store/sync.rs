@@ -6,23 +6,62 @@
 
 use automerge::{AutoCommit, ChangeHash};
 use diesel::prelude::*;
-use homevisit_sync_core::file::Checked;
 use homevisit_sync_core::sync::server::{
-    Context, DeviceRecord, HandleError, LoadedDoc, PeerDoc, ServerStore, StoredDoc, handle,
+    Context, DeviceRecord, HandleError, LoadedDoc, Merge, PeerDoc, ServerStore, StoredDoc, handle,
 };
 use homevisit_sync_core::sync::{ChildId, Cursor, DeviceId, Request, Response, Scope};
 
 use super::DbConnection;
 use super::cache::DocCache;
 use super::schema::{
-    children, document_chunks, documents, sync_devices, sync_peer_documents, sync_seq,
+    change_receipts, children, document_chunks, documents, sync_devices, sync_peer_documents,
+    sync_seq,
 };
+
+/// Audit rows for files a request named but the caller may not see: each denial is recorded
+/// with the file's true village, so the county it belongs to sees who tried.
+pub fn audit_refusals(
+    c: &mut DbConnection,
+    reader: &super::audit::Read<'_>,
+    refused: &[ChildId],
+) -> QueryResult<()> {
+    let ids: Vec<String> = refused.iter().map(|id| id.0.to_string()).collect();
+    let villages = super::children::villages_of(c, &ids)?;
+    for id in &ids {
+        super::audit::record(
+            c,
+            &super::audit::Read {
+                action: "sync.refused",
+                child_id: Some(id),
+                village: villages.get(id).map(String::as_str),
+                ..reader.clone()
+            },
+        )?;
+    }
+    Ok(())
+}
 
 /// Applies one sync request in one write transaction: all of it is committed, or none. The
 /// device's last-seen time is part of the same transaction, and so, when `audit` is given
 /// (its `action`, `child_id` and `village` are filled in here), is one audit row for each file
-/// the response delivers to the device: a phone's download is a read of the file.
+/// the response delivers to the device (a phone's download is a read of the file) and for each
+/// file refused as outside the caller's scope. A request refused whole for that reason writes
+/// its denials in a transaction of their own.
 pub fn apply(
+    conn: &mut DbConnection,
+    ctx: &Context<'_>,
+    request: &Request,
+    cache: Option<&DocCache>,
+    audit: Option<&super::audit::Read<'_>>,
+) -> Result<Response, HandleError<diesel::result::Error>> {
+    let outcome = merge(conn, ctx, request, cache, audit);
+    if let (Err(HandleError::OutOfScope(refused)), Some(reader)) = (&outcome, audit) {
+        super::write_transaction(conn, |c| audit_refusals(c, reader, refused))?;
+    }
+    outcome
+}
+
+fn merge(
     conn: &mut DbConnection,
     ctx: &Context<'_>,
     request: &Request,
@@ -59,6 +98,7 @@ pub fn apply(
                     },
                 )?;
             }
+            audit_refusals(c, reader, &response.refused)?;
         }
         Ok(response)
     })
@@ -278,10 +318,10 @@ impl ServerStore for SqlSyncStore<'_> {
     fn put_doc(
         &mut self,
         id: ChildId,
-        checked: &Checked,
+        merge: &Merge<'_>,
         doc: &mut AutoCommit,
     ) -> QueryResult<u64> {
-        let view = &checked.view;
+        let view = &merge.checked.view;
         let village = view.profile.village_code.as_str();
         let key = id.0.to_string();
         let seq = self.seq_for_write(&key)?;
@@ -339,7 +379,28 @@ impl ServerStore for SqlSyncStore<'_> {
             }
         }
         super::children::project(self.conn, view, seq)?;
+        let received_at = (merge.ctx.now_ms / 1000) as i64;
+        let device = merge.ctx.device.0.to_string();
+        for hash in merge.received {
+            diesel::insert_into(change_receipts::table)
+                .values((
+                    change_receipts::document_id.eq(&key),
+                    change_receipts::change_hash.eq(hash.to_string()),
+                    change_receipts::received_at.eq(received_at),
+                    change_receipts::user_id.eq(merge.ctx.user),
+                    change_receipts::device_id.eq(&device),
+                ))
+                .execute(self.conn)?;
+        }
         Ok(seq)
+    }
+
+    fn may_name_photo(&mut self, sha256: &str, ctx: &Context<'_>) -> QueryResult<bool> {
+        if super::blobs::uploaded_by(self.conn, sha256, ctx.user)? {
+            return Ok(true);
+        }
+        let files = super::children::photo_villages(self.conn, sha256)?;
+        Ok(files.iter().any(|(_, village)| ctx.scope.contains(village)))
     }
 
     fn head_seq(&mut self) -> QueryResult<u64> {

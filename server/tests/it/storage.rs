@@ -80,6 +80,8 @@ fn concurrent_writers_and_a_reader(pool: DbPool) {
         let request = Request::decode(&replica.request()).expect("decode");
         let ctx = Context {
             device,
+            user: "d1",
+            author: "d1",
             scope,
             now_ms: 0,
             page_bytes: 1 << 20,
@@ -123,7 +125,12 @@ fn concurrent_writers_and_a_reader(pool: DbPool) {
                 let at = chrono::DateTime::from_timestamp(1_790_000_000, 0).expect("time");
                 for _ in 0..5 {
                     replica
-                        .create(homevisit_sync_core::file::ChildId::new(), &profile, "d", at)
+                        .create(
+                            homevisit_sync_core::file::ChildId::new(),
+                            &profile,
+                            "d1",
+                            at,
+                        )
                         .expect("create");
                     sync(&pool, &mut replica, device, &scope);
                 }

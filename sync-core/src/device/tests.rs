@@ -58,6 +58,8 @@ fn sync(device: &mut Device, server: &mut MemoryStore, id: DeviceId) -> Outcome 
         let request = Request::decode(&device.sync_request().expect("request")).expect("decode");
         let ctx = Context {
             device: id,
+            user: "d1",
+            author: "d1",
             scope: &scope,
             now_ms: 1_000,
             page_bytes: DEFAULT_PAGE_BYTES,
@@ -146,6 +148,8 @@ fn a_damaged_response_changes_nothing_on_the_phone() {
     let scope = Scope::new([VILLAGE]);
     let ctx = Context {
         device: DeviceId::new(),
+        user: "d1",
+        author: "d1",
         scope: &scope,
         now_ms: 0,
         page_bytes: DEFAULT_PAGE_BYTES,
@@ -181,6 +185,8 @@ fn a_wipe_order_empties_the_store() {
     let request = Request::decode(&device.sync_request().expect("request")).expect("decode");
     let ctx = Context {
         device: id,
+        user: "d1",
+        author: "d1",
         scope: &scope,
         now_ms: 0,
         page_bytes: DEFAULT_PAGE_BYTES,

@@ -40,10 +40,12 @@
 //! assert!(reloaded.validate().is_empty());
 //! ```
 
+mod archive;
 mod json;
 mod model;
 mod validate;
 
+pub use archive::{Amendment, Breach, amendment};
 pub use model::*;
 pub use validate::Problem;
 
@@ -450,6 +452,11 @@ pub fn view_of<D: ReadDoc>(doc: &D) -> Result<ChildFileView, FileError> {
             message: e.to_string(),
         }])
     })
+}
+
+/// A document as a JSON tree, as [`ChildFile::to_json`] shows it, without wrapping it.
+pub fn tree_of<D: ReadDoc>(doc: &D) -> serde_json::Value {
+    json::read(doc, &ROOT)
 }
 
 /// The village code written in a document's profile, if any.

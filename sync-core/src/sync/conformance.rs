@@ -21,6 +21,8 @@ struct Phone {
     replica: Replica,
     device: DeviceId,
     scope: Scope,
+    /// Who signs this phone's edits, and who the server takes it to be.
+    author: &'static str,
 }
 
 impl Phone {
@@ -29,24 +31,31 @@ impl Phone {
             replica: Replica::new([actor; 16]),
             device: DeviceId::new(),
             scope: Scope::new(scope.iter().copied()),
+            author: "d",
         }
     }
 
-    fn exchange(&mut self, server: &mut dyn SyncServer) -> Result<Vec<u8>, String> {
-        let request = Request::decode(&self.replica.request()).map_err(|e| e.to_string())?;
+    fn send(&mut self, server: &mut dyn SyncServer, request: &Request) -> Result<Response, String> {
         let ctx = Context {
             device: self.device,
+            user: self.author,
+            author: self.author,
             scope: &self.scope,
             now_ms: 1_795_000_000_000,
             page_bytes: DEFAULT_PAGE_BYTES,
             revoked: false,
         };
-        server.sync(&ctx, &request).map(|r| r.encode())
+        server.sync(&ctx, request)
+    }
+
+    fn exchange(&mut self, server: &mut dyn SyncServer) -> Result<Vec<u8>, String> {
+        let request = Request::decode(&self.replica.request()).map_err(|e| e.to_string())?;
+        self.send(server, &request).map(|r| r.encode())
     }
 
     fn create(&mut self, village: &str, name: &str) -> Result<ChildId, String> {
         self.replica
-            .create(ChildId::new(), &profile(village, name), "d", now())
+            .create(ChildId::new(), &profile(village, name), self.author, now())
             .map_err(|e| e.to_string())
     }
 
@@ -133,6 +142,20 @@ pub fn run_all(server: &mut dyn SyncServer, prefix: &str) -> Result<(), String> 
     .map_err(|e| format!("moved file: {e}"))?;
     many_changes_compact_and_still_load(server, &format!("{prefix}001005"))
         .map_err(|e| format!("compaction: {e}"))?;
+    foreign_files_are_refused_in_every_message_kind(
+        server,
+        &format!("{prefix}001006"),
+        &format!("{prefix}003006"),
+    )
+    .map_err(|e| format!("foreign files: {e}"))?;
+    a_phone_that_held_a_moved_file_syncs_the_rest(
+        server,
+        &format!("{prefix}001007"),
+        &format!("{prefix}002007"),
+    )
+    .map_err(|e| format!("moved with work: {e}"))?;
+    history_is_neither_erased_nor_forged(server, &format!("{prefix}001008"))
+        .map_err(|e| format!("archive rule: {e}"))?;
     Ok(())
 }
 
@@ -228,6 +251,7 @@ fn moved_file_is_dropped(
     let county = &village[..6];
     let mut director = Phone::new(7, &[village]);
     let mut admin = Phone::new(8, &[county]);
+    admin.author = "county";
     let id = director.create(village, "戊")?;
     director.sync(server)?;
     admin.sync(server)?;
@@ -265,6 +289,215 @@ fn many_changes_compact_and_still_load(
     ensure(
         records.iter().all(|r| view.records.contains_key(r)),
         "records lost across compactions",
+    )
+}
+
+/// Nothing of `id` in a response: no content, no heads, no drop order.
+fn silent_about(response: &Response, id: ChildId) -> Result<(), String> {
+    ensure(
+        response.docs.iter().all(|d| d.doc() != id)
+            && response.syncs.iter().all(|s| s.doc != id)
+            && !response.drops.contains(&id),
+        "the response carries something of a foreign file",
+    )
+}
+
+fn foreign_files_are_refused_in_every_message_kind(
+    server: &mut dyn SyncServer,
+    village: &str,
+    foreign: &str,
+) -> Result<(), String> {
+    use automerge::sync::SyncDoc;
+    let mut owner = Phone::new(11, &[foreign]);
+    let theirs = owner.create(foreign, "庚")?;
+    visit(owner.replica.file_mut(&theirs).ok_or("file missing")?)?;
+    owner.sync(server)?;
+    let mut prober = Phone::new(12, &[village]);
+    let mine = prober.create(village, "辛")?;
+    prober.sync(server)?;
+    visit(prober.replica.file_mut(&mine).ok_or("file missing")?)?;
+    let own = Request::decode(&prober.replica.request()).map_err(|e| e.to_string())?;
+    let forged_changes = prober
+        .replica
+        .file_mut(&mine)
+        .ok_or("file missing")?
+        .doc_mut()
+        .save_after(&[]);
+    let opening = automerge::AutoCommit::new()
+        .sync()
+        .generate_sync_message(&mut automerge::sync::State::new())
+        .ok_or("no opening message")?
+        .encode();
+    let upload = super::wire::Upload {
+        doc: theirs,
+        base: 0,
+        changes: forged_changes,
+    };
+    let sync = super::wire::DocSync {
+        doc: theirs,
+        message: opening,
+    };
+    let probes = [
+        ("upload", vec![upload], vec![]),
+        ("sync message", vec![], vec![sync]),
+    ];
+    for (kind, uploads, syncs) in probes {
+        // Alone, the foreign file is refused like any read of it.
+        let alone = Request {
+            cursor: None,
+            uploads: uploads.clone(),
+            syncs: syncs.clone(),
+            ..Request::default()
+        };
+        let refused = prober.send(server, &alone);
+        ensure(
+            refused.as_ref().is_err_and(|e| e.contains("outside")),
+            &format!("{kind} alone was not refused: {refused:?}"),
+        )?;
+        // Beside the prober's own work, it is refused by itself and the rest goes through.
+        let mixed = Request {
+            uploads: [own.uploads.clone(), uploads].concat(),
+            syncs: [own.syncs.clone(), syncs].concat(),
+            ..own.clone()
+        };
+        let response = prober.send(server, &mixed)?;
+        ensure(
+            response.refused == [theirs],
+            &format!("{kind}: refused {:?}", response.refused),
+        )?;
+        silent_about(&response, theirs)?;
+        // A version 1 phone cannot be told about one file: the whole request is refused.
+        let old = Request {
+            version: 1,
+            ..mixed.clone()
+        };
+        ensure(
+            prober.send(server, &old).is_err(),
+            &format!("{kind}: a version 1 request with a foreign file was answered"),
+        )?;
+    }
+    // A forgotten cursor makes the server resend everything in scope, and only that.
+    for cursor in [None, Some(super::Cursor { seq: 0, token: 1 })] {
+        let fresh = Request {
+            cursor,
+            ..Request::default()
+        };
+        silent_about(&prober.send(server, &fresh)?, theirs)?;
+    }
+    let mut check = Phone::new(13, &[foreign]);
+    check.sync(server)?;
+    ensure(
+        check.view(&theirs)?.records.len() == 1 && check.view(&theirs)?.profile.name == "庚",
+        "the foreign file was changed",
+    )
+}
+
+fn a_phone_that_held_a_moved_file_syncs_the_rest(
+    server: &mut dyn SyncServer,
+    village: &str,
+    other: &str,
+) -> Result<(), String> {
+    let mut director = Phone::new(14, &[village]);
+    let mut county = Phone::new(15, &[&village[..6]]);
+    county.author = "county";
+    let moved = director.create(village, "壬")?;
+    let kept = director.create(village, "癸")?;
+    director.sync(server)?;
+    county.sync(server)?;
+    county
+        .replica
+        .file_mut(&moved)
+        .ok_or("file missing on the county's phone")?
+        .update_profile(&profile(other, "壬"), "county", now())
+        .map_err(|e| e.to_string())?;
+    county.sync(server)?;
+    // Offline, the director records on both files before hearing of the move.
+    visit(director.replica.file_mut(&moved).ok_or("file missing")?)?;
+    let record = visit(director.replica.file_mut(&kept).ok_or("file missing")?)?;
+    let response = director.exchange(server)?;
+    let decoded = Response::decode(&response).map_err(|e| e.to_string())?;
+    ensure(decoded.refused == [moved], "the moved file was not refused")?;
+    ensure(
+        decoded.docs.iter().all(|d| d.doc() != moved) && decoded.syncs.is_empty(),
+        "the moved file was answered with content",
+    )?;
+    director
+        .replica
+        .receive(&response, 0)
+        .map_err(|e| e.to_string())?;
+    director.sync(server)?;
+    ensure(
+        director
+            .replica
+            .docs
+            .get(&moved)
+            .is_some_and(|h| h.quarantined),
+        "the moved file's unsent work was not kept aside",
+    )?;
+    county.sync(server)?;
+    ensure(
+        county.view(&kept)?.records.contains_key(&record),
+        "the rest of the phone's work did not arrive",
+    )?;
+    ensure(
+        county.view(&moved)?.records.is_empty(),
+        "work on the moved file was applied",
+    )
+}
+
+/// An edit a phone may make but the server must refuse: it gets the file and the id of a
+/// record in it.
+type Forgery = fn(&mut ChildFile, uuid::Uuid) -> Result<(), String>;
+
+fn delete_record(f: &mut ChildFile, record: uuid::Uuid) -> Result<(), String> {
+    use automerge::ReadDoc;
+    use automerge::transaction::Transactable;
+    let doc = f.doc_mut();
+    let (_, records) = doc
+        .get(automerge::ROOT, "records")
+        .map_err(|e| e.to_string())?
+        .ok_or("no records")?;
+    doc.delete(&records, record.to_string())
+        .map_err(|e| e.to_string())?;
+    doc.commit_with(automerge::transaction::CommitOptions::default().with_message("d".to_owned()));
+    Ok(())
+}
+
+fn sign_as_someone_else(f: &mut ChildFile, _: uuid::Uuid) -> Result<(), String> {
+    let at = now();
+    let v = RecordVersion::home_visit(at.date_naive(), "supervisor1", at, Findings::default());
+    f.add_record(RecordKind::HomeVisit, &v, "d", at)
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+}
+
+fn history_is_neither_erased_nor_forged(
+    server: &mut dyn SyncServer,
+    village: &str,
+) -> Result<(), String> {
+    let mut a = Phone::new(16, &[village]);
+    let id = a.create(village, "子")?;
+    let record = visit(a.replica.file_mut(&id).ok_or("file missing")?)?;
+    a.sync(server)?;
+    let attempts: [(&str, Forgery); 2] = [
+        ("erases history", delete_record),
+        ("forged author", sign_as_someone_else),
+    ];
+    for (expected, attempt) in attempts {
+        let mut forger = a.replica.clone();
+        attempt(forger.file_mut(&id).ok_or("file missing")?, record)?;
+        let request = Request::decode(&forger.request()).map_err(|e| e.to_string())?;
+        let refused = a.send(server, &request);
+        ensure(
+            refused.as_ref().is_err_and(|e| e.contains(expected)),
+            &format!("{expected}: {refused:?}"),
+        )?;
+    }
+    let mut fresh = Phone::new(17, &[village]);
+    fresh.sync(server)?;
+    ensure(
+        fresh.view(&id)?.records.len() == 1,
+        "a refused change was stored",
     )
 }
 

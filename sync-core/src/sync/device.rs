@@ -262,6 +262,12 @@ impl Replica {
         }
         let mut again = resp.more;
         let in_sync: BTreeSet<ChildId> = resp.syncs.iter().map(|s| s.doc).collect();
+        // A file the server refused is kept aside, with its work: the server has none of it.
+        for id in &resp.refused {
+            self.sent.remove(id);
+            self.quarantine(id);
+            self.touched.insert(*id);
+        }
         // The server holds what we uploaded, unless it is answering that file by the fallback.
         for (id, heads) in std::mem::take(&mut self.sent) {
             if let Some(held) = self.docs.get_mut(&id)
@@ -305,10 +311,15 @@ impl Replica {
         Ok(if again { Outcome::Again } else { Outcome::Done })
     }
 
-    /// Marks a file the server refused, so the rest can sync.
-    pub fn quarantine(&mut self, id: &ChildId) {
-        if let Some(held) = self.docs.get_mut(id) {
-            held.quarantined = true;
+    /// Marks a file the server refused, so the rest can sync. Returns whether a held file was
+    /// newly set aside.
+    pub fn quarantine(&mut self, id: &ChildId) -> bool {
+        match self.docs.get_mut(id) {
+            Some(held) if !held.quarantined => {
+                held.quarantined = true;
+                true
+            }
+            _ => false,
         }
     }
 

@@ -10,9 +10,10 @@ use automerge::AutoCommit;
 use std::collections::{BTreeMap, HashMap};
 use std::convert::Infallible;
 
-use super::server::{DeviceRecord, PeerDoc, ServerStore, StoredDoc};
+use automerge::ChangeHash;
+
+use super::server::{Context, DeviceRecord, Merge, PeerDoc, ServerStore, StoredDoc};
 use super::{ChildId, DeviceId, Scope};
-use crate::file::Checked;
 
 /// Server state held in memory.
 #[derive(Debug, Clone, Default)]
@@ -22,6 +23,7 @@ pub struct MemoryStore {
     devices: HashMap<DeviceId, DeviceRecord>,
     peers: HashMap<DeviceId, BTreeMap<ChildId, PeerDoc>>,
     seq: u64,
+    receipts: HashMap<ChangeHash, (DeviceId, u64)>,
 }
 
 impl MemoryStore {
@@ -43,6 +45,11 @@ impl MemoryStore {
         self.docs
             .get(id)
             .and_then(|d| AutoCommit::load(&d.bytes).ok())
+    }
+
+    /// When the server received a change, and from which device.
+    pub fn receipt(&self, change: &ChangeHash) -> Option<(DeviceId, u64)> {
+        self.receipts.get(change).copied()
     }
 
     /// Inserts a file directly, as an import or a test fixture does.
@@ -87,10 +94,20 @@ impl ServerStore for MemoryStore {
     fn put_doc(
         &mut self,
         id: ChildId,
-        checked: &Checked,
+        merge: &Merge<'_>,
         doc: &mut AutoCommit,
     ) -> Result<u64, Infallible> {
-        Ok(self.insert(id, &checked.view.profile.village_code, doc))
+        for hash in merge.received {
+            self.receipts
+                .entry(*hash)
+                .or_insert((merge.ctx.device, merge.ctx.now_ms));
+        }
+        Ok(self.insert(id, &merge.checked.view.profile.village_code, doc))
+    }
+
+    /// The memory store keeps no photos: every name is allowed (the server's store checks).
+    fn may_name_photo(&mut self, _sha256: &str, _ctx: &Context<'_>) -> Result<bool, Infallible> {
+        Ok(true)
     }
 
     fn head_seq(&mut self) -> Result<u64, Infallible> {

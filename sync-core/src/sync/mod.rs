@@ -37,13 +37,17 @@
 //! // One round trip each: a uploads, then b receives.
 //! for (replica, id) in [(&mut a, da), (&mut b, db)] {
 //!     let request = sync::Request::decode(&replica.request()).unwrap();
-//!     let ctx = server::Context { device: id, scope: &scope, now_ms: 0, page_bytes: 1 << 20, revoked: false };
+//!     let ctx = server::Context {
+//!         device: id, user: "u1", author: "director-1", scope: &scope, now_ms: 0,
+//!         page_bytes: 1 << 20, revoked: false,
+//!     };
 //!     let response = server::handle(&mut server_store, &ctx, &request).unwrap();
 //!     replica.receive(&response.encode(), 0).unwrap();
 //! }
 //! assert_eq!(b.file(&child).unwrap().view().unwrap().profile.name, "李小红");
 //! ```
 
+pub mod chunks;
 pub mod conformance;
 pub mod device;
 pub mod memory;

@@ -9,9 +9,10 @@ use automerge::sync::{self as am_sync, SyncDoc};
 use automerge::{AutoCommit, Change, ChangeHash};
 use std::collections::{BTreeMap, BTreeSet};
 
+use super::chunks::{self, Budget, ChunkError};
 use super::wire::{DocSync, DocUpdate, Request, Response};
 use super::{ChildId, Cursor, DeviceId, Scope, advance, fingerprint, split_changes};
-use crate::file::{self, Checked, Problem};
+use crate::file::{self, Breach, Checked, Problem};
 
 /// A stored child file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -72,6 +73,19 @@ pub struct PeerDoc {
     pub sync_state: Option<Vec<u8>>,
 }
 
+/// A merged file on its way to storage: what [`ServerStore::put_doc`] gets besides the document.
+#[derive(Debug)]
+pub struct Merge<'m> {
+    /// The merged file, already validated, for stores that project it into tables or keep its
+    /// tree.
+    pub checked: &'m Checked,
+    /// The changes this request added to the file: the store records its own time of receipt
+    /// for each, since a phone's clock can be wrong.
+    pub received: &'m [ChangeHash],
+    /// Who is syncing, and when.
+    pub ctx: &'m Context<'m>,
+}
+
 /// Storage the server session runs on; the server implements it with diesel.
 ///
 /// Sequence numbers must become visible in the order they are issued (a later-committed
@@ -100,14 +114,18 @@ pub trait ServerStore {
     }
     /// The village of a stored file, without loading it.
     fn doc_village(&mut self, id: ChildId) -> Result<Option<String>, Self::Error>;
-    /// Stores a file after a merge and returns its new sequence number. `checked` is the merged
-    /// file, already validated, for stores that project it into tables or keep its tree.
+    /// Stores a file after a merge, with the receipt of each change it added, and returns its
+    /// new sequence number.
     fn put_doc(
         &mut self,
         id: ChildId,
-        checked: &Checked,
+        merge: &Merge<'_>,
         doc: &mut AutoCommit,
     ) -> Result<u64, Self::Error>;
+    /// Whether the syncing caller may name this photo in a record they add: one they uploaded
+    /// themselves, or one a file they may see already names. Naming a photo makes it visible to
+    /// whoever sees the file, so naming another file's photo must not be a way to read it.
+    fn may_name_photo(&mut self, sha256: &str, ctx: &Context<'_>) -> Result<bool, Self::Error>;
     /// The highest sequence number issued.
     fn head_seq(&mut self) -> Result<u64, Self::Error>;
     /// Files in `scope` with `since < seq <= upto`, ordered by `seq`.
@@ -140,6 +158,10 @@ pub const DEFAULT_PAGE_BYTES: usize = 8 << 20;
 pub struct Context<'a> {
     /// The device, from its token.
     pub device: DeviceId,
+    /// The user's id.
+    pub user: &'a str,
+    /// The name the user signs with (`by` in a file): everything the request adds must carry it.
+    pub author: &'a str,
     /// The villages the user may see and write.
     pub scope: &'a Scope,
     /// The server's clock, Unix milliseconds.
@@ -150,21 +172,40 @@ pub struct Context<'a> {
     pub revoked: bool,
 }
 
+fn problems(list: &[Problem]) -> String {
+    list.iter()
+        .map(Problem::to_string)
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
 /// Why a file in a request was refused. The whole request is refused with it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Reject {
     /// The bytes are not Automerge changes or sync messages.
     #[error("corrupt: {0}")]
     Corrupt(String),
+    /// The compressed data would inflate past what a request may need.
+    #[error("{0}")]
+    Inflates(String),
     /// After the merge the file breaks the schema.
-    #[error("invalid: {}", .0.iter().map(Problem::to_string).collect::<Vec<_>>().join("; "))]
+    #[error("invalid: {}", problems(.0))]
     Invalid(Vec<Problem>),
-    /// The file belongs to a village outside the caller's scope.
-    #[error("file belongs to village {0}, outside the caller's scope")]
-    OutOfScope(String),
+    /// The file belongs to a village outside the caller's scope. Which village is not said.
+    #[error("the file is outside the caller's scope")]
+    OutOfScope,
     /// The change would move the file to a village outside the caller's scope.
     #[error("change moves the file to village {0}, outside the caller's scope")]
     MovesOutOfScope(String),
+    /// The change deletes or rewrites what the file already holds.
+    #[error("erases history: {}", problems(.0))]
+    Erases(Vec<Problem>),
+    /// Something the change adds is signed with another name than the caller's.
+    #[error("forged author: {}", problems(.0))]
+    Author(Vec<Problem>),
+    /// A record names a photo the caller neither uploaded nor may see.
+    #[error("names photo {0}, which the caller did not upload and may not see")]
+    Photo(String),
 }
 
 impl Reject {
@@ -172,9 +213,24 @@ impl Reject {
     pub fn code(&self) -> &'static str {
         match self {
             Reject::Corrupt(_) => "corrupt_document",
+            Reject::Inflates(_) => "decompression_limit",
             Reject::Invalid(_) => "invalid_document",
-            Reject::OutOfScope(_) => "region_forbidden",
+            Reject::OutOfScope => "region_forbidden",
             Reject::MovesOutOfScope(_) => "moves_out_of_scope",
+            Reject::Erases(_) => "erases_history",
+            Reject::Author(_) => "author_mismatch",
+            Reject::Photo(_) => "photo_forbidden",
+        }
+    }
+}
+
+impl From<ChunkError> for Reject {
+    fn from(e: ChunkError) -> Self {
+        match e {
+            ChunkError::TooLarge { .. } => Reject::Inflates(e.to_string()),
+            ChunkError::Refused { .. } | ChunkError::Malformed { .. } => {
+                Reject::Corrupt(e.to_string())
+            }
         }
     }
 }
@@ -190,6 +246,11 @@ pub enum HandleError<E: std::error::Error + 'static> {
         /// Why.
         reason: Reject,
     },
+    /// Files the request names lie outside the caller's scope, and nothing else is left to do:
+    /// every file named is one of them, or the device speaks protocol version 1, which cannot
+    /// be told about single files. Nothing was read or written; the caller audits the denial.
+    #[error("{} file(s) named are outside the caller's scope", .0.len())]
+    OutOfScope(Vec<ChildId>),
     /// The store failed.
     #[error("store: {0}")]
     Store(#[source] E),
@@ -217,6 +278,57 @@ struct Session<'s, 'c, S: ServerStore> {
     states: BTreeMap<ChildId, am_sync::State>,
 }
 
+/// The files a request names that are stored in a village outside the caller's scope, found
+/// from the store's village column alone: nothing of such a file is loaded.
+fn out_of_scope<S: ServerStore>(
+    store: &mut S,
+    ctx: &Context<'_>,
+    request: &Request,
+) -> Result<(BTreeSet<ChildId>, usize), S::Error> {
+    let named: BTreeSet<ChildId> = request
+        .uploads
+        .iter()
+        .map(|u| u.doc)
+        .chain(request.syncs.iter().map(|s| s.doc))
+        .collect();
+    let mut refused = BTreeSet::new();
+    for id in &named {
+        if store
+            .doc_village(*id)?
+            .is_some_and(|v| !ctx.scope.contains(&v))
+        {
+            refused.insert(*id);
+        }
+    }
+    Ok((refused, named.len()))
+}
+
+/// Decodes the sync messages of files in scope and checks every chunk the request carries
+/// before Automerge parses any of it (see [`chunks`]).
+fn admit<E: std::error::Error + 'static>(
+    request: &Request,
+    refused: &BTreeSet<ChildId>,
+) -> Result<BTreeMap<usize, am_sync::Message>, HandleError<E>> {
+    let reject = |doc, reason| HandleError::Rejected { doc, reason };
+    let mut budget = Budget::default();
+    for up in request.uploads.iter().filter(|u| !refused.contains(&u.doc)) {
+        chunks::check(&up.changes, &mut budget).map_err(|e| reject(up.doc, e.into()))?;
+    }
+    let mut messages = BTreeMap::new();
+    for (i, msg) in request.syncs.iter().enumerate() {
+        if refused.contains(&msg.doc) {
+            continue;
+        }
+        let message = am_sync::Message::decode(&msg.message)
+            .map_err(|e| reject(msg.doc, Reject::Corrupt(e.to_string())))?;
+        for chunk in message.changes.iter() {
+            chunks::check(chunk, &mut budget).map_err(|e| reject(msg.doc, e.into()))?;
+        }
+        messages.insert(i, message);
+    }
+    Ok(messages)
+}
+
 /// Applies one request and builds the response.
 pub fn handle<S: ServerStore>(
     store: &mut S,
@@ -227,10 +339,17 @@ pub fn handle<S: ServerStore>(
         server_time_ms: ctx.now_ms,
         ..Response::default()
     };
+    response.version = request.version;
     if ctx.revoked {
         response.wipe = true;
         return Ok(response);
     }
+    // Scope before anything else: a file outside it is neither loaded, applied nor answered.
+    let (refused, named) = out_of_scope(store, ctx, request)?;
+    if !refused.is_empty() && (refused.len() == named || request.version < 2) {
+        return Err(HandleError::OutOfScope(refused.into_iter().collect()));
+    }
+    let mut messages = admit(request, &refused)?;
     let device = store.device(ctx.device)?.unwrap_or_default();
     let peers = store.peer_docs(ctx.device)?.into_iter().collect();
     let token = rand::random::<u32>();
@@ -272,16 +391,19 @@ pub fn handle<S: ServerStore>(
     }
 
     let mut fallback = BTreeSet::new();
-    for up in &request.uploads {
+    for up in request.uploads.iter().filter(|u| !refused.contains(&u.doc)) {
         if s.upload(up, lost)? {
             fallback.insert(up.doc);
         }
     }
-    for msg in &request.syncs {
-        if s.receive_sync(msg)? {
+    for (i, msg) in request.syncs.iter().enumerate() {
+        if let Some(message) = messages.remove(&i)
+            && s.receive_sync(msg.doc, message)?
+        {
             fallback.insert(msg.doc);
         }
     }
+    response.refused = refused.into_iter().collect();
 
     let head = s.store.head_seq()?;
     if lost {
@@ -402,6 +524,21 @@ impl<S: ServerStore> Session<'_, '_, S> {
         Ok(())
     }
 
+    /// Loads a file about to be merged into, with its tree as stored: the merge is judged
+    /// against it (see [`file::amendment`]).
+    fn load_for_merge(&mut self, id: ChildId) -> Result<(), HandleError<S::Error>> {
+        self.load(id)?;
+        if let Some((doc, Some(_))) = self.docs.get_mut(&id) {
+            let heads = doc.get_heads();
+            if self.trees.get(&id).is_none_or(|(h, _)| *h != heads) {
+                let tree = file::tree_of(doc);
+                doc.update_diff_cursor();
+                self.trees.insert(id, (heads, tree));
+            }
+        }
+        Ok(())
+    }
+
     fn reject(doc: ChildId, reason: Reject) -> HandleError<S::Error> {
         HandleError::Rejected { doc, reason }
     }
@@ -414,7 +551,7 @@ impl<S: ServerStore> Session<'_, '_, S> {
     ) -> Result<bool, HandleError<S::Error>> {
         let changes = split_changes(&up.changes)
             .map_err(|e| Self::reject(up.doc, Reject::Corrupt(e.to_string())))?;
-        self.load(up.doc)?;
+        self.load_for_merge(up.doc)?;
         let Some((doc, _)) = self.docs.get_mut(&up.doc) else {
             return Ok(true);
         };
@@ -454,57 +591,91 @@ impl<S: ServerStore> Session<'_, '_, S> {
         Ok(disagree)
     }
 
-    /// Validates a merged file and writes it.
+    /// Validates a merged file, holds it to the file's rule, and writes it.
     fn commit_doc(&mut self, id: ChildId) -> Result<(), HandleError<S::Error>> {
+        let ctx = self.ctx;
         let Some((doc, before)) = self.docs.get_mut(&id) else {
             return Ok(());
         };
-        if let Some(b) = before.as_deref()
-            && !self.ctx.scope.contains(b)
-        {
-            return Err(Self::reject(id, Reject::OutOfScope(b.to_owned())));
+        if before.as_deref().is_some_and(|b| !ctx.scope.contains(b)) {
+            return Err(Self::reject(id, Reject::OutOfScope));
         }
         let prior = self.trees.get(&id).map(|(h, t)| (h.as_slice(), t));
         let checked = file::checked_since(doc, id, prior)
             .map_err(|problems| Self::reject(id, Reject::Invalid(problems)))?;
         let village = checked.view.profile.village_code.clone();
-        if !self.ctx.scope.contains(&village) {
+        if !ctx.scope.contains(&village) {
             let reason = match before {
                 Some(_) => Reject::MovesOutOfScope(village),
-                None => Reject::OutOfScope(village),
+                None => Reject::OutOfScope,
             };
             return Err(Self::reject(id, reason));
         }
-        self.store.put_doc(id, &checked, doc)?;
+        let amendment = file::amendment(prior.map(|(_, t)| t), &checked.tree, ctx.author).map_err(
+            |breach| match breach {
+                Breach::Erased(p) => Self::reject(id, Reject::Erases(p)),
+                Breach::Author(p) => Self::reject(id, Reject::Author(p)),
+            },
+        )?;
+        let since = prior.map_or(&[][..], |(h, _)| h);
+        let mut received = Vec::new();
+        for change in doc.get_changes(since) {
+            // The history shows each change's message as its author: it is signed too.
+            if let Some(by) = change.message()
+                && by != ctx.author
+            {
+                return Err(Self::reject(
+                    id,
+                    Reject::Author(vec![Problem {
+                        path: format!("change {}", change.hash()),
+                        message: format!("made by {} but signed {by:?}", ctx.author),
+                    }]),
+                ));
+            }
+            received.push(change.hash());
+        }
+        for photo in amendment.new_photos {
+            if !self.store.may_name_photo(&photo, ctx)? {
+                return Err(Self::reject(id, Reject::Photo(photo)));
+            }
+        }
+        let merge = Merge {
+            checked: &checked,
+            received: &received,
+            ctx,
+        };
+        self.store.put_doc(id, &merge, doc)?;
         *before = Some(village);
         self.trees.insert(id, (doc.get_heads(), checked.tree));
         Ok(())
     }
 
     /// Applies a device's sync message; returns whether to answer it.
-    fn receive_sync(&mut self, msg: &DocSync) -> Result<bool, HandleError<S::Error>> {
-        let message = am_sync::Message::decode(&msg.message)
-            .map_err(|e| Self::reject(msg.doc, Reject::Corrupt(e.to_string())))?;
-        self.load(msg.doc)?;
-        let peer = self.peers.entry(msg.doc).or_default();
-        let mut state = self.states.remove(&msg.doc).unwrap_or_else(|| {
+    fn receive_sync(
+        &mut self,
+        id: ChildId,
+        message: am_sync::Message,
+    ) -> Result<bool, HandleError<S::Error>> {
+        self.load_for_merge(id)?;
+        let peer = self.peers.entry(id).or_default();
+        let mut state = self.states.remove(&id).unwrap_or_else(|| {
             peer.sync_state
                 .as_deref()
                 .and_then(|b| am_sync::State::decode(b).ok())
                 .unwrap_or_default()
         });
-        self.dirty.insert(msg.doc);
-        let Some((doc, _)) = self.docs.get_mut(&msg.doc) else {
+        self.dirty.insert(id);
+        let Some((doc, _)) = self.docs.get_mut(&id) else {
             return Ok(false);
         };
         let before = doc.get_heads();
         doc.sync()
             .receive_sync_message(&mut state, message)
-            .map_err(|e| Self::reject(msg.doc, Reject::Corrupt(e.to_string())))?;
+            .map_err(|e| Self::reject(id, Reject::Corrupt(e.to_string())))?;
         let changed = doc.get_heads() != before;
-        self.states.insert(msg.doc, state);
+        self.states.insert(id, state);
         if changed {
-            self.commit_doc(msg.doc)?;
+            self.commit_doc(id)?;
         }
         Ok(true)
     }

@@ -60,6 +60,7 @@ struct Peer {
     replica: Replica,
     device: DeviceId,
     scope: Scope,
+    author: &'static str,
 }
 
 impl Peer {
@@ -68,6 +69,7 @@ impl Peer {
             replica: Replica::new([n; 16]),
             device: DeviceId::new(),
             scope: Scope::new(scope.iter().copied()),
+            author: "d1",
         }
     }
 
@@ -88,6 +90,8 @@ impl Peer {
         let req = Request::decode(request).expect("request decodes");
         let ctx = Context {
             device: self.device,
+            user: self.author,
+            author: self.author,
             scope: &self.scope,
             now_ms: 1_795_000_000_000,
             page_bytes: 1 << 20,
@@ -352,6 +356,7 @@ fn a_file_moved_out_of_a_directors_villages_is_dropped_from_their_phone() {
     let mut store = MemoryStore::default();
     let mut director = Peer::new(1, &[VILLAGE]);
     let mut county = Peer::new(2, &["210302"]);
+    county.author = "county";
     let id = director
         .replica
         .create(ChildId::new(), &profile("甲", VILLAGE), "d1", now())
@@ -433,6 +438,8 @@ fn a_revoked_device_is_told_to_wipe_and_gets_nothing_else() {
     a.sync(&mut store);
     let ctx = Context {
         device: a.device,
+        user: a.author,
+        author: a.author,
         scope: &a.scope,
         now_ms: 0,
         page_bytes: 1 << 20,
@@ -461,6 +468,8 @@ fn a_big_first_sync_comes_in_pages_and_loses_nothing() {
         let req = Request::decode(&fresh.replica.request()).expect("decode");
         let ctx = Context {
             device: fresh.device,
+            user: fresh.author,
+            author: fresh.author,
             scope: &fresh.scope,
             now_ms: 0,
             page_bytes: 2000,
@@ -555,7 +564,7 @@ mod convergence {
                 match op {
                     Op::Create(d) => {
                         let n = peers[d].replica.docs.len();
-                        peers[d].replica.create(ChildId::new(), &profile(&format!("孩子{n}"), VILLAGE), "d", now()).expect("create");
+                        peers[d].replica.create(ChildId::new(), &profile(&format!("孩子{n}"), VILLAGE), "d1", now()).expect("create");
                     }
                     Op::Visit(d, f) => {
                         let ids = peers[d].replica.file_ids();

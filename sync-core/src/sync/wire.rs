@@ -10,10 +10,21 @@
 
 use super::{ChildId, Cursor};
 
-/// Protocol version carried in every frame.
-pub const PROTOCOL_VERSION: u8 = 1;
-/// Largest body a peer will decompress or accept (a first sync of a big village fits easily).
+/// The protocol version this build writes.
+///
+/// Version 2 added [`Response::refused`]: a file the server refuses no longer fails the whole
+/// request. A version 1 peer would skip the unknown field and take its upload as stored, so the
+/// server answers each request in the version it came in, and refuses the whole of a version 1
+/// request as before.
+pub const PROTOCOL_VERSION: u8 = 2;
+/// The oldest version this build still reads and answers.
+pub const MIN_PROTOCOL_VERSION: u8 = 1;
+/// Largest body a phone will decompress or accept (a first sync of a big village fits easily).
 pub const MAX_BODY: usize = 64 * 1024 * 1024;
+/// Largest request body the server decompresses: no larger than the largest body it accepts
+/// uncompressed over HTTP, so compression never lets a request grow past what the server
+/// already bounds.
+pub const MAX_REQUEST_BODY: usize = 16 * 1024 * 1024;
 /// Bodies at or below this size are sent uncompressed: zstd's own frame would eat the gain.
 const COMPRESS_ABOVE: usize = 96;
 
@@ -43,9 +54,9 @@ pub enum WireError {
     /// An encoding byte this build does not know.
     #[error("unknown body encoding {0}")]
     UnknownEncoding(u8),
-    /// The compressed body is corrupt or would expand past [`MAX_BODY`].
-    #[error("body does not decompress within {MAX_BODY} bytes")]
-    Decompress,
+    /// The compressed body is corrupt or would expand past the reader's limit.
+    #[error("body does not decompress within {0} bytes")]
+    Decompress(usize),
     /// The message ends in the middle of a field.
     #[error("message truncated in {0}")]
     Truncated(&'static str),
@@ -117,8 +128,10 @@ impl DocUpdate {
 }
 
 /// Device to server.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Request {
+    /// The protocol version it is written in.
+    pub version: u8,
     /// The last cursor the server issued and the device durably stored, if any.
     pub cursor: Option<Cursor>,
     /// Files with changes the server does not have yet.
@@ -129,9 +142,23 @@ pub struct Request {
     pub items: Vec<Item>,
 }
 
+impl Default for Request {
+    fn default() -> Self {
+        Request {
+            version: PROTOCOL_VERSION,
+            cursor: None,
+            uploads: Vec::new(),
+            syncs: Vec::new(),
+            items: Vec::new(),
+        }
+    }
+}
+
 /// Server to device.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Response {
+    /// The protocol version it is written in: the version of the request it answers.
+    pub version: u8,
     /// The server's clock, Unix milliseconds, so the device can record its skew.
     pub server_time_ms: u64,
     /// The cursor to present next time, once this response is durably applied.
@@ -151,6 +178,27 @@ pub struct Response {
     pub resync: bool,
     /// Non-file items.
     pub items: Vec<Item>,
+    /// Files named in the request that the caller may not see (version 2): nothing of them was
+    /// applied, and nothing of them is answered. The device keeps its copy aside.
+    pub refused: Vec<ChildId>,
+}
+
+impl Default for Response {
+    fn default() -> Self {
+        Response {
+            version: PROTOCOL_VERSION,
+            server_time_ms: 0,
+            cursor: None,
+            docs: Vec::new(),
+            syncs: Vec::new(),
+            drops: Vec::new(),
+            wipe: false,
+            more: false,
+            resync: false,
+            items: Vec::new(),
+            refused: Vec::new(),
+        }
+    }
 }
 
 mod tag {
@@ -163,6 +211,7 @@ mod tag {
     pub const SNAPSHOT: u64 = 7;
     pub const DROP: u64 = 8;
     pub const FLAGS: u64 = 9;
+    pub const REFUSED: u64 = 10;
 }
 
 const FLAG_WIPE: u64 = 1;
@@ -187,13 +236,17 @@ impl Request {
             field(&mut w, tag::SYNC, &doc_and(&s.doc, &s.message));
         }
         items(&mut w, &self.items);
-        frame(KIND_REQUEST, w)
+        frame(self.version, KIND_REQUEST, w)
     }
 
-    /// Reads a request, refusing anything malformed with a typed error.
+    /// Reads a request, refusing anything malformed with a typed error; the body may
+    /// decompress to at most [`MAX_REQUEST_BODY`] bytes.
     pub fn decode(bytes: &[u8]) -> Result<Self, WireError> {
-        let body = unframe(bytes, KIND_REQUEST, "request")?;
-        let mut r = Request::default();
+        let (version, body) = unframe(bytes, KIND_REQUEST, "request", MAX_REQUEST_BODY)?;
+        let mut r = Request {
+            version,
+            ..Request::default()
+        };
         for f in Fields::new(&body) {
             let (t, p) = f?;
             match t {
@@ -257,14 +310,20 @@ impl Response {
         for d in &self.drops {
             field(&mut w, tag::DROP, d.as_bytes());
         }
+        for d in &self.refused {
+            field(&mut w, tag::REFUSED, d.as_bytes());
+        }
         items(&mut w, &self.items);
-        frame(KIND_RESPONSE, w)
+        frame(self.version, KIND_RESPONSE, w)
     }
 
     /// Reads a response, refusing anything malformed with a typed error.
     pub fn decode(bytes: &[u8]) -> Result<Self, WireError> {
-        let body = unframe(bytes, KIND_RESPONSE, "response")?;
-        let mut r = Response::default();
+        let (version, body) = unframe(bytes, KIND_RESPONSE, "response", MAX_BODY)?;
+        let mut r = Response {
+            version,
+            ..Response::default()
+        };
         let mut saw_time = false;
         for f in Fields::new(&body) {
             let (t, p) = f?;
@@ -298,6 +357,12 @@ impl Response {
                     }
                     r.drops.push(read_doc(p)?);
                 }
+                tag::REFUSED => {
+                    if p.len() != 16 {
+                        return Err(WireError::Malformed("refusal"));
+                    }
+                    r.refused.push(read_doc(p)?);
+                }
                 tag::ITEM => r.items.push(read_item(p)?),
                 _ => {}
             }
@@ -315,8 +380,8 @@ fn check(bytes: &[u8]) -> [u8; 4] {
     [d[0], d[1], d[2], d[3]]
 }
 
-fn frame(kind: u8, body: Vec<u8>) -> Vec<u8> {
-    let mut out = framed(kind, body);
+fn frame(version: u8, kind: u8, body: Vec<u8>) -> Vec<u8> {
+    let mut out = framed(version, kind, body);
     let c = check(&out);
     out.extend_from_slice(&c);
     out
@@ -333,10 +398,10 @@ pub fn frame_for_fuzzing(kind: u8, encoding: u8, body: &[u8]) -> Vec<u8> {
     out
 }
 
-fn framed(kind: u8, body: Vec<u8>) -> Vec<u8> {
+fn framed(version: u8, kind: u8, body: Vec<u8>) -> Vec<u8> {
     let mut out = Vec::with_capacity(body.len() + 9);
     out.extend_from_slice(&MAGIC);
-    out.push(PROTOCOL_VERSION);
+    out.push(version);
     out.push(kind);
     if body.len() > COMPRESS_ABOVE
         && let Ok(z) = zstd::bulk::compress(&body, 9)
@@ -351,7 +416,13 @@ fn framed(kind: u8, body: Vec<u8>) -> Vec<u8> {
     out
 }
 
-fn unframe(bytes: &[u8], kind: u8, expected: &'static str) -> Result<Vec<u8>, WireError> {
+/// Checks a frame and returns its version and body, decompressed to at most `limit` bytes.
+fn unframe(
+    bytes: &[u8],
+    kind: u8,
+    expected: &'static str,
+    limit: usize,
+) -> Result<(u8, Vec<u8>), WireError> {
     if bytes.len() < 9 || bytes[..2] != MAGIC {
         return Err(WireError::BadMagic);
     }
@@ -359,8 +430,9 @@ fn unframe(bytes: &[u8], kind: u8, expected: &'static str) -> Result<Vec<u8>, Wi
     if check(bytes) != sum {
         return Err(WireError::Checksum);
     }
-    if bytes[2] != PROTOCOL_VERSION {
-        return Err(WireError::UnsupportedVersion(bytes[2]));
+    let version = bytes[2];
+    if !(MIN_PROTOCOL_VERSION..=PROTOCOL_VERSION).contains(&version) {
+        return Err(WireError::UnsupportedVersion(version));
     }
     if bytes[3] != kind {
         return Err(WireError::WrongKind {
@@ -369,12 +441,15 @@ fn unframe(bytes: &[u8], kind: u8, expected: &'static str) -> Result<Vec<u8>, Wi
         });
     }
     let body = &bytes[5..];
-    match bytes[4] {
-        ENC_RAW if body.len() <= MAX_BODY => Ok(body.to_vec()),
-        ENC_RAW => Err(WireError::Decompress),
-        ENC_ZSTD => zstd::bulk::decompress(body, MAX_BODY).map_err(|_| WireError::Decompress),
-        e => Err(WireError::UnknownEncoding(e)),
-    }
+    let body = match bytes[4] {
+        ENC_RAW if body.len() <= limit => body.to_vec(),
+        ENC_RAW => return Err(WireError::Decompress(limit)),
+        ENC_ZSTD => {
+            zstd::bulk::decompress(body, limit).map_err(|_| WireError::Decompress(limit))?
+        }
+        e => return Err(WireError::UnknownEncoding(e)),
+    };
+    Ok((version, body))
 }
 
 fn varint(w: &mut Vec<u8>, mut v: u64) {
@@ -518,6 +593,7 @@ mod tests {
     #[test]
     fn a_request_survives_a_round_trip() {
         let r = Request {
+            version: PROTOCOL_VERSION,
             cursor: Some(Cursor { seq: 300, token: 7 }),
             uploads: vec![Upload {
                 doc: id(1),
@@ -539,6 +615,7 @@ mod tests {
     #[test]
     fn a_response_survives_a_round_trip() {
         let r = Response {
+            version: PROTOCOL_VERSION,
             server_time_ms: 1_795_000_000_000,
             cursor: Some(Cursor { seq: 1, token: 2 }),
             docs: vec![
@@ -557,8 +634,35 @@ mod tests {
             more: false,
             resync: true,
             items: vec![],
+            refused: vec![id(4), id(5)],
         };
         assert_eq!(Response::decode(&r.encode()), Ok(r));
+    }
+
+    #[test]
+    fn a_version_1_request_is_read_and_answered_in_version_1() {
+        let r = Request {
+            version: 1,
+            cursor: Some(Cursor { seq: 5, token: 6 }),
+            ..Request::default()
+        };
+        let bytes = r.encode();
+        assert_eq!(bytes[2], 1);
+        assert_eq!(Request::decode(&bytes), Ok(r));
+        let answer = Response {
+            version: 1,
+            ..Response::default()
+        };
+        assert_eq!(Response::decode(&answer.encode()).map(|a| a.version), Ok(1));
+    }
+
+    #[test]
+    fn an_unknown_version_is_refused_by_name() {
+        let bytes = frame(PROTOCOL_VERSION + 1, KIND_REQUEST, Vec::new());
+        assert_eq!(
+            Request::decode(&bytes),
+            Err(WireError::UnsupportedVersion(PROTOCOL_VERSION + 1))
+        );
     }
 
     #[test]
@@ -604,13 +708,16 @@ mod tests {
 
     #[test]
     fn a_zstd_bomb_is_refused() {
-        let huge = vec![0u8; MAX_BODY + 1];
+        let huge = vec![0u8; MAX_REQUEST_BODY + 1];
         let z = zstd::bulk::compress(&huge, 1).expect("compress");
         let mut bytes = vec![b'H', b'V', PROTOCOL_VERSION, KIND_REQUEST, ENC_ZSTD];
         bytes.extend_from_slice(&z);
         let sum = check(&bytes);
         bytes.extend_from_slice(&sum);
-        assert_eq!(Request::decode(&bytes), Err(WireError::Decompress));
+        assert_eq!(
+            Request::decode(&bytes),
+            Err(WireError::Decompress(MAX_REQUEST_BODY))
+        );
     }
 
     proptest::proptest! {
