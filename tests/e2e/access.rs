@@ -17,23 +17,8 @@ fn every_endpoint_denies_every_role_a_child_of_a_foreign_region() {
     let mut owner = Phone::new(&server, "dir_b");
     let child = owner.register("赵小刚", HONGQI);
     // A photo of the child's home, uploaded and referred to by a record.
-    let img = image::RgbImage::from_fn(64, 48, |x, y| image::Rgb([x as u8, y as u8, 7]));
-    let mut png = Vec::new();
-    img.write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
-        .expect("png");
-    let photo = homevisit_sync_core::photo::process(&png, &Default::default()).expect("photo");
-    let owner_token = crate::harness::token(&owner.client);
-    let stored = owner
-        .client
-        .call(
-            "PUT",
-            &format!("/api/v1/blobs/{}", photo.sha256),
-            Some(&owner_token),
-            "image/jpeg",
-            &photo.jpeg,
-        )
-        .expect("upload");
-    assert_eq!(stored.status, 201);
+    let photo = crate::harness::small_photo(7);
+    assert_eq!(owner.upload(&photo).status, 201);
     let mut note = homevisit_sync_core::file::RecordVersion::summary(
         crate::harness::now().date_naive(),
         "dir_b",

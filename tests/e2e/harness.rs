@@ -4,6 +4,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use homevisit_server::client::Client;
 use homevisit_sync_core::device::Device;
 use homevisit_sync_core::file::{ChildId, Profile};
+use homevisit_sync_core::photo::Processed;
 use homevisit_sync_core::store::StoreKey;
 use homevisit_sync_core::vocab::Sex;
 use std::io::{BufRead, BufReader, Write};
@@ -178,6 +179,11 @@ impl Server {
         self
     }
 
+    /// The server process's id.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map(Child::id).expect("running")
+    }
+
     /// `kill -9`: no shutdown, no flush.
     pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
@@ -261,6 +267,19 @@ impl Phone {
             .expect("create")
     }
 
+    /// Uploads a processed photo whole.
+    pub fn upload(&self, photo: &Processed) -> homevisit_server::client::Reply {
+        self.client
+            .call(
+                "PUT",
+                &format!("/api/v1/blobs/{}", photo.sha256),
+                Some(&token(&self.client)),
+                "image/jpeg",
+                &photo.jpeg,
+            )
+            .expect("an answer")
+    }
+
     /// Syncs until settled; returns the round trips.
     pub fn sync(&mut self) -> usize {
         let (_, rounds) = self
@@ -269,6 +288,15 @@ impl Phone {
             .unwrap_or_else(|e| panic!("sync as {}: {e}", self.user));
         rounds
     }
+}
+
+/// A small photo as a phone processes it, different for each `seed`.
+pub fn small_photo(seed: u8) -> Processed {
+    let img = image::RgbImage::from_fn(64, 48, |x, y| image::Rgb([x as u8, y as u8, seed]));
+    let mut png = Vec::new();
+    img.write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+        .expect("png");
+    homevisit_sync_core::photo::process(&png, &Default::default()).expect("photo")
 }
 
 /// A child's profile in `village`.

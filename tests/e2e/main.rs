@@ -6,7 +6,9 @@ mod access;
 mod auth;
 mod durability;
 mod field;
+mod forgery;
 mod harness;
+mod inflation;
 mod ops;
 // The server's integration tests' PostgreSQL fixture, shared rather than written twice.
 #[path = "../../server/tests/it/pg.rs"]

@@ -136,8 +136,13 @@ pub struct HistoryEntry {
     pub hash: String,
     /// When it was made on the device, Unix seconds.
     pub at: i64,
-    /// Who made it (the author the device wrote).
+    /// Who made it (the author the device wrote, which the server checked when it arrived).
     pub by: Option<String>,
+    /// When the server received it, Unix seconds by the server's clock; absent for changes
+    /// imported rather than received from a phone.
+    pub received_at: Option<i64>,
+    /// Whose sync brought it (username).
+    pub received_from: Option<String>,
     /// The parts of the file it touched: `profile`, `records/ID`, `attributes/ID`, ...
     pub touched: Vec<String>,
 }
@@ -151,17 +156,25 @@ pub async fn history(
 ) -> Result<HttpResponse, ApiError> {
     caller.require(READERS)?;
     let id = path.into_inner();
-    let mut doc = with_db(&state.pool, move |c| {
-        write_transaction(c, |c| load_visible(c, &caller, &id, "child.history"))
+    let (mut doc, receipts) = with_db(&state.pool, move |c| {
+        write_transaction(c, |c| {
+            let doc = load_visible(c, &caller, &id, "child.history")?;
+            let key = uuid::Uuid::parse_str(&id).map_err(|_| ApiError::NotFound)?;
+            let receipts = crate::store::sync::receipts(c, &key.to_string())?;
+            Ok::<_, ApiError>((doc, receipts))
+        })
     })
     .await?;
-    let entries = web::block(move || history_of(&mut doc))
+    let entries = web::block(move || history_of(&mut doc, &receipts))
         .await
         .map_err(|e| ApiError::internal("history", &e))?;
     Ok(HttpResponse::Ok().json(serde_json::json!({ "changes": entries })))
 }
 
-fn history_of(doc: &mut AutoCommit) -> Vec<HistoryEntry> {
+fn history_of(
+    doc: &mut AutoCommit,
+    receipts: &std::collections::BTreeMap<String, (i64, String)>,
+) -> Vec<HistoryEntry> {
     let changes: Vec<_> = doc
         .get_changes(&[])
         .into_iter()
@@ -194,8 +207,12 @@ fn history_of(doc: &mut AutoCommit) -> Vec<HistoryEntry> {
                     touched.insert(parts.join("/"));
                 }
             }
+            let hash = hash.to_string();
+            let receipt = receipts.get(&hash);
             HistoryEntry {
-                hash: hash.to_string(),
+                received_at: receipt.map(|(at, _)| *at),
+                received_from: receipt.map(|(_, who)| who.clone()),
+                hash,
                 at,
                 by,
                 touched: touched.into_iter().collect(),

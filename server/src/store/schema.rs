@@ -206,3 +206,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     child_photos
 );
 diesel::allow_tables_to_appear_in_same_query!(users, user_regions, regions);
+diesel::joinable!(change_receipts -> users (user_id));
+diesel::allow_tables_to_appear_in_same_query!(change_receipts, users);

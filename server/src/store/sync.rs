@@ -104,6 +104,27 @@ fn merge(
     })
 }
 
+/// When the server received each change of a file, and from whom (username), by change hash.
+pub fn receipts(
+    conn: &mut DbConnection,
+    doc: &str,
+) -> QueryResult<std::collections::BTreeMap<String, (i64, String)>> {
+    use super::schema::users;
+    let rows: Vec<(String, i64, String)> = change_receipts::table
+        .inner_join(users::table)
+        .filter(change_receipts::document_id.eq(doc))
+        .select((
+            change_receipts::change_hash,
+            change_receipts::received_at,
+            users::username,
+        ))
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .map(|(hash, at, who)| (hash, (at, who)))
+        .collect())
+}
+
 /// Chunks appended to a document before the next write compacts it.
 pub const COMPACT_AFTER: i32 = 16;
 
