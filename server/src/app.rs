@@ -111,7 +111,7 @@ pub async fn launch_with_listener(
     settings.check_tls()?;
     let rules = Arc::new(settings.rule_set()?);
     let listener_addr = listener.local_addr()?;
-    std::fs::create_dir_all(&settings.data_dir)?;
+    crate::files::private_dir(&settings.data_dir)?;
     let keys = Arc::new(TokenKeys::load_or_create(&settings.data_dir.join("keys"))?);
     let database = settings.database()?;
     let pool_size = settings.database_pool_size;

@@ -135,12 +135,7 @@ fn write_credentials(path: &Path, list: &[Credential]) -> Result<(), DemoError> 
         .iter()
         .map(|c| format!("{}\t{}\t{}\t{}\n", c.username, c.role, c.region, c.password))
         .collect();
-    std::fs::write(path, text)?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
-    }
+    crate::files::private_write(path, text.as_bytes())?;
     Ok(())
 }
 

@@ -6,6 +6,7 @@ pub mod app;
 pub mod auth;
 pub mod client;
 pub mod demo;
+pub mod files;
 pub mod log;
 pub mod metrics;
 pub mod settings;

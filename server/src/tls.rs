@@ -67,25 +67,13 @@ fn dev(data_dir: &Path) -> Result<ServerConfig, TlsError> {
         ])
         .map_err(|e| TlsError::Dev(e.to_string()))?;
         let dir = cert.parent().unwrap_or(data_dir);
-        std::fs::create_dir_all(dir).map_err(|e| TlsError::Dev(e.to_string()))?;
-        std::fs::write(&key, made.signing_key.serialize_pem())
-            .map_err(|e| TlsError::Dev(e.to_string()))?;
-        restrict(&key)?;
-        std::fs::write(&cert, made.cert.pem()).map_err(|e| TlsError::Dev(e.to_string()))?;
+        let dev = |e: std::io::Error| TlsError::Dev(e.to_string());
+        crate::files::private_dir(dir).map_err(dev)?;
+        crate::files::private_write(&key, made.signing_key.serialize_pem().as_bytes())
+            .map_err(dev)?;
+        crate::files::private_write(&cert, made.cert.pem().as_bytes()).map_err(dev)?;
     }
     load(&cert, &key)
-}
-
-#[cfg(unix)]
-fn restrict(path: &Path) -> Result<(), TlsError> {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
-        .map_err(|e| TlsError::Dev(e.to_string()))
-}
-
-#[cfg(not(unix))]
-fn restrict(_path: &Path) -> Result<(), TlsError> {
-    Ok(())
 }
 
 /// The TLS configuration the settings ask for; `None` for plain HTTP behind a proxy.

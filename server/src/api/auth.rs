@@ -1,6 +1,6 @@
 //! `POST /api/v1/auth/login`, `/refresh` and `/logout`; the devices of `/api/v1/devices`.
 
-use actix_web::{HttpResponse, get, post, web};
+use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use serde::{Deserialize, Serialize};
 
 use crate::api::caller::Caller;
@@ -37,13 +37,20 @@ pub struct TokenResponse {
     refresh_expires_at: i64,
     user_id: String,
     role: &'static str,
+    regions: Vec<String>,
     device_id: String,
 }
 
 fn tokens(state: &AppState, granted: Granted, now: i64) -> Result<HttpResponse, ApiError> {
     let access = state
         .keys
-        .issue(&granted.user_id, &granted.device_id, granted.role, now)
+        .issue(
+            &granted.user_id,
+            &granted.device_id,
+            granted.role,
+            &granted.session,
+            now,
+        )
         .map_err(|e| ApiError::internal("issuing a token", &e))?;
     Ok(HttpResponse::Ok()
         .insert_header(("Cache-Control", "no-store"))
@@ -55,6 +62,7 @@ fn tokens(state: &AppState, granted: Granted, now: i64) -> Result<HttpResponse, 
             refresh_expires_at: granted.refresh_expires_at,
             user_id: granted.user_id,
             role: granted.role,
+            regions: granted.regions,
             device_id: granted.device_id,
         }))
 }
@@ -63,9 +71,14 @@ fn tokens(state: &AppState, granted: Granted, now: i64) -> Result<HttpResponse, 
 #[post("/api/v1/auth/login")]
 pub async fn login(
     state: web::Data<AppState>,
+    req: HttpRequest,
     body: web::Json<LoginRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let now = unix_now();
+    let source = req
+        .peer_addr()
+        .map(|a| a.ip().to_string())
+        .unwrap_or_default();
     let LoginRequest {
         username,
         password,
@@ -73,7 +86,15 @@ pub async fn login(
         device_name,
     } = body.into_inner();
     let granted = with_db(&state.pool, move |c| {
-        auth::login(c, &username, &password, &device_id, &device_name, now)
+        auth::login(
+            c,
+            &username,
+            &password,
+            &device_id,
+            &device_name,
+            &source,
+            now,
+        )
     })
     .await?;
     tokens(&state, granted, now)
@@ -87,7 +108,11 @@ pub async fn refresh(
 ) -> Result<HttpResponse, ApiError> {
     let now = unix_now();
     let token = body.into_inner().refresh_token;
-    let granted = with_db(&state.pool, move |c| auth::refresh(c, &token, now)).await?;
+    let keys = state.keys.clone();
+    let granted = with_db(&state.pool, move |c| {
+        auth::refresh(c, &token, keys.refresh_secret(), now)
+    })
+    .await?;
     tokens(&state, granted, now)
 }
 

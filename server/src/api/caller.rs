@@ -94,10 +94,14 @@ async fn authenticate(req: HttpRequest) -> Result<DeviceCaller, ApiError> {
         .keys
         .verify(&token)
         .map_err(|e| ApiError::unauthorized("invalid_token", e.to_string()))?;
-    let (user, device) = (claims.sub.clone(), claims.device.clone());
-    let found = with_db(&state.pool, move |c| auth::principal(c, &user, &device)).await?;
+    let (user, device, session) = (claims.sub, claims.device, claims.sid);
+    let now = unix_now();
+    let found = with_db(&state.pool, move |c| {
+        auth::principal(c, &user, &device, &session, now)
+    })
+    .await?;
     let principal =
-        found.ok_or_else(|| ApiError::unauthorized("invalid_token", "unknown user or device"))?;
+        found.ok_or_else(|| ApiError::unauthorized("invalid_token", "session ended"))?;
     let remote = req
         .peer_addr()
         .map(|a| a.ip().to_string())

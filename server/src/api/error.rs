@@ -186,7 +186,6 @@ impl From<crate::store::auth::AuthError> for ApiError {
         match e {
             A::InvalidCredentials => ApiError::unauthorized("invalid_credentials", message),
             A::Throttled { retry_after } => ApiError::TooManyRequests { retry_after },
-            A::Locked => ApiError::forbidden("account_locked", message),
             A::Disabled => ApiError::forbidden("account_disabled", message),
             A::DeviceTaken => ApiError::Conflict {
                 code: "device_taken",

@@ -27,6 +27,8 @@ pub struct Claims {
     pub device: String,
     /// The user's role.
     pub role: String,
+    /// The session (refresh-token family) the token belongs to: ending it ends the token.
+    pub sid: String,
     /// Issuer.
     pub iss: String,
     /// Audience.
@@ -57,10 +59,12 @@ struct SigningKey {
     encoding: EncodingKey,
 }
 
-/// The server's token keys: one to sign with, every still-valid one to verify with.
+/// The server's token keys: one to sign with, every still-valid one to verify with, and the
+/// secret refresh tokens' successors are derived with.
 pub struct TokenKeys {
     current: SigningKey,
     verifying: BTreeMap<String, DecodingKey>,
+    refresh_secret: [u8; 32],
 }
 
 impl std::fmt::Debug for TokenKeys {
@@ -80,29 +84,43 @@ impl TokenKeys {
     /// A fresh key pair, kept in memory only (tests).
     pub fn generate() -> Result<Self, TokenError> {
         let pair = rcgen::KeyPair::generate_for(&rcgen::PKCS_ED25519).map_err(keys_error)?;
-        Self::from_pem(&pair.serialize_pem(), &pair.public_key_pem())
+        Self::from_pem(
+            &pair.serialize_pem(),
+            &pair.public_key_pem(),
+            rand::random(),
+        )
     }
 
-    /// The keys in `dir`, made on first use: `token-ed25519.pem` (owner-readable only).
+    /// The keys in `dir`, made on first use: `token-ed25519.pem` and `refresh.key`, each
+    /// readable by the owner only. Every instance of a deployment shares them.
     pub fn load_or_create(dir: &Path) -> Result<Self, TokenError> {
+        crate::files::private_dir(dir).map_err(keys_error)?;
         let private = dir.join("token-ed25519.pem");
         if !private.exists() {
-            std::fs::create_dir_all(dir).map_err(keys_error)?;
             let pair = rcgen::KeyPair::generate_for(&rcgen::PKCS_ED25519).map_err(keys_error)?;
-            std::fs::write(&private, pair.serialize_pem()).map_err(keys_error)?;
-            #[cfg(unix)]
-            {
-                use std::os::unix::fs::PermissionsExt;
-                std::fs::set_permissions(&private, std::fs::Permissions::from_mode(0o600))
-                    .map_err(keys_error)?;
-            }
+            crate::files::private_write(&private, pair.serialize_pem().as_bytes())
+                .map_err(keys_error)?;
         }
+        let secret = dir.join("refresh.key");
+        if !secret.exists() {
+            crate::files::private_write(&secret, &rand::random::<[u8; 32]>())
+                .map_err(keys_error)?;
+        }
+        let refresh_secret = std::fs::read(&secret)
+            .map_err(keys_error)?
+            .try_into()
+            .map_err(|_| TokenError::Keys("refresh.key is not 32 bytes".into()))?;
         let pem = std::fs::read_to_string(&private).map_err(keys_error)?;
         let pair = rcgen::KeyPair::from_pem(&pem).map_err(keys_error)?;
-        Self::from_pem(&pem, &pair.public_key_pem())
+        Self::from_pem(&pem, &pair.public_key_pem(), refresh_secret)
     }
 
-    fn from_pem(private: &str, public: &str) -> Result<Self, TokenError> {
+    /// The secret refresh tokens' successors are derived with.
+    pub fn refresh_secret(&self) -> &[u8; 32] {
+        &self.refresh_secret
+    }
+
+    fn from_pem(private: &str, public: &str, refresh_secret: [u8; 32]) -> Result<Self, TokenError> {
         let encoding = EncodingKey::from_ed_pem(private.as_bytes()).map_err(keys_error)?;
         let decoding = DecodingKey::from_ed_pem(public.as_bytes()).map_err(keys_error)?;
         // The key id is a digest of the public key: stable across restarts, new on rotation.
@@ -113,15 +131,18 @@ impl TokenKeys {
                 encoding,
             },
             verifying: BTreeMap::from([(kid, decoding)]),
+            refresh_secret,
         })
     }
 
-    /// Signs an access token for a user on a device, valid from `now` for [`ACCESS_TTL`].
+    /// Signs an access token for a user on a device in a session, valid from `now` for
+    /// [`ACCESS_TTL`].
     pub fn issue(
         &self,
         user: &str,
         device: &str,
         role: &str,
+        session: &str,
         now: i64,
     ) -> Result<String, TokenError> {
         let mut header = Header::new(Algorithm::EdDSA);
@@ -130,6 +151,7 @@ impl TokenKeys {
             sub: user.to_owned(),
             device: device.to_owned(),
             role: role.to_owned(),
+            sid: session.to_owned(),
             iss: ISSUER.to_owned(),
             aud: AUDIENCE.to_owned(),
             iat: now,
@@ -156,6 +178,7 @@ impl TokenKeys {
         validation.set_issuer(&[ISSUER]);
         validation.set_audience(&[AUDIENCE]);
         validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+        // `sid` is required too: a token without it names no session that could be ended.
         validation.leeway = 30;
         decode::<Claims>(token, key, &validation)
             .map(|d| d.claims)
@@ -188,13 +211,15 @@ mod tests {
     }
 
     fn claims() -> serde_json::Value {
-        serde_json::json!({"sub": "u1", "device": "d1", "role": "director", "iss": ISSUER, "aud": AUDIENCE, "iat": now(), "exp": now() + 600})
+        serde_json::json!({"sub": "u1", "device": "d1", "role": "director", "sid": "s1", "iss": ISSUER, "aud": AUDIENCE, "iat": now(), "exp": now() + 600})
     }
 
     #[test]
     fn a_token_we_issued_verifies_with_its_claims() {
         let keys = TokenKeys::generate().expect("keys");
-        let token = keys.issue("u1", "d1", "director", now()).expect("issue");
+        let token = keys
+            .issue("u1", "d1", "director", "s1", now())
+            .expect("issue");
         let claims = keys.verify(&token).expect("valid");
         assert_eq!((claims.sub.as_str(), claims.device.as_str()), ("u1", "d1"));
     }
@@ -215,7 +240,9 @@ mod tests {
     fn a_token_signed_by_another_key_with_our_kid_is_refused() {
         let keys = TokenKeys::generate().expect("keys");
         let other = TokenKeys::generate().expect("other");
-        let token = other.issue("u1", "d1", "admin", now()).expect("issue");
+        let token = other
+            .issue("u1", "d1", "admin", "s1", now())
+            .expect("issue");
         assert!(matches!(keys.verify(&token), Err(TokenError::UnknownKey)));
         let mut parts: Vec<String> = token.split('.').map(str::to_owned).collect();
         parts[0] = b64(format!(
@@ -246,7 +273,7 @@ mod tests {
     fn expired_tokens_and_other_audiences_are_refused() {
         let keys = TokenKeys::generate().expect("keys");
         let old = keys
-            .issue("u1", "d1", "director", now() - 3600)
+            .issue("u1", "d1", "director", "s1", now() - 3600)
             .expect("issue");
         assert!(keys.verify(&old).is_err());
         let mut header = Header::new(Algorithm::EdDSA);
@@ -266,7 +293,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("dir");
         let token = TokenKeys::load_or_create(dir.path())
             .expect("keys")
-            .issue("u", "d", "county", now())
+            .issue("u", "d", "county", "s", now())
             .expect("issue");
         let again = TokenKeys::load_or_create(dir.path()).expect("reloaded");
         assert!(again.verify(&token).is_ok());

@@ -119,20 +119,15 @@ struct State {
 }
 
 fn private_write(path: &Path, bytes: &[u8]) -> Result<()> {
-    std::fs::write(path, bytes).with_context(|| format!("writing {}", path.display()))?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
-    }
-    Ok(())
+    homevisit_server::files::private_write(path, bytes)
+        .with_context(|| format!("writing {}", path.display()))
 }
 
 impl State {
     fn key(&self) -> Result<StoreKey> {
         let path = self.dir.join("store.key");
         if !path.exists() {
-            std::fs::create_dir_all(&self.dir)?;
+            homevisit_server::files::private_dir(&self.dir)?;
             let key: [u8; 32] = rand::random();
             let hex: String = key.iter().map(|b| format!("{b:02x}")).collect();
             private_write(&path, hex.as_bytes())?;
@@ -161,7 +156,7 @@ impl State {
     }
 
     fn save(&self, saved: &Saved) -> Result<()> {
-        std::fs::create_dir_all(&self.dir)?;
+        homevisit_server::files::private_dir(&self.dir)?;
         private_write(
             &self.dir.join("session.json"),
             serde_json::to_string_pretty(saved)?.as_bytes(),
@@ -335,7 +330,7 @@ pub fn run(args: FieldArgs) -> Result<()> {
                 other => bail!("record --kind {} is not offered here", other.key()),
             }
             .with_notes(&notes);
-            std::fs::create_dir_all(state.photos())?;
+            homevisit_server::files::private_dir(&state.photos())?;
             for path in photo {
                 let bytes =
                     std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;

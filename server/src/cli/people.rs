@@ -70,7 +70,7 @@ pub enum UserCommand {
 
 fn connect(settings: &SettingsArgs) -> Result<store::PooledConn> {
     let s = settings.settings()?;
-    std::fs::create_dir_all(&s.data_dir)?;
+    homevisit_server::files::private_dir(&s.data_dir)?;
     Ok(store::open(&s.database()?, 1)?.get()?)
 }
 

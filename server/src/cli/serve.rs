@@ -103,7 +103,7 @@ async fn shutdown_signal() {
 /// Builds the demo county unless it is there, and prints its logins.
 pub fn demo(args: &SettingsArgs) -> Result<()> {
     let settings = args.settings()?;
-    std::fs::create_dir_all(&settings.data_dir)?;
+    homevisit_server::files::private_dir(&settings.data_dir)?;
     let pool = store::open(&settings.database()?, 1)?;
     let built = homevisit_server::demo::ensure(
         &mut *pool.get()?,
@@ -117,7 +117,7 @@ pub fn demo(args: &SettingsArgs) -> Result<()> {
 /// Applies pending migrations and exits.
 pub fn migrate(args: &SettingsArgs) -> Result<()> {
     let settings = args.settings()?;
-    std::fs::create_dir_all(&settings.data_dir)?;
+    homevisit_server::files::private_dir(&settings.data_dir)?;
     let url = settings.database()?;
     store::open(&url, 1)?;
     println!("database is up to date");

@@ -3,7 +3,7 @@
 //! after it is whole, verified and renamed into place, so a reader never sees half of one.
 
 use diesel::prelude::*;
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
@@ -50,11 +50,9 @@ impl BlobStore {
     /// Writes `bytes` at `offset` of the upload (0 starts over); returns the new length.
     pub fn append(&self, sha: &str, offset: u64, bytes: &[u8]) -> io::Result<u64> {
         let path = self.partial(sha);
-        fs::create_dir_all(path.parent().unwrap_or(&self.root))?;
-        let mut file = OpenOptions::new()
-            .create(true)
+        crate::files::private_dir(path.parent().unwrap_or(&self.root))?;
+        let mut file = crate::files::private_options()
             .append(offset > 0)
-            .write(true)
             .truncate(offset == 0)
             .open(&path)?;
         file.write_all(bytes)?;
@@ -76,7 +74,7 @@ impl BlobStore {
     pub fn finish(&self, sha: &str) -> io::Result<()> {
         let target = self.path(sha);
         let dir = target.parent().unwrap_or(&self.root).to_owned();
-        fs::create_dir_all(&dir)?;
+        crate::files::private_dir(&dir)?;
         fs::rename(self.partial(sha), &target)?;
         File::open(&dir)?.sync_all()
     }

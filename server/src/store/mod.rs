@@ -79,6 +79,9 @@ pub enum StoreError {
     /// Migrations could not be applied.
     #[error("migrations: {0}")]
     Migration(String),
+    /// The database file could not be made owner-only.
+    #[error("database file: {0}")]
+    File(#[from] std::io::Error),
 }
 
 impl DatabaseUrl {
@@ -166,6 +169,11 @@ pub fn open(url: &DatabaseUrl, max_size: u32) -> Result<DbPool, StoreError> {
         DatabaseUrl::Sqlite(p) if p == ":memory:" => 1,
         _ => max_size,
     };
+    if let DatabaseUrl::Sqlite(path) = url
+        && path != ":memory:"
+    {
+        crate::files::private_file(std::path::Path::new(path))?;
+    }
     let pool = Pool::builder()
         .max_size(size)
         .connection_customizer(Box::new(Pragmas))

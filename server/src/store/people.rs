@@ -5,7 +5,7 @@ use argon2::{Argon2, PasswordHash, PasswordVerifier};
 use diesel::prelude::*;
 
 use super::DbConnection;
-use super::schema::{regions, user_regions, users};
+use super::schema::{login_failures, regions, user_regions, users};
 
 /// What a user does, and so what they may see and do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -242,7 +242,6 @@ pub fn add_user(
                 users::role.eq(role.key()),
                 users::password_hash.eq(&password_hash),
                 users::disabled.eq(false),
-                users::failed_logins.eq(0),
                 users::created_at.eq(now),
             ))
             .execute(c)?;
@@ -273,24 +272,24 @@ pub fn set_disabled(
     Ok(())
 }
 
-/// Sets a new password and clears any lock.
+/// Sets a new password and forgets the user's failed logins.
 pub fn reset_password(
     conn: &mut DbConnection,
     username: &str,
     password: &str,
 ) -> Result<(), PeopleError> {
     let password_hash = hash(password)?;
-    let n = diesel::update(users::table.filter(users::username.eq(username)))
-        .set((
-            users::password_hash.eq(password_hash),
-            users::failed_logins.eq(0),
-            users::locked_until.eq(None::<i64>),
-        ))
-        .execute(conn)?;
-    if n == 0 {
-        return Err(PeopleError::NoSuchUser(username.to_owned()));
-    }
-    Ok(())
+    super::write_transaction(conn, |c| {
+        let n = diesel::update(users::table.filter(users::username.eq(username)))
+            .set(users::password_hash.eq(password_hash))
+            .execute(c)?;
+        if n == 0 {
+            return Err(PeopleError::NoSuchUser(username.to_owned()));
+        }
+        diesel::delete(login_failures::table.filter(login_failures::username.eq(username)))
+            .execute(c)?;
+        Ok(())
+    })
 }
 
 /// A stored user, for checks and login.
@@ -306,15 +305,8 @@ pub struct User {
     pub disabled: bool,
     /// The region codes of its scope.
     pub regions: Vec<String>,
-    /// Failed logins since the last success.
-    pub failed_logins: i32,
-    /// Until when (Unix seconds) logins are refused; [`LOCKED`] until an admin resets it.
-    pub locked_until: Option<i64>,
     password_hash: String,
 }
-
-/// `locked_until` of an account locked until an administrator resets its password.
-pub const LOCKED: i64 = i64::MAX;
 
 impl User {
     /// Whether `password` is this user's.
@@ -362,21 +354,19 @@ pub fn find_user_by_id(conn: &mut DbConnection, id: &str) -> Result<Option<User>
     load_user(conn, query)
 }
 
-type UserRow = (String, String, String, bool, String, i32, Option<i64>);
+type UserRow = (String, String, String, bool, String);
 
 fn load_user(
     conn: &mut DbConnection,
     query: users::BoxedQuery<'_, super::connection::MultiBackend>,
 ) -> Result<Option<User>, PeopleError> {
-    let Some((id, username, role, disabled, password_hash, failed_logins, locked_until)) = query
+    let Some((id, username, role, disabled, password_hash)) = query
         .select((
             users::id,
             users::username,
             users::role,
             users::disabled,
             users::password_hash,
-            users::failed_logins,
-            users::locked_until,
         ))
         .first::<UserRow>(conn)
         .optional()?
@@ -394,8 +384,6 @@ fn load_user(
         role: role.parse()?,
         disabled,
         regions,
-        failed_logins,
-        locked_until,
         password_hash,
     }))
 }

@@ -65,10 +65,17 @@ diesel::table! {
         role -> Text,
         password_hash -> Text,
         disabled -> Bool,
-        failed_logins -> Integer,
-        locked_until -> Nullable<BigInt>,
         created_at -> BigInt,
-        last_failed_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    login_failures (username, source) {
+        username -> Text,
+        source -> Text,
+        failures -> Integer,
+        last_failed_at -> BigInt,
+        wait_until -> BigInt,
     }
 }
 
@@ -100,7 +107,6 @@ diesel::table! {
         expires_at -> BigInt,
         spent_at -> Nullable<BigInt>,
         successor -> Nullable<Text>,
-        retried -> Bool,
         revoked_at -> Nullable<BigInt>,
     }
 }

@@ -1,9 +1,9 @@
-//! Account locking and the append-only audit log, at the storage layer where the clock can be
+//! Login throttling and the append-only audit log, at the storage layer where the clock can be
 //! moved and the database spoken to directly.
 
 use diesel::RunQueryDsl;
 use diesel::connection::SimpleConnection;
-use homevisit_server::store::auth::{self, AuthError, LOCK_AFTER, THROTTLE_AFTER};
+use homevisit_server::store::auth::{self, AuthError, THROTTLE_AFTER};
 use homevisit_server::store::people::{self, Role};
 use homevisit_server::store::{DatabaseUrl, DbPool, audit, open};
 
@@ -38,40 +38,89 @@ fn add_director(pool: &DbPool) {
     .expect("user");
 }
 
+/// Logs in as `user` from `source` at `now`.
+fn try_login(
+    conn: &mut homevisit_server::store::DbConnection,
+    user: &str,
+    password: &str,
+    source: &str,
+    now: i64,
+) -> Result<auth::Granted, AuthError> {
+    let device = uuid::Uuid::new_v4().to_string();
+    auth::login(conn, user, password, &device, "p", source, now)
+}
+
+fn waits(result: Result<auth::Granted, AuthError>) -> Option<i64> {
+    match result {
+        Err(AuthError::Throttled { retry_after }) => Some(retry_after),
+        _ => None,
+    }
+}
+
 #[test]
-fn an_account_is_throttled_then_locked_and_only_a_password_reset_unlocks_it() {
+fn failures_back_off_per_name_and_address_alike_for_unknown_names_and_never_lock() {
     let (_dir, pool) = sqlite();
     add_director(&pool);
     let mut conn = pool.get().expect("conn");
-    let device = uuid::Uuid::new_v4().to_string();
-    let mut now = 1_000_000;
-    for failure in 1..=LOCK_AFTER {
-        let err = auth::login(&mut conn, "dir_a", "wrong", &device, "p", now).expect_err("wrong");
-        assert!(
-            matches!(err, AuthError::InvalidCredentials),
-            "{failure}: {err}"
-        );
-        if (THROTTLE_AFTER..LOCK_AFTER).contains(&failure) {
-            let early = auth::login(&mut conn, "dir_a", PASSWORD, &device, "p", now + 1);
+    let now = 1_000_000;
+    for name in ["dir_a", "nobody"] {
+        for failure in 1..=THROTTLE_AFTER {
+            let err = try_login(&mut conn, name, "wrong", "10.0.0.1", now).expect_err("wrong");
             assert!(
-                matches!(early, Err(AuthError::Throttled { .. })),
-                "{failure}"
+                matches!(err, AuthError::InvalidCredentials),
+                "{name} {failure}: {err}"
             );
         }
-        // Wait out whatever throttle there is.
-        now += 1 << 20;
+        // From that address, even the right password waits, for a name that exists or not.
+        let wait = waits(try_login(&mut conn, name, PASSWORD, "10.0.0.1", now + 1));
+        assert_eq!(wait, Some(auth::FIRST_WAIT - 1), "{name}");
     }
-    let locked = auth::login(
-        &mut conn,
-        "dir_a",
-        PASSWORD,
-        &device,
-        "p",
-        now + 1_000_000_000,
+    // Another address is not slowed by the first one's failures.
+    assert!(try_login(&mut conn, "dir_a", PASSWORD, "10.0.0.2", now + 1).is_ok());
+
+    // Each further failure doubles the wait, up to a ceiling, and never locks.
+    let mut t = now + 10_000;
+    let mut last = 0;
+    for _ in 0..20 {
+        for _ in 0..THROTTLE_AFTER {
+            let _ = try_login(&mut conn, "dir_a", "wrong", "10.0.0.3", t);
+            t += auth::MAX_WAIT + 1;
+        }
+        let wait = waits(try_login(
+            &mut conn,
+            "dir_a",
+            "wrong",
+            "10.0.0.3",
+            t - auth::MAX_WAIT,
+        ))
+        .unwrap_or(0);
+        assert!(
+            wait >= last.min(auth::MAX_WAIT) && wait <= auth::MAX_WAIT,
+            "{wait}"
+        );
+        last = wait;
+    }
+    assert_eq!(last, auth::MAX_WAIT - 1);
+    assert!(
+        try_login(&mut conn, "dir_a", PASSWORD, "10.0.0.3", t + auth::MAX_WAIT).is_ok(),
+        "after the wait the right password works: no lock"
     );
-    assert!(matches!(locked, Err(AuthError::Locked)), "{locked:?}");
+}
+
+#[test]
+fn failures_from_many_addresses_slow_the_name_everywhere_until_a_reset() {
+    let (_dir, pool) = sqlite();
+    add_director(&pool);
+    let mut conn = pool.get().expect("conn");
+    let now = 2_000_000;
+    for i in 0..auth::THROTTLE_USERNAME_AFTER {
+        let source = format!("10.1.0.{i}");
+        assert!(try_login(&mut conn, "dir_a", "wrong", &source, now).is_err());
+    }
+    let fresh = waits(try_login(&mut conn, "dir_a", PASSWORD, "10.9.9.9", now));
+    assert_eq!(fresh, Some(auth::FIRST_WAIT));
     people::reset_password(&mut conn, "dir_a", PASSWORD).expect("reset");
-    assert!(auth::login(&mut conn, "dir_a", PASSWORD, &device, "p", now).is_ok());
+    assert!(try_login(&mut conn, "dir_a", PASSWORD, "10.9.9.9", now).is_ok());
 }
 
 #[test]
@@ -79,12 +128,11 @@ fn a_success_before_the_threshold_forgives_earlier_failures() {
     let (_dir, pool) = sqlite();
     add_director(&pool);
     let mut conn = pool.get().expect("conn");
-    let device = uuid::Uuid::new_v4().to_string();
     for round in 0..3 {
         for _ in 1..THROTTLE_AFTER {
-            let _ = auth::login(&mut conn, "dir_a", "wrong", &device, "p", 100 + round);
+            let _ = try_login(&mut conn, "dir_a", "wrong", "10.0.0.1", 100 + round);
         }
-        assert!(auth::login(&mut conn, "dir_a", PASSWORD, &device, "p", 100 + round).is_ok());
+        assert!(try_login(&mut conn, "dir_a", PASSWORD, "10.0.0.1", 100 + round).is_ok());
     }
 }
 
