@@ -126,10 +126,13 @@ pub async fn launch_with_listener(
         docs: Arc::new(DocCache::new(settings.doc_cache)),
     };
     let metrics = web::Data::new(Metrics::default());
+    let metrics_token =
+        web::Data::new(crate::metrics::MetricsToken(settings.metrics_token.clone()));
     let server = HttpServer::new(move || {
         App::new()
             .app_data(web::Data::new(state.clone()))
             .app_data(metrics.clone())
+            .app_data(metrics_token.clone())
             .wrap(actix_web::middleware::from_fn(crate::metrics::observe))
             .configure(configure)
     })

@@ -2,7 +2,11 @@
 //!
 //! Requests are counted by route *pattern* (`/api/v1/children/{id}`), method and status, never
 //! by concrete path, so neither a child's id nor anything else personal reaches the metrics or
-//! the logs, and the number of series stays bounded.
+//! the logs. Every label takes a bounded set of values (routes that do not match are
+//! `unmatched`, methods HTTP does not define are `other`), so no request can add series.
+//!
+//! `/metrics` is served only when a token is set (`metrics_token`), and only to a caller that
+//! presents it.
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
@@ -109,7 +113,7 @@ pub async fn observe(
     let route = req
         .match_pattern()
         .unwrap_or_else(|| "unmatched".to_owned());
-    let method = req.method().to_string();
+    let method = method_label(req.method()).to_owned();
     let counters = req.app_data::<web::Data<Metrics>>().cloned();
     let response = next.call(req).await?;
     let status = response.status().as_u16();
@@ -129,10 +133,51 @@ pub async fn observe(
     Ok(response)
 }
 
-/// The metrics, for Prometheus.
+/// The method as a label: one of HTTP's own, or `other`.
+fn method_label(method: &actix_web::http::Method) -> &'static str {
+    use actix_web::http::Method as M;
+    match *method {
+        M::GET => "GET",
+        M::HEAD => "HEAD",
+        M::POST => "POST",
+        M::PUT => "PUT",
+        M::DELETE => "DELETE",
+        M::PATCH => "PATCH",
+        M::OPTIONS => "OPTIONS",
+        _ => "other",
+    }
+}
+
+/// Who may scrape: the token Prometheus is configured with.
+#[derive(Clone)]
+pub struct MetricsToken(pub String);
+
+/// The metrics, for Prometheus: 404 unless a token is configured, 401 without it.
 #[get("/metrics")]
-pub async fn metrics(metrics: web::Data<Metrics>) -> HttpResponse {
-    HttpResponse::Ok()
+pub async fn metrics(
+    metrics: web::Data<Metrics>,
+    token: web::Data<MetricsToken>,
+    req: actix_web::HttpRequest,
+) -> Result<HttpResponse, crate::api::error::ApiError> {
+    use crate::api::error::ApiError;
+    if token.0.is_empty() {
+        return Err(ApiError::NotFound);
+    }
+    let presented = req
+        .headers()
+        .get(actix_web::http::header::AUTHORIZATION)
+        .and_then(|h| h.to_str().ok())
+        .and_then(|h| h.strip_prefix("Bearer "))
+        .unwrap_or_default();
+    // Digests of equal length compared: the time taken says nothing of the token.
+    let digest = |t: &str| homevisit_sync_core::photo::sha256_hex(t.as_bytes());
+    if digest(presented) != digest(&token.0) {
+        return Err(ApiError::unauthorized(
+            "invalid_token",
+            "send Authorization: Bearer METRICS_TOKEN",
+        ));
+    }
+    Ok(HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
-        .body(metrics.render())
+        .body(metrics.render()))
 }

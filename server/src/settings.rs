@@ -27,6 +27,8 @@ pub struct Settings {
     pub max_sync_bytes: usize,
     /// Loaded child files kept in memory between syncs (0 turns the cache off).
     pub doc_cache: usize,
+    /// The bearer token Prometheus sends for `/metrics`; empty: `/metrics` is not served.
+    pub metrics_token: String,
     /// TLS.
     pub tls: TlsSettings,
 }
@@ -55,6 +57,7 @@ impl Default for Settings {
             rules: "tiedong".into(),
             max_sync_bytes: 16 << 20,
             doc_cache: 512,
+            metrics_token: String::new(),
             tls: TlsSettings::default(),
         }
     }
@@ -71,6 +74,14 @@ impl std::fmt::Debug for Settings {
             .field("rules", &self.rules)
             .field("max_sync_bytes", &self.max_sync_bytes)
             .field("doc_cache", &self.doc_cache)
+            .field(
+                "metrics_token",
+                &if self.metrics_token.is_empty() {
+                    ""
+                } else {
+                    "***"
+                },
+            )
             .field("tls", &self.tls)
             .finish()
     }
@@ -134,6 +145,11 @@ max_sync_bytes = 16777216
 # Loaded child files kept in memory between syncs, with their validated trees (each a few
 # hundred KB); 0 turns it off.
 doc_cache = 512
+
+# Prometheus scrapes /metrics with "Authorization: Bearer METRICS_TOKEN". Empty: /metrics is
+# not served at all (404). Set it from the environment (HOMEVISIT__METRICS_TOKEN) rather than
+# in a file others can read.
+metrics_token = ""
 
 [tls]
 # PEM files of the certificate chain and its key.
@@ -316,12 +332,17 @@ mod tests {
     }
 
     #[test]
-    fn the_database_password_never_shows_in_debug_output() {
+    fn secrets_never_show_in_debug_output() {
         let s = Settings {
             database_url: "postgres://hv:s3cret@db/hv".into(),
+            metrics_token: "t0ken".into(),
             ..Settings::default()
         };
-        assert!(!format!("{s:?}").contains("s3cret"));
+        let shown = format!("{s:?}");
+        assert!(
+            !shown.contains("s3cret") && !shown.contains("t0ken"),
+            "{shown}"
+        );
     }
 
     #[test]

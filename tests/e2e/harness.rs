@@ -13,6 +13,8 @@ use std::process::{Child, Command, Output, Stdio};
 
 /// Every test user's password.
 pub const PASSWORD: &str = "correct horse battery";
+/// The token the test servers serve `/metrics` to.
+pub const METRICS_TOKEN: &str = "scrape-me-please";
 
 /// County 铁东区 with two townships (新华村 and 光明村 in the first, 红旗村 in the second), and
 /// county 铁西区 next door.
@@ -51,12 +53,19 @@ pub struct Server {
     /// What the server printed before it listened (the demo's logins).
     pub banner: Vec<String>,
     extra: Vec<String>,
+    /// Environment variables the server starts with.
+    pub env: Vec<(String, String)>,
 }
 
 impl Server {
     /// A server on embedded SQLite with the test county.
     pub fn sqlite() -> Server {
         Server::prepare(None).start()
+    }
+
+    /// [`Server::sqlite`], not started yet, to adjust first.
+    pub fn sqlite_unstarted() -> Server {
+        Server::prepare(None)
     }
 
     /// A server on a fresh PostgreSQL database with the test county.
@@ -83,6 +92,7 @@ impl Server {
             _pg: None,
             banner: Vec::new(),
             extra: Vec::new(),
+            env: vec![("HOMEVISIT__METRICS_TOKEN".into(), METRICS_TOKEN.into())],
         }
     }
 
@@ -143,6 +153,7 @@ impl Server {
             .args(["serve", "--dev-tls", "--listen", "127.0.0.1:0"])
             .args(self.settings_args())
             .args(&self.extra)
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdout(Stdio::piped())
             .stderr(
                 std::fs::OpenOptions::new()
@@ -200,6 +211,28 @@ impl Server {
     /// The development certificate clients pin.
     pub fn ca(&self) -> PathBuf {
         self.dir.path().join("dev-tls").join("cert.pem")
+    }
+
+    /// Sends raw HTTP/1.1 bytes over TLS on one connection and returns everything the server
+    /// answers until it closes: for requests no well-behaved client would send.
+    pub fn raw_https(&self, request: &[u8]) -> Vec<u8> {
+        use rustls::pki_types::pem::PemObject;
+        use std::io::Read;
+        let mut roots = rustls::RootCertStore::empty();
+        for cert in rustls::pki_types::CertificateDer::pem_file_iter(self.ca()).expect("ca") {
+            roots.add(cert.expect("cert")).expect("root");
+        }
+        let config = rustls::ClientConfig::builder()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        let name = rustls::pki_types::ServerName::try_from("localhost").expect("name");
+        let conn = rustls::ClientConnection::new(std::sync::Arc::new(config), name).expect("tls");
+        let sock = std::net::TcpStream::connect(("127.0.0.1", self.port)).expect("connect");
+        let mut tls = rustls::StreamOwned::new(conn, sock);
+        tls.write_all(request).expect("send");
+        let mut out = Vec::new();
+        let _ = tls.read_to_end(&mut out);
+        out
     }
 
     /// A client without a session.

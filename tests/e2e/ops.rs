@@ -14,7 +14,13 @@ fn metrics_and_logs_count_requests_by_route_without_ids_or_names() {
         .get(&format!("/api/v1/children/{child}"))
         .expect("read the file");
     let metrics = supervisor
-        .call("GET", "/metrics", None, "", &[])
+        .call(
+            "GET",
+            "/metrics",
+            Some(crate::harness::METRICS_TOKEN),
+            "",
+            &[],
+        )
         .expect("metrics");
     assert_eq!(metrics.status, 200);
     let text = String::from_utf8_lossy(&metrics.body).into_owned();
@@ -33,6 +39,86 @@ fn metrics_and_logs_count_requests_by_route_without_ids_or_names() {
         assert!(!text.contains(secret), "metrics leak {secret}");
         assert!(!log.contains(secret), "logs leak {secret}");
     }
+}
+
+#[test]
+fn metrics_need_their_token_and_stay_bounded_under_a_thousand_junk_methods() {
+    let server = Server::sqlite();
+    let client = server.client();
+    let scrape = |token: Option<&str>| {
+        client
+            .call("GET", "/metrics", token, "", &[])
+            .expect("an answer")
+    };
+    assert_eq!(scrape(None).status, 401);
+    assert_eq!(scrape(Some("guess")).status, 401);
+    let first = scrape(Some(crate::harness::METRICS_TOKEN));
+    assert_eq!(first.status, 200);
+    // Sent raw: no well-behaved client sends methods HTTP does not define.
+    let mut junk = Vec::new();
+    for i in 0..1000 {
+        junk.extend_from_slice(
+            format!("JUNK{i} /no/such/path/{i} HTTP/1.1\r\nHost: localhost\r\n\r\n").as_bytes(),
+        );
+    }
+    junk.extend_from_slice(
+        b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
+    );
+    let answers = String::from_utf8_lossy(&server.raw_https(&junk)).into_owned();
+    assert_eq!(answers.matches("HTTP/1.1 404").count(), 1000);
+    let after = scrape(Some(crate::harness::METRICS_TOKEN));
+    let text = String::from_utf8_lossy(&after.body).into_owned();
+    assert!(!text.contains("JUNK"), "a junk method became a label");
+    assert!(!text.contains("/no/such"), "a junk path became a label");
+    assert!(
+        text.contains(r#"route="unmatched",method="other",status="404"} 1000"#),
+        "{text}"
+    );
+    assert!(after.body.len() < 16 << 10, "{} bytes", after.body.len());
+
+    // Without a token configured, /metrics is not served at all.
+    let mut bare = Server::sqlite_unstarted();
+    bare.env.clear();
+    let bare = bare.start();
+    let reply = bare
+        .client()
+        .call("GET", "/metrics", Some("anything"), "", &[])
+        .expect("an answer");
+    assert_eq!(reply.status, 404);
+}
+
+#[test]
+fn the_data_directory_and_everything_in_it_are_readable_by_the_server_user_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let server = Server::sqlite();
+    let mut director = Phone::new(&server, "dir_a");
+    let child = director.register("陶小溪", "210302001001");
+    let photo = crate::harness::small_photo(9);
+    assert_eq!(director.upload(&photo).status, 201);
+    director.sync();
+    assert!(!child.to_string().is_empty());
+    let mut seen = 0;
+    let mut stack = vec![server.dir.path().to_owned()];
+    while let Some(path) = stack.pop() {
+        let meta = std::fs::symlink_metadata(&path).expect("metadata");
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default();
+        // The harness's own files: the server's log and the regions it imported.
+        if ["server.log", "regions.csv"].contains(&name) {
+            continue;
+        }
+        let mode = meta.permissions().mode() & 0o777;
+        assert_eq!(mode & 0o077, 0, "{} is {mode:o}", path.display());
+        if meta.is_dir() {
+            for entry in std::fs::read_dir(&path).expect("read dir") {
+                stack.push(entry.expect("entry").path());
+            }
+        }
+        seen += 1;
+    }
+    assert!(seen >= 8, "walked only {seen} entries");
 }
 
 #[test]
