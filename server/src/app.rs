@@ -34,6 +34,8 @@ pub struct AppState {
     pub blobs: BlobStore,
     /// Loaded child files kept between syncs.
     pub docs: Arc<DocCache>,
+    /// How long a request body may stall (see [`crate::api::body`]).
+    pub body_timeout: std::time::Duration,
 }
 
 /// The time now, Unix seconds.
@@ -62,6 +64,23 @@ where
         }
         Err(e) => Err(ApiError::internal("blocking task", &e)),
     }
+}
+
+/// Sweeps abandoned photo uploads now and every hour, for as long as the server runs.
+fn sweep_partial_uploads(blobs: BlobStore) {
+    actix_web::rt::spawn(async move {
+        let mut every = actix_web::rt::time::interval(std::time::Duration::from_secs(3600));
+        loop {
+            every.tick().await;
+            let store = blobs.clone();
+            match web::block(move || store.sweep(crate::store::blobs::PARTIAL_TTL)).await {
+                Ok(Ok(0)) => {}
+                Ok(Ok(n)) => crate::log::info("partial_uploads_swept", &[("count", n.into())]),
+                Ok(Err(e)) => crate::log::error("sweeping partial uploads", &e.to_string()),
+                Err(e) => crate::log::error("sweeping partial uploads", &e.to_string()),
+            }
+        }
+    });
 }
 
 /// The routes, for the server and for in-process tests.
@@ -124,7 +143,9 @@ pub async fn launch_with_listener(
         max_sync_bytes: settings.max_sync_bytes,
         blobs: BlobStore::new(&settings.data_dir.join("blobs")),
         docs: Arc::new(DocCache::new(settings.doc_cache)),
+        body_timeout: std::time::Duration::from_secs(settings.body_timeout.max(1)),
     };
+    sweep_partial_uploads(state.blobs.clone());
     let metrics = web::Data::new(Metrics::default());
     let metrics_token =
         web::Data::new(crate::metrics::MetricsToken(settings.metrics_token.clone()));
@@ -133,6 +154,7 @@ pub async fn launch_with_listener(
             .app_data(web::Data::new(state.clone()))
             .app_data(metrics.clone())
             .app_data(metrics_token.clone())
+            .wrap(actix_web::middleware::from_fn(crate::api::body::guard))
             .wrap(actix_web::middleware::from_fn(crate::metrics::observe))
             .configure(configure)
     })

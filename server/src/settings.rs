@@ -29,6 +29,8 @@ pub struct Settings {
     pub doc_cache: usize,
     /// The bearer token Prometheus sends for `/metrics`; empty: `/metrics` is not served.
     pub metrics_token: String,
+    /// Seconds a request body may stall, and the grace before it must average 1 KiB/s.
+    pub body_timeout: u64,
     /// TLS.
     pub tls: TlsSettings,
 }
@@ -58,6 +60,7 @@ impl Default for Settings {
             max_sync_bytes: 16 << 20,
             doc_cache: 512,
             metrics_token: String::new(),
+            body_timeout: 30,
             tls: TlsSettings::default(),
         }
     }
@@ -82,6 +85,7 @@ impl std::fmt::Debug for Settings {
                     "***"
                 },
             )
+            .field("body_timeout", &self.body_timeout)
             .field("tls", &self.tls)
             .finish()
     }
@@ -150,6 +154,10 @@ doc_cache = 512
 # not served at all (404). Set it from the environment (HOMEVISIT__METRICS_TOKEN) rather than
 # in a file others can read.
 metrics_token = ""
+
+# Seconds a request body may stall; after that many seconds it must also have averaged at
+# least 1 KiB/s (slow 2G carries about 6). A body that fails either gets 408.
+body_timeout = 30
 
 [tls]
 # PEM files of the certificate chain and its key.

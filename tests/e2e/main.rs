@@ -8,6 +8,7 @@ mod durability;
 mod field;
 mod forgery;
 mod harness;
+mod http;
 mod inflation;
 mod ops;
 // The server's integration tests' PostgreSQL fixture, shared rather than written twice.

@@ -3,7 +3,10 @@
 //! An upload may come in pieces, each with `Content-Range: bytes START-END/TOTAL`; a piece
 //! that does not start where the last one ended gets 409 with the offset to resume from. When
 //! the last piece arrives the server re-decodes the image with `image` limits and checks that
-//! it hashes to its name before it is stored. Uploading a stored photo again is a no-op.
+//! it hashes to its name before it is stored, and binds it to the uploader: a record may name
+//! only a photo its author uploaded (or one a file the author may see already names).
+//! Uploading a photo one has uploaded before is a no-op; uploading a photo someone else
+//! stored proves holding its bytes, and binds it to the new uploader too.
 
 use actix_web::{HttpRequest, HttpResponse, get, put, web};
 use homevisit_sync_core::photo::{self, MAX_EDGE, PhotoLimits};
@@ -12,7 +15,7 @@ use serde_json::json;
 use crate::api::caller::Caller;
 use crate::api::error::{ApiError, read_body};
 use crate::app::{AppState, unix_now, with_db};
-use crate::store::blobs::{self, valid_name};
+use crate::store::blobs::{self, PieceError, valid_name};
 use crate::store::people::Role;
 use crate::store::{audit, children};
 
@@ -81,10 +84,12 @@ pub async fn put_blob(
         });
     }
     let store = state.blobs.clone();
-    if store.exists(&sha) {
+    let device = caller.device_id.clone();
+    let user = caller.user.id.clone();
+    if store.exists(&sha) && bound(&state, &sha, &user).await? {
         return Ok(HttpResponse::Ok().json(json!({ "sha256": sha, "stored": true })));
     }
-    let offset = store.offset(&sha);
+    let offset = store.offset(&device, &sha);
     if start != 0 && start != offset {
         return Ok(HttpResponse::Conflict()
             .insert_header(("Upload-Offset", offset.to_string()))
@@ -95,29 +100,36 @@ pub async fn put_blob(
             })));
     }
     let name = sha.clone();
-    let (len, verified) = web::block(move || -> std::io::Result<_> {
-        let len = store.append(&name, start, &body)?;
+    let (len, verified) = web::block(move || -> Result<_, PieceError> {
+        let len = store.append(&device, &name, start, &body)?;
         if len < total {
             return Ok((len, None));
         }
-        let bytes = store.read_partial(&name)?;
+        let bytes = store.read_partial(&device, &name)?;
         let checked = photo::verify(&bytes, &name, &server_limits());
         match &checked {
-            Ok(_) => store.finish(&name)?,
-            Err(_) => store.discard(&name),
+            Ok(_) => store.finish(&device, &name)?,
+            Err(_) => store.discard(&device, &name),
         }
         Ok((len, Some(checked.map(|dims| (bytes.len(), dims)))))
     })
     .await
     .map_err(|e| ApiError::internal("photo upload", &e))?
-    .map_err(|e| ApiError::internal("photo upload", &e))?;
+    .map_err(|e| match e {
+        PieceError::Quota => ApiError::Refused {
+            status: actix_web::http::StatusCode::PAYLOAD_TOO_LARGE,
+            code: "upload_quota_exceeded",
+            message: e.to_string(),
+            files: Vec::new(),
+        },
+        PieceError::Io(e) => ApiError::internal("photo upload", &e),
+    })?;
     match verified {
         None => Ok(HttpResponse::Accepted()
             .insert_header(("Upload-Offset", len.to_string()))
             .json(json!({ "sha256": sha, "stored": false, "offset": len }))),
         Some(Err(e)) => Err(ApiError::bad_request("invalid_photo", e.to_string())),
         Some(Ok((size, dims))) => {
-            let user = caller.user.id.clone();
             let name = sha.clone();
             with_db(&state.pool, move |c| {
                 blobs::record(c, &name, size, dims, &user, unix_now())
@@ -128,7 +140,14 @@ pub async fn put_blob(
     }
 }
 
-/// How much of an upload the server holds.
+/// Whether `user` uploaded the photo.
+async fn bound(state: &AppState, sha: &str, user: &str) -> Result<bool, ApiError> {
+    let (sha, user) = (sha.to_owned(), user.to_owned());
+    with_db(&state.pool, move |c| blobs::uploaded_by(c, &sha, &user)).await
+}
+
+/// How much of the caller's upload the server holds: `stored` once the caller's upload of it
+/// is complete (whether others stored it says nothing to this caller).
 #[get("/api/v1/blobs/{sha256}/status")]
 pub async fn blob_status(
     state: web::Data<AppState>,
@@ -137,8 +156,12 @@ pub async fn blob_status(
 ) -> Result<HttpResponse, ApiError> {
     caller.require(&[Role::Director, Role::Supervisor])?;
     let sha = checked_name(&path)?;
-    let stored = state.blobs.exists(sha);
-    let offset = if stored { 0 } else { state.blobs.offset(sha) };
+    let stored = state.blobs.exists(sha) && bound(&state, sha, &caller.user.id).await?;
+    let offset = if stored {
+        0
+    } else {
+        state.blobs.offset(&caller.device_id, sha)
+    };
     Ok(HttpResponse::Ok().json(json!({ "sha256": sha, "stored": stored, "offset": offset })))
 }
 

@@ -50,16 +50,17 @@ pub enum ApiError {
         /// What conflicts.
         message: String,
     },
-    /// A sync refused files it names: the phone sets them aside and syncs the rest.
+    /// Refused with a status of its own; a sync that refuses files names them, so the phone
+    /// sets them aside and syncs the rest.
     #[error("{message}")]
-    FilesRefused {
-        /// 400 for what a file holds, 403 for who may write it.
+    Refused {
+        /// The status: 400 for what a file holds, 403 for who may write it, 408, 413, ...
         status: StatusCode,
         /// A stable code naming the problem.
         code: &'static str,
         /// What was wrong.
         message: String,
-        /// The files, as the request named them.
+        /// The files, as the request named them; empty for anything but a sync.
         files: Vec<String>,
     },
     /// Too many attempts: try again after this many seconds.
@@ -94,7 +95,7 @@ impl ApiError {
             | ApiError::Unauthorized { code, .. }
             | ApiError::Forbidden { code, .. }
             | ApiError::Conflict { code, .. }
-            | ApiError::FilesRefused { code, .. } => code,
+            | ApiError::Refused { code, .. } => code,
             ApiError::TooManyRequests { .. } => "too_many_attempts",
             ApiError::Internal => "internal_error",
             ApiError::Unavailable => "unavailable",
@@ -111,7 +112,7 @@ impl ResponseError for ApiError {
             ApiError::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden { .. } => StatusCode::FORBIDDEN,
             ApiError::Conflict { .. } => StatusCode::CONFLICT,
-            ApiError::FilesRefused { status, .. } => *status,
+            ApiError::Refused { status, .. } => *status,
             ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
             ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
@@ -130,7 +131,7 @@ impl ResponseError for ApiError {
             _ => {}
         }
         let files = match self {
-            ApiError::FilesRefused { files, .. } => files.as_slice(),
+            ApiError::Refused { files, .. } => files.as_slice(),
             _ => &[],
         };
         response.json(Body {
@@ -163,6 +164,16 @@ impl ApiError {
         ApiError::Forbidden {
             code,
             message: message.into(),
+        }
+    }
+
+    /// A 408: the body stopped arriving.
+    pub fn body_timeout() -> Self {
+        ApiError::Refused {
+            status: StatusCode::REQUEST_TIMEOUT,
+            code: "body_timeout",
+            message: "the request body stopped arriving: send it again".into(),
+            files: Vec::new(),
         }
     }
 
@@ -214,6 +225,7 @@ pub fn json_error(
         J::ContentType => {
             ApiError::bad_request("unsupported_content_type", "send application/json").into()
         }
+        J::Payload(e) if crate::api::body::timed_out(&e) => ApiError::body_timeout().into(),
         other => ApiError::bad_request("invalid_json", other.to_string()).into(),
     }
 }
@@ -225,6 +237,12 @@ pub async fn read_body(
 ) -> Result<actix_web::web::Bytes, ApiError> {
     match payload.to_bytes_limited(limit).await {
         Ok(Ok(bytes)) => Ok(bytes),
+        Ok(Err(e))
+            if e.as_error::<actix_web::error::PayloadError>()
+                .is_some_and(crate::api::body::timed_out) =>
+        {
+            Err(ApiError::body_timeout())
+        }
         Ok(Err(e)) => Err(ApiError::bad_request("invalid_body", e.to_string())),
         Err(_) => Err(ApiError::PayloadTooLarge { limit }),
     }

@@ -2,6 +2,7 @@
 
 pub mod auth;
 pub mod blobs;
+pub mod body;
 pub mod caller;
 pub mod children;
 pub mod error;

@@ -32,14 +32,14 @@ impl From<HandleError<diesel::result::Error>> for ApiError {
                     | Reject::Author(_)
                     | Reject::Photo(_) => StatusCode::FORBIDDEN,
                 };
-                ApiError::FilesRefused {
+                ApiError::Refused {
                     status,
                     code: reason.code(),
                     message: format!("file {doc} refused: {reason}"),
                     files: vec![doc.to_string()],
                 }
             }
-            HandleError::OutOfScope(docs) => ApiError::FilesRefused {
+            HandleError::OutOfScope(docs) => ApiError::Refused {
                 status: StatusCode::FORBIDDEN,
                 code: "region_forbidden",
                 message: "files this request names are outside your regions: set them aside \
