@@ -107,6 +107,9 @@ pub struct Session {
     pub user_id: String,
     /// The role key.
     pub role: String,
+    /// The village-code prefixes the user may see and write.
+    #[serde(default)]
+    pub scope: Vec<String>,
     /// The device id.
     pub device_id: String,
 }

@@ -176,6 +176,83 @@ fn a_director_works_offline_with_the_demo_county_and_the_supervisor_sees_the_dan
 }
 
 #[test]
+fn the_field_device_refuses_a_foreign_village_offline_and_sets_a_refused_file_aside() {
+    let server = Server::demo();
+    let phone = tempfile::tempdir().expect("phone");
+    login(&server, phone.path(), "director11");
+    let (ok, out, err) = field(phone.path(), &["sync"], "");
+    assert!(ok, "{out}{err}");
+    // Offline, before anything is sent: a village the director does not serve.
+    let (ok, out, err) = field(
+        phone.path(),
+        &[
+            "add-child",
+            "--name",
+            "外村孩子",
+            "--sex",
+            "male",
+            "--birth-date",
+            "2016-01-01",
+            "--village",
+            "210302002001",
+        ],
+        "",
+    );
+    assert!(!ok, "{out}");
+    assert!(err.contains("outside your regions"), "{err}");
+
+    // The director records a visit offline; meanwhile the supervisor moves that child to a
+    // village the director does not serve.
+    let (_, list, _) = field(phone.path(), &["list"], "");
+    let first = list.split_whitespace().next().expect("a child").to_owned();
+    let (village, name) = {
+        let fields: Vec<&str> = list
+            .lines()
+            .next()
+            .expect("line")
+            .split_whitespace()
+            .collect();
+        (fields[1].to_owned(), fields[2].to_owned())
+    };
+    let (ok, _, err) = field(
+        phone.path(),
+        &["record", &first, "--kind", "home_visit", "--notes", "入户"],
+        "",
+    );
+    assert!(ok, "{err}");
+    let mut supervisor = crate::harness::Phone::with_password(
+        &server,
+        "supervisor1",
+        &password_of(&server, "supervisor1"),
+    );
+    supervisor.sync();
+    let child: homevisit_sync_core::file::ChildId = first.parse().expect("id");
+    let elsewhere = if village.ends_with('1') {
+        format!("{}2", &village[..11])
+    } else {
+        format!("{}1", &village[..11])
+    };
+    supervisor
+        .device
+        .edit(&child, |f| {
+            let mut p = f.view()?.profile;
+            p.village_code = elsewhere.clone();
+            f.update_profile(&p, "supervisor1", crate::harness::now())
+        })
+        .expect("move");
+    supervisor.sync();
+
+    let (ok, out, err) = field(phone.path(), &["sync"], "");
+    assert!(ok, "one refused file does not block the sync: {out}{err}");
+    let (ok, status, err) = field(phone.path(), &["status"], "");
+    assert!(ok, "{err}");
+    assert!(
+        status.contains("1 files set aside") && status.contains(&first) && status.contains(&name),
+        "{status}"
+    );
+}
+
+#[test]
 fn the_demo_is_built_once_and_never_into_a_database_with_users_of_its_own() {
     let demo = Server::demo();
     let again = demo.homevisit(&["demo"], None);

@@ -279,15 +279,29 @@ pub struct Phone {
 impl Phone {
     /// A fresh phone logged in as `user`.
     pub fn new(server: &Server, user: &str) -> Phone {
+        Phone::with_password(server, user, PASSWORD)
+    }
+
+    /// A fresh phone logged in as `user` with `password` (the demo's users have their own).
+    pub fn with_password(server: &Server, user: &str, password: &str) -> Phone {
         let dir = tempfile::tempdir().expect("phone dir");
         let device = Device::open(
             &dir.path().join("store"),
             &StoreKey::new(rand::random::<[u8; 32]>()),
         )
         .expect("open store");
+        let mut client = server.client();
+        client
+            .login(
+                user,
+                password,
+                &uuid::Uuid::new_v4().to_string(),
+                "test phone",
+            )
+            .unwrap_or_else(|e| panic!("login {user}: {e}"));
         Phone {
             device,
-            client: server.login(user),
+            client,
             user: user.to_owned(),
             _dir: dir,
         }

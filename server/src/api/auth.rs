@@ -37,7 +37,7 @@ pub struct TokenResponse {
     refresh_expires_at: i64,
     user_id: String,
     role: &'static str,
-    regions: Vec<String>,
+    scope: Vec<String>,
     device_id: String,
 }
 
@@ -62,7 +62,7 @@ fn tokens(state: &AppState, granted: Granted, now: i64) -> Result<HttpResponse, 
             refresh_expires_at: granted.refresh_expires_at,
             user_id: granted.user_id,
             role: granted.role,
-            regions: granted.regions,
+            scope: granted.scope,
             device_id: granted.device_id,
         }))
 }

@@ -231,6 +231,17 @@ pub fn run(args: FieldArgs) -> Result<()> {
                 Err(_) => println!("not logged in"),
             }
             println!("{} files, {waiting} photos waiting", device.len());
+            let aside = device.quarantined()?;
+            if !aside.is_empty() {
+                println!(
+                    "{} files set aside: the server refused them; their work stays on this device",
+                    aside.len()
+                );
+                for id in aside {
+                    let name = device.summaries().get(&id).map_or("", |s| s.name.as_str());
+                    println!("  set aside: {id}  {name}");
+                }
+            }
         }
         FieldCommand::List => {
             let device = state.device()?;
@@ -276,7 +287,15 @@ pub fn run(args: FieldArgs) -> Result<()> {
             address,
             hukou,
         } => {
-            let by = state.saved()?.username;
+            let saved = state.saved()?;
+            let scope = homevisit_sync_core::sync::Scope::new(saved.session.scope.iter());
+            if !scope.contains(&village) {
+                bail!(
+                    "village {village} is outside your regions ({}): the server would refuse it",
+                    saved.session.scope.join(", ")
+                );
+            }
+            let by = saved.username;
             let sex: Sex = sex.parse()?;
             let mut device = state.device()?;
             let profile = Profile {

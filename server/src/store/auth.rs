@@ -89,8 +89,9 @@ pub struct Granted {
     pub user_id: String,
     /// The user's role key.
     pub role: &'static str,
-    /// The user's region codes, so the phone can refuse out-of-scope work offline.
-    pub regions: Vec<String>,
+    /// The village-code prefixes the user may see and write, so the phone can refuse work
+    /// outside them while offline.
+    pub scope: Vec<String>,
     /// The device.
     pub device_id: String,
     /// The session: the refresh-token family, named in access tokens.
@@ -285,13 +286,17 @@ pub fn login(
         Ok(Granted {
             user_id: user.id.clone(),
             role: user.role.key(),
-            regions: user.regions.clone(),
+            scope: prefixes(&user),
             device_id: device_id.clone(),
             session: family,
             refresh_token: token,
             refresh_expires_at: now + REFRESH_TTL,
         })
     })
+}
+
+fn prefixes(user: &User) -> Vec<String> {
+    user.scope().prefixes().map(str::to_owned).collect()
 }
 
 /// An argon2 hash of a random password, made once, to verify against for unknown usernames.
@@ -427,7 +432,7 @@ pub fn refresh(
         Ok(Rotation::Granted(Granted {
             user_id,
             role: user.role.key(),
-            regions: user.regions,
+            scope: prefixes(&user),
             device_id,
             session: family,
             refresh_token: next,
