@@ -83,7 +83,28 @@ fn sweep_partial_uploads(blobs: BlobStore) {
     });
 }
 
-/// The routes, for the server and for in-process tests.
+/// The routes, each describing itself for the OpenAPI document.
+pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+    cfg.service(health::healthz)
+        .service(crate::metrics::metrics)
+        .service(openapi::document_json)
+        .service(health::readyz)
+        .service(auth::login)
+        .service(auth::refresh)
+        .service(auth::logout)
+        .service(auth::list_devices)
+        .service(auth::revoke_device)
+        .service(sync::sync)
+        .service(children::list)
+        .service(children::detail)
+        .service(children::history)
+        .service(children::audit_log)
+        .service(blobs::put_blob)
+        .service(blobs::blob_status)
+        .service(blobs::get_blob);
+}
+
+/// The routes with their extractor settings and the catch-all, for the server.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.app_data(
         web::JsonConfig::default()
@@ -98,23 +119,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         web::PathConfig::default()
             .error_handler(|e, _| ApiError::bad_request("invalid_path", e.to_string()).into()),
     )
-    .service(health::healthz)
-    .service(crate::metrics::metrics)
-    .service(openapi::openapi)
-    .service(health::readyz)
-    .service(auth::login)
-    .service(auth::refresh)
-    .service(auth::logout)
-    .service(auth::list_devices)
-    .service(auth::revoke_device)
-    .service(sync::sync)
-    .service(children::list)
-    .service(children::detail)
-    .service(children::history)
-    .service(children::audit_log)
-    .service(blobs::put_blob)
-    .service(blobs::blob_status)
-    .service(blobs::get_blob)
+    .configure(|c| routes(&mut utoipa_actix_web::service_config::ServiceConfig::new(c)))
     .default_service(web::to(error::not_found));
 }
 
@@ -149,11 +154,13 @@ pub async fn launch_with_listener(
     let metrics = web::Data::new(Metrics::default());
     let metrics_token =
         web::Data::new(crate::metrics::MetricsToken(settings.metrics_token.clone()));
+    let document = web::Data::new(openapi::ApiDocument::new(&openapi::document()));
     let server = HttpServer::new(move || {
         App::new()
             .app_data(web::Data::new(state.clone()))
             .app_data(metrics.clone())
             .app_data(metrics_token.clone())
+            .app_data(document.clone())
             .wrap(actix_web::middleware::from_fn(crate::api::body::guard))
             .wrap(actix_web::middleware::from_fn(crate::metrics::observe))
             .configure(configure)

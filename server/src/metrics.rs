@@ -153,6 +153,15 @@ fn method_label(method: &actix_web::http::Method) -> &'static str {
 pub struct MetricsToken(pub String);
 
 /// The metrics, for Prometheus: 404 unless a token is configured, 401 without it.
+#[utoipa::path(
+    tag = "operations",
+    security(("metrics_token" = [])),
+    responses(
+        (status = 200, description = "Prometheus text exposition: counts by route pattern, never ids", content_type = "text/plain", body = String),
+        (status = 401, description = "`invalid_token`: not the metrics token", body = crate::api::error::Body),
+        (status = 404, description = "`not_found`: no metrics token is configured", body = crate::api::error::Body),
+    )
+)]
 #[get("/metrics")]
 pub async fn metrics(
     metrics: web::Data<Metrics>,

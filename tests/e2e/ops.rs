@@ -149,7 +149,7 @@ fn the_openapi_document_describes_every_endpoint_and_each_answers() {
         .call("GET", "/api/v1/openapi.json", None, "", &[])
         .expect("openapi")
         .json();
-    assert_eq!(doc["openapi"], "3.0.3");
+    assert_eq!(doc["openapi"], "3.1.0");
     let paths = doc["paths"].as_object().expect("paths");
     for expected in [
         "/healthz",
@@ -186,7 +186,8 @@ fn the_openapi_document_describes_every_endpoint_and_each_answers() {
                 )
                 .expect("answer");
             // Without a token a real route answers 401 (or its own answer); only a route
-            // that does not exist reaches the catch-all `not_found`.
+            // that does not exist reaches the catch-all `not_found`. (`/metrics` is 401 for
+            // want of its token.)
             assert_ne!(
                 reply.code().as_deref(),
                 Some("not_found"),
@@ -195,4 +196,23 @@ fn the_openapi_document_describes_every_endpoint_and_each_answers() {
             assert_ne!(reply.status, 405, "{method} {path}");
         }
     }
+    // A described path asked with another method is 405, saying which methods it takes.
+    let wrong = client
+        .call("DELETE", "/api/v1/sync", None, "", &[])
+        .expect("answer");
+    assert_eq!(wrong.status, 405);
+    assert_eq!(wrong.code().as_deref(), Some("method_not_allowed"));
+    let photo = client
+        .call("POST", &format!("/api/v1/blobs/{sha}"), None, "", &[])
+        .expect("answer");
+    assert_eq!(photo.status, 405);
+    assert!(
+        photo.json()["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("GET, PUT"))
+    );
+    let nowhere = client
+        .call("GET", "/api/v1/nowhere", None, "", &[])
+        .expect("answer");
+    assert_eq!(nowhere.status, 404);
 }

@@ -10,35 +10,55 @@ use crate::auth::tokens::ACCESS_TTL;
 use crate::store::auth::{self, Granted};
 use crate::store::people::Role;
 
+use crate::api::error::Body as Error;
+
 /// What a phone sends to log in.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LoginRequest {
     username: String,
     password: String,
+    /// The phone's installation id, a UUID it keeps.
+    #[schema(format = Uuid)]
     device_id: String,
+    /// The phone's name as administrators see it: 1 to 64 printable characters, no control
+    /// or text-direction characters, no `<`, `>`, `&` or `"`.
+    #[schema(min_length = 1, max_length = 64)]
     device_name: String,
 }
 
 /// A refresh token, to rotate or to end.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RefreshRequest {
     refresh_token: String,
 }
 
 /// Tokens for a session.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct TokenResponse {
+    /// A JWT for `Authorization: Bearer`, valid `expires_in` seconds or until the session ends.
     access_token: String,
+    #[schema(pattern = "^Bearer$")]
     token_type: &'static str,
     expires_in: i64,
+    /// Spend it at `/api/v1/auth/refresh` for the next pair; it works once.
     refresh_token: String,
+    /// Unix seconds.
     refresh_expires_at: i64,
     user_id: String,
+    #[schema(value_type = Role)]
     role: &'static str,
+    /// The village-code prefixes the user may see and write.
     scope: Vec<String>,
+    #[schema(format = Uuid)]
     device_id: String,
+}
+
+/// Registered devices.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct DeviceList {
+    devices: Vec<auth::DeviceInfo>,
 }
 
 fn tokens(state: &AppState, granted: Granted, now: i64) -> Result<HttpResponse, ApiError> {
@@ -68,6 +88,24 @@ fn tokens(state: &AppState, granted: Granted, now: i64) -> Result<HttpResponse, 
 }
 
 /// Checks a password, registers the device, and returns an access and a refresh token.
+///
+/// Failed logins slow down the next tries for that name from that address, and past a higher
+/// count from anywhere, alike for names that exist and names that do not; nothing locks.
+#[utoipa::path(
+    tag = "auth",
+    request_body = LoginRequest,
+    responses(
+        (status = 200, description = "logged in", body = TokenResponse),
+        (status = 400, description = "`invalid_json`, `unsupported_content_type` or `invalid_request` (bad device id or name)", body = Error),
+        (status = 401, description = "`invalid_credentials`, or `device_revoked`", body = Error),
+        (status = 403, description = "`account_disabled`", body = Error),
+        (status = 408, description = "`body_timeout`", body = Error),
+        (status = 409, description = "`device_taken`: the device is another user's", body = Error),
+        (status = 413, description = "`payload_too_large`", body = Error),
+        (status = 429, description = "`too_many_attempts`", body = Error,
+         headers(("Retry-After" = i64, description = "seconds to wait"))),
+    )
+)]
 #[post("/api/v1/auth/login")]
 pub async fn login(
     state: web::Data<AppState>,
@@ -100,7 +138,20 @@ pub async fn login(
     tokens(&state, granted, now)
 }
 
-/// Spends a refresh token for a fresh pair.
+/// Spends a refresh token for a fresh pair. A retry within two minutes, while the successor is
+/// unused, gets the same successor; any other reuse revokes the whole session.
+#[utoipa::path(
+    tag = "auth",
+    request_body = RefreshRequest,
+    responses(
+        (status = 200, description = "rotated", body = TokenResponse),
+        (status = 400, description = "`invalid_json` or `unsupported_content_type`", body = Error),
+        (status = 401, description = "`invalid_refresh_token`, `refresh_token_reused` (the session is revoked), or `device_revoked` (wipe local data)", body = Error),
+        (status = 403, description = "`account_disabled`", body = Error),
+        (status = 408, description = "`body_timeout`", body = Error),
+        (status = 413, description = "`payload_too_large`", body = Error),
+    )
+)]
 #[post("/api/v1/auth/refresh")]
 pub async fn refresh(
     state: web::Data<AppState>,
@@ -116,7 +167,17 @@ pub async fn refresh(
     tokens(&state, granted, now)
 }
 
-/// Ends the login a refresh token belongs to.
+/// Ends the session a refresh token belongs to, with every access token of it.
+#[utoipa::path(
+    tag = "auth",
+    request_body = RefreshRequest,
+    responses(
+        (status = 204, description = "logged out (also for a token already ended or unknown)"),
+        (status = 400, description = "`invalid_json` or `unsupported_content_type`", body = Error),
+        (status = 408, description = "`body_timeout`", body = Error),
+        (status = 413, description = "`payload_too_large`", body = Error),
+    )
+)]
 #[post("/api/v1/auth/logout")]
 pub async fn logout(
     state: web::Data<AppState>,
@@ -129,25 +190,46 @@ pub async fn logout(
 }
 
 /// Every registered device (admin).
+#[utoipa::path(
+    tag = "devices",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "newest first", body = DeviceList),
+        (status = 401, description = "`missing_token`, `invalid_token` or `device_revoked`", body = Error),
+        (status = 403, description = "`role_forbidden`", body = Error),
+    )
+)]
 #[get("/api/v1/devices")]
 pub async fn list_devices(
     state: web::Data<AppState>,
     caller: Caller,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(&[Role::Admin])?;
-    let list = with_db(&state.pool, auth::list_devices).await?;
-    Ok(HttpResponse::Ok().json(serde_json::json!({ "devices": list })))
+    let devices = with_db(&state.pool, auth::list_devices).await?;
+    Ok(HttpResponse::Ok().json(DeviceList { devices }))
 }
 
 /// Revokes a device (admin): its tokens stop working and its next sync orders a wipe.
+#[utoipa::path(
+    tag = "devices",
+    security(("bearer" = [])),
+    params(("id" = String, Path, format = Uuid, description = "the device id")),
+    responses(
+        (status = 204, description = "revoked (revoking twice keeps the first time)"),
+        (status = 400, description = "`invalid_path`: not a UUID", body = Error),
+        (status = 401, description = "`missing_token`, `invalid_token` or `device_revoked`", body = Error),
+        (status = 403, description = "`role_forbidden`", body = Error),
+        (status = 404, description = "`not_found`: no such device", body = Error),
+    )
+)]
 #[post("/api/v1/devices/{id}/revoke")]
 pub async fn revoke_device(
     state: web::Data<AppState>,
     caller: Caller,
-    path: web::Path<String>,
+    path: web::Path<uuid::Uuid>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(&[Role::Admin])?;
-    let id = auth::parse_device_id(&path.into_inner())?.to_string();
+    let id = path.into_inner().to_string();
     let now = unix_now();
     let found = with_db(&state.pool, move |c| auth::revoke_device(c, &id, now)).await?;
     if found {

@@ -10,10 +10,10 @@
 
 use actix_web::{HttpRequest, HttpResponse, get, put, web};
 use homevisit_sync_core::photo::{self, MAX_EDGE, PhotoLimits};
-use serde_json::json;
+use serde::Serialize;
 
 use crate::api::caller::Caller;
-use crate::api::error::{ApiError, read_body};
+use crate::api::error::{ApiError, Body as Error, read_body};
 use crate::app::{AppState, unix_now, with_db};
 use crate::store::blobs::{self, PieceError, valid_name};
 use crate::store::people::Role;
@@ -59,13 +59,60 @@ fn content_range(req: &HttpRequest, len: usize) -> Result<(u64, u64), ApiError> 
         end.parse().map_err(|_| bad())?,
         total.parse().map_err(|_| bad())?,
     );
-    if end < start || end + 1 - start != len as u64 || end >= total {
+    if len == 0 || end < start || end - start != len as u64 - 1 || end >= total {
         return Err(bad());
     }
     Ok((start, total))
 }
 
+/// Where an upload stands.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct BlobStatus {
+    /// The photo's name.
+    #[schema(pattern = "^[0-9a-f]{64}$")]
+    sha256: String,
+    /// The caller's upload of it is complete.
+    stored: bool,
+    /// Bytes of the caller's unfinished upload the server holds: resume there.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    offset: Option<u64>,
+}
+
+/// A piece that does not start where the upload stands.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct OffsetMismatch {
+    /// `upload_offset_mismatch`.
+    code: &'static str,
+    /// In words.
+    message: String,
+    /// Resume at this byte.
+    offset: u64,
+}
+
 /// Receives a photo or a piece of one.
+#[utoipa::path(
+    tag = "photos",
+    security(("bearer" = [])),
+    params(
+        ("sha256" = String, Path, pattern = "^[0-9a-f]{64}$", description = "the photo's SHA-256, lowercase hex"),
+        ("Content-Range" = Option<String>, Header, pattern = "^bytes [0-9]+-[0-9]+/[0-9]+$",
+         description = "for a piece: `bytes START-END/TOTAL`, END inclusive"),
+    ),
+    request_body(content = crate::api::openapi::Binary, content_type = "image/jpeg", description = "the photo, or a piece of it"),
+    responses(
+        (status = 200, description = "the caller had uploaded it already", body = BlobStatus),
+        (status = 201, description = "stored", body = BlobStatus),
+        (status = 202, description = "piece kept", body = BlobStatus,
+         headers(("Upload-Offset" = u64, description = "bytes held"))),
+        (status = 400, description = "`invalid_photo`, `invalid_blob_name`, `invalid_content_range`", body = Error),
+        (status = 401, description = "`missing_token`, `invalid_token` or `device_revoked`", body = Error),
+        (status = 403, description = "`role_forbidden`", body = Error),
+        (status = 408, description = "`body_timeout`", body = Error),
+        (status = 409, description = "`upload_offset_mismatch`", body = OffsetMismatch,
+         headers(("Upload-Offset" = u64, description = "resume here"))),
+        (status = 413, description = "`payload_too_large`, or `upload_quota_exceeded`: too many unfinished uploads on this device", body = Error),
+    )
+)]
 #[put("/api/v1/blobs/{sha256}")]
 pub async fn put_blob(
     state: web::Data<AppState>,
@@ -87,17 +134,21 @@ pub async fn put_blob(
     let device = caller.device_id.clone();
     let user = caller.user.id.clone();
     if store.exists(&sha) && bound(&state, &sha, &user).await? {
-        return Ok(HttpResponse::Ok().json(json!({ "sha256": sha, "stored": true })));
+        return Ok(HttpResponse::Ok().json(BlobStatus {
+            sha256: sha,
+            stored: true,
+            offset: None,
+        }));
     }
     let offset = store.offset(&device, &sha);
     if start != 0 && start != offset {
         return Ok(HttpResponse::Conflict()
             .insert_header(("Upload-Offset", offset.to_string()))
-            .json(json!({
-                "code": "upload_offset_mismatch",
-                "message": format!("resume at byte {offset}"),
-                "offset": offset,
-            })));
+            .json(OffsetMismatch {
+                code: "upload_offset_mismatch",
+                message: format!("resume at byte {offset}"),
+                offset,
+            }));
     }
     let name = sha.clone();
     let (len, verified) = web::block(move || -> Result<_, PieceError> {
@@ -127,7 +178,11 @@ pub async fn put_blob(
     match verified {
         None => Ok(HttpResponse::Accepted()
             .insert_header(("Upload-Offset", len.to_string()))
-            .json(json!({ "sha256": sha, "stored": false, "offset": len }))),
+            .json(BlobStatus {
+                sha256: sha,
+                stored: false,
+                offset: Some(len),
+            })),
         Some(Err(e)) => Err(ApiError::bad_request("invalid_photo", e.to_string())),
         Some(Ok((size, dims))) => {
             let name = sha.clone();
@@ -135,7 +190,11 @@ pub async fn put_blob(
                 blobs::record(c, &name, size, dims, &user, unix_now())
             })
             .await?;
-            Ok(HttpResponse::Created().json(json!({ "sha256": sha, "stored": true })))
+            Ok(HttpResponse::Created().json(BlobStatus {
+                sha256: sha,
+                stored: true,
+                offset: None,
+            }))
         }
     }
 }
@@ -148,6 +207,17 @@ async fn bound(state: &AppState, sha: &str, user: &str) -> Result<bool, ApiError
 
 /// How much of the caller's upload the server holds: `stored` once the caller's upload of it
 /// is complete (whether others stored it says nothing to this caller).
+#[utoipa::path(
+    tag = "photos",
+    security(("bearer" = [])),
+    params(("sha256" = String, Path, pattern = "^[0-9a-f]{64}$", description = "the photo's SHA-256, lowercase hex")),
+    responses(
+        (status = 200, description = "where the upload stands", body = BlobStatus),
+        (status = 400, description = "`invalid_blob_name`", body = Error),
+        (status = 401, description = "`missing_token`, `invalid_token` or `device_revoked`", body = Error),
+        (status = 403, description = "`role_forbidden`", body = Error),
+    )
+)]
 #[get("/api/v1/blobs/{sha256}/status")]
 pub async fn blob_status(
     state: web::Data<AppState>,
@@ -162,10 +232,29 @@ pub async fn blob_status(
     } else {
         state.blobs.offset(&caller.device_id, sha)
     };
-    Ok(HttpResponse::Ok().json(json!({ "sha256": sha, "stored": stored, "offset": offset })))
+    Ok(HttpResponse::Ok().json(BlobStatus {
+        sha256: sha.to_owned(),
+        stored,
+        offset: Some(offset),
+    }))
 }
 
-/// A photo, to those who may see a file that refers to it.
+/// A photo, to those who may see a file that refers to it (audited).
+#[utoipa::path(
+    tag = "photos",
+    security(("bearer" = [])),
+    params(("sha256" = String, Path, pattern = "^[0-9a-f]{64}$", description = "the photo's SHA-256, lowercase hex")),
+    responses(
+        (status = 200, description = "the image", content(
+            (crate::api::openapi::Binary = "image/jpeg"),
+            (crate::api::openapi::Binary = "image/png"),
+        )),
+        (status = 400, description = "`invalid_blob_name`", body = Error),
+        (status = 401, description = "`missing_token`, `invalid_token` or `device_revoked`", body = Error),
+        (status = 403, description = "`role_forbidden` or `region_forbidden`", body = Error),
+        (status = 404, description = "`not_found`: no file the caller may see names it", body = Error),
+    )
+)]
 #[get("/api/v1/blobs/{sha256}")]
 pub async fn get_blob(
     state: web::Data<AppState>,

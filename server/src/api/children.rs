@@ -14,10 +14,10 @@ use serde::Serialize;
 use std::collections::BTreeSet;
 
 use crate::api::caller::Caller;
-use crate::api::error::ApiError;
+use crate::api::error::{ApiError, Body as Error};
 use crate::app::{AppState, with_db};
 use crate::store::audit::{self, AuditFilter};
-use crate::store::children::{self, ListFilter, china_today};
+use crate::store::children::{self, ChildList, ListFilter, ListStatus, china_today};
 use crate::store::people::Role;
 use crate::store::sync::SqlSyncStore;
 use crate::store::{DbConnection, write_transaction};
@@ -44,10 +44,9 @@ fn audit_row(
 fn load_visible(
     conn: &mut DbConnection,
     caller: &Caller,
-    id: &str,
+    uuid: uuid::Uuid,
     action: &str,
 ) -> Result<AutoCommit, ApiError> {
-    let uuid = uuid::Uuid::parse_str(id).map_err(|_| ApiError::NotFound)?;
     let village = SqlSyncStore::new(conn)
         .doc_village(ChildId(uuid))
         .map_err(db_error)?
@@ -73,7 +72,23 @@ fn load_visible(
         .map_err(|e| ApiError::internal("stored file damaged", &format!("{uuid}: {e}")))
 }
 
-/// The children of the caller's regions, with today's schedules.
+/// A 400 for a list query out of its documented range.
+fn out_of_range(what: &str) -> ApiError {
+    ApiError::bad_request("invalid_query", format!("{what} is out of range"))
+}
+
+/// The children of the caller's regions, with today's schedules (audited).
+#[utoipa::path(
+    tag = "children",
+    security(("bearer" = [])),
+    params(ListFilter),
+    responses(
+        (status = 200, description = "this page, and how many match in all", body = ChildList),
+        (status = 400, description = "`invalid_query`: an unknown key, or a value out of range", body = Error),
+        (status = 401, description = "`missing_token`, `invalid_token` or `device_revoked`", body = Error),
+        (status = 403, description = "`role_forbidden`, or `region_forbidden` for a village outside the caller's regions", body = Error),
+    )
+)]
 #[get("/api/v1/children")]
 pub async fn list(
     state: web::Data<AppState>,
@@ -83,12 +98,15 @@ pub async fn list(
     caller.require(READERS)?;
     let filter = filter.into_inner();
     if let Some(status) = &filter.status
-        && !["ok", "due_soon", "overdue", "not_served"].contains(&status.as_str())
+        && !ListStatus::KEYS.contains(&status.as_str())
     {
         return Err(ApiError::bad_request(
             "invalid_query",
             "status is ok, due_soon, overdue or not_served",
         ));
+    }
+    if filter.limit.is_some_and(|l| !(1..=1000).contains(&l)) {
+        return Err(out_of_range("limit"));
     }
     if let Some(village) = &filter.village
         && !caller.scope.contains(village)
@@ -109,18 +127,30 @@ pub async fn list(
     Ok(HttpResponse::Ok().json(list))
 }
 
-/// One child's file, as JSON.
+/// One child's file, as JSON (audited).
+#[utoipa::path(
+    tag = "children",
+    security(("bearer" = [])),
+    params(("id" = uuid::Uuid, Path, description = "the file id")),
+    responses(
+        (status = 200, description = "the file: profile, people, attributes, records", body = Object),
+        (status = 400, description = "`invalid_path`: not a UUID", body = Error),
+        (status = 401, description = "`missing_token`, `invalid_token` or `device_revoked`", body = Error),
+        (status = 403, description = "`role_forbidden` or `region_forbidden`", body = Error),
+        (status = 404, description = "`not_found`", body = Error),
+    )
+)]
 #[get("/api/v1/children/{id}")]
 pub async fn detail(
     state: web::Data<AppState>,
     caller: Caller,
-    path: web::Path<String>,
+    path: web::Path<uuid::Uuid>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(READERS)?;
     let id = path.into_inner();
     let file = with_db(&state.pool, move |c| {
         write_transaction(c, |c| {
-            let doc = load_visible(c, &caller, &id, "child.read")?;
+            let doc = load_visible(c, &caller, id, "child.read")?;
             Ok::<_, ApiError>(ChildFile::from_doc(doc).map(|f| f.to_json()))
         })
     })
@@ -130,7 +160,7 @@ pub async fn detail(
 }
 
 /// One change in a file's history.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct HistoryEntry {
     /// The change hash.
     pub hash: String,
@@ -147,20 +177,45 @@ pub struct HistoryEntry {
     pub touched: Vec<String>,
 }
 
-/// Who changed what in a file, and when, oldest first.
+/// A file's history.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct History {
+    /// Oldest first.
+    changes: Vec<HistoryEntry>,
+}
+
+/// Reads of child files.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct AuditList {
+    /// Oldest first.
+    entries: Vec<audit::AuditEntry>,
+}
+
+/// Who changed what in a file, and when, oldest first (audited).
+#[utoipa::path(
+    tag = "children",
+    security(("bearer" = [])),
+    params(("id" = uuid::Uuid, Path, description = "the file id")),
+    responses(
+        (status = 200, description = "every change", body = History),
+        (status = 400, description = "`invalid_path`: not a UUID", body = Error),
+        (status = 401, description = "`missing_token`, `invalid_token` or `device_revoked`", body = Error),
+        (status = 403, description = "`role_forbidden` or `region_forbidden`", body = Error),
+        (status = 404, description = "`not_found`", body = Error),
+    )
+)]
 #[get("/api/v1/children/{id}/history")]
 pub async fn history(
     state: web::Data<AppState>,
     caller: Caller,
-    path: web::Path<String>,
+    path: web::Path<uuid::Uuid>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(READERS)?;
     let id = path.into_inner();
     let (mut doc, receipts) = with_db(&state.pool, move |c| {
         write_transaction(c, |c| {
-            let doc = load_visible(c, &caller, &id, "child.history")?;
-            let key = uuid::Uuid::parse_str(&id).map_err(|_| ApiError::NotFound)?;
-            let receipts = crate::store::sync::receipts(c, &key.to_string())?;
+            let doc = load_visible(c, &caller, id, "child.history")?;
+            let receipts = crate::store::sync::receipts(c, &id.to_string())?;
             Ok::<_, ApiError>((doc, receipts))
         })
     })
@@ -168,7 +223,7 @@ pub async fn history(
     let entries = web::block(move || history_of(&mut doc, &receipts))
         .await
         .map_err(|e| ApiError::internal("history", &e))?;
-    Ok(HttpResponse::Ok().json(serde_json::json!({ "changes": entries })))
+    Ok(HttpResponse::Ok().json(History { changes: entries }))
 }
 
 fn history_of(
@@ -222,6 +277,17 @@ fn history_of(
 }
 
 /// The audit log (county: reads of files in their regions; admin: everything).
+#[utoipa::path(
+    tag = "children",
+    security(("bearer" = [])),
+    params(AuditFilter),
+    responses(
+        (status = 200, description = "entries, oldest first", body = AuditList),
+        (status = 400, description = "`invalid_query`: an unknown key, or a value out of range", body = Error),
+        (status = 401, description = "`missing_token`, `invalid_token` or `device_revoked`", body = Error),
+        (status = 403, description = "`role_forbidden`", body = Error),
+    )
+)]
 #[get("/api/v1/audit")]
 pub async fn audit_log(
     state: web::Data<AppState>,
@@ -230,11 +296,17 @@ pub async fn audit_log(
 ) -> Result<HttpResponse, ApiError> {
     caller.require(&[Role::County, Role::Admin])?;
     let filter = filter.into_inner();
+    if filter.limit.is_some_and(|l| !(1..=1000).contains(&l)) {
+        return Err(out_of_range("limit"));
+    }
+    if filter.after.is_some_and(|a| a < 0) {
+        return Err(out_of_range("after"));
+    }
     let prefixes: Option<Vec<String>> = (caller.user.role != Role::Admin)
         .then(|| caller.scope.prefixes().map(str::to_owned).collect());
     let rows = with_db(&state.pool, move |c| {
         audit::list(c, &filter, prefixes.as_deref()).map_err(db_error)
     })
     .await?;
-    Ok(HttpResponse::Ok().json(serde_json::json!({ "entries": rows })))
+    Ok(HttpResponse::Ok().json(AuditList { entries: rows }))
 }

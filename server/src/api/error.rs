@@ -77,11 +77,17 @@ pub enum ApiError {
     Unavailable,
 }
 
-#[derive(Serialize)]
-struct Body<'a> {
+/// Every error answer: a stable code to act on, and words for people.
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = Error)]
+pub struct Body<'a> {
+    /// What went wrong, as a stable snake_case code.
     code: &'a str,
+    /// The same in words; never personal data.
     message: String,
+    /// For a refused sync: the files refused, as the request named them.
     #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    #[schema(value_type = Option<Vec<String>>)]
     files: &'a [String],
 }
 
@@ -248,7 +254,23 @@ pub async fn read_body(
     }
 }
 
-/// The answer for routes that do not exist.
-pub async fn not_found() -> Result<HttpResponse, ApiError> {
-    Err(ApiError::NotFound)
+/// The answer for routes that do not exist: 405 with `Allow` for a described path asked with
+/// another method, 404 otherwise.
+pub async fn not_found(
+    req: actix_web::HttpRequest,
+    doc: actix_web::web::Data<crate::api::openapi::ApiDocument>,
+) -> Result<HttpResponse, ApiError> {
+    match doc.methods_of(req.path()) {
+        Some(allowed) => {
+            let allow = allowed.join(", ");
+            Ok(HttpResponse::MethodNotAllowed()
+                .insert_header(("Allow", allow.clone()))
+                .json(Body {
+                    code: "method_not_allowed",
+                    message: format!("this path takes {allow}"),
+                    files: &[],
+                }))
+        }
+        None => Err(ApiError::NotFound),
+    }
 }

@@ -9,7 +9,7 @@ use homevisit_sync_core::sync::server::{Context, DEFAULT_PAGE_BYTES, HandleError
 use homevisit_sync_core::sync::{ChildId, DeviceId, Request, WireError};
 
 use crate::api::caller::DeviceCaller;
-use crate::api::error::{ApiError, read_body};
+use crate::api::error::{ApiError, Body as Error, read_body};
 use crate::app::{AppState, unix_now, with_db};
 use crate::store::people::Role;
 use crate::store::sync::{apply, audit_refusals};
@@ -55,7 +55,25 @@ impl From<HandleError<diesel::result::Error>> for ApiError {
     }
 }
 
-/// Applies a device's changes and answers with what it lacks.
+/// Applies a device's changes and answers with what it lacks: one round trip of the sync
+/// protocol (docs/PROTOCOL.md), all of it committed or none.
+///
+/// A file outside the caller's regions is refused by itself (named in the response's refusals)
+/// and audited; a request naming nothing else is 403 `region_forbidden`.
+#[utoipa::path(
+    tag = "sync",
+    security(("bearer" = [])),
+    request_body(content = crate::api::openapi::Binary, content_type = "application/vnd.homevisit.sync",
+                 description = "a request frame"),
+    responses(
+        (status = 200, description = "the response frame", content_type = "application/vnd.homevisit.sync", body = crate::api::openapi::Binary),
+        (status = 400, description = "`corrupt_request`, `decompression_limit`, or for a file named in `files`: `corrupt_document`, `invalid_document`", body = Error),
+        (status = 401, description = "`missing_token`, `invalid_token`", body = Error),
+        (status = 403, description = "`role_forbidden`, or for files named in `files`: `region_forbidden`, `moves_out_of_scope`, `erases_history`, `author_mismatch`, `photo_forbidden`", body = Error),
+        (status = 408, description = "`body_timeout`", body = Error),
+        (status = 413, description = "`payload_too_large`", body = Error),
+    )
+)]
 #[post("/api/v1/sync")]
 pub async fn sync(
     state: web::Data<AppState>,

@@ -9,7 +9,7 @@ use super::DbConnection;
 use super::schema::audit_log;
 
 /// One read, as recorded.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Queryable)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Queryable, utoipa::ToSchema)]
 pub struct AuditEntry {
     /// Its place in the log.
     pub id: i64,
@@ -75,16 +75,19 @@ pub fn record(conn: &mut DbConnection, read: &Read<'_>) -> QueryResult<()> {
 }
 
 /// What the audit listing filters by.
-#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[derive(Debug, Clone, Default, serde::Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct AuditFilter {
     /// One child file.
     pub child: Option<String>,
     /// One reader (username).
     pub user: Option<String>,
     /// Rows after this id, for paging forward.
+    #[param(minimum = 0)]
     pub after: Option<i64>,
-    /// At most this many (default 200, at most 1000).
+    /// At most this many (default 200).
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<i64>,
 }
 

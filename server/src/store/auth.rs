@@ -473,7 +473,7 @@ pub fn logout(conn: &mut DbConnection, token: &str, now: i64) -> Result<(), Auth
 }
 
 /// A registered device, for administrators.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 pub struct DeviceInfo {
     /// Its id.
     pub id: String,

@@ -168,23 +168,47 @@ pub fn villages_of(
 }
 
 /// What the list filters by.
-#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[derive(Debug, Clone, Default, serde::Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ListFilter {
-    /// One village code.
+    /// One village code (in the caller's regions).
+    #[param(pattern = "^[0-9]{12}$")]
     pub village: Option<String>,
     /// A category key in force today.
     pub category: Option<String>,
-    /// `ok`, `due_soon`, `overdue` or `not_served`.
+    /// The worst schedule status today.
+    #[param(inline, value_type = Option<ListStatus>)]
     pub status: Option<String>,
-    /// At most this many (default 200, at most 1000).
+    /// At most this many (default 200).
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<usize>,
     /// Skip this many.
+    #[param(minimum = 0)]
     pub offset: Option<usize>,
 }
 
+/// The statuses the list filters by.
+#[derive(utoipa::ToSchema)]
+#[schema(rename_all = "snake_case")]
+pub enum ListStatus {
+    /// Nothing due within the due-soon window.
+    Ok,
+    /// Due within the window.
+    DueSoon,
+    /// Past due.
+    Overdue,
+    /// No schedule applies.
+    NotServed,
+}
+
+impl ListStatus {
+    /// The keys, as the query takes them.
+    pub const KEYS: [&str; 4] = ["ok", "due_soon", "overdue", "not_served"];
+}
+
 /// One row of the children list.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ChildRow {
     /// The file id.
     pub id: String,
@@ -195,8 +219,10 @@ pub struct ChildRow {
     /// Categories in force today.
     pub categories: Vec<String>,
     /// The worst schedule status today, or `not_served`.
+    #[schema(value_type = ListStatus)]
     pub status: &'static str,
-    /// The schedules today.
+    /// The schedules today: per kind, `kind`, `every`, `last`, `due`, `status`, `days_overdue`.
+    #[schema(value_type = Vec<Object>)]
     pub schedules: Vec<rules::Schedule>,
     /// The latest home visit.
     pub last_home_visit: Option<String>,
@@ -205,7 +231,7 @@ pub struct ChildRow {
 }
 
 /// The list answer.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ChildList {
     /// Matching children in the caller's scope, before paging.
     pub total: usize,

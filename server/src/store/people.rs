@@ -8,7 +8,8 @@ use super::DbConnection;
 use super::schema::{login_failures, regions, user_regions, users};
 
 /// What a user does, and so what they may see and do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, utoipa::ToSchema)]
+#[schema(rename_all = "snake_case")]
 pub enum Role {
     /// A village child director: writes files of their villages.
     Director,
