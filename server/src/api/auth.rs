@@ -15,21 +15,28 @@ use crate::api::error::Body as Error;
 /// What a phone sends to log in.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"username": "director11", "password": "correct horse battery",
+    "device_id": "0b6c4f2e-8f43-4d9e-9a53-2f3c1c7e9a10", "device_name": "红米 Note 12"}))]
 pub struct LoginRequest {
     username: String,
     password: String,
     /// The phone's installation id, a UUID it keeps.
     #[schema(format = Uuid)]
     device_id: String,
-    /// The phone's name as administrators see it: 1 to 64 printable characters, no control
-    /// or text-direction characters, no `<`, `>`, `&` or `"`.
-    #[schema(min_length = 1, max_length = 64)]
+    /// The phone's name as administrators see it: 1 to 64 characters, no control or
+    /// text-direction characters, no `<`, `>`, `&` or `"`.
+    #[schema(
+        min_length = 1,
+        max_length = 64,
+        pattern = "^[^\\x00-\\x1f\\x7f-\\x9f<>&\"\\u061c\\u200e\\u200f\\u202a-\\u202e\\u2066-\\u2069]{1,64}$"
+    )]
     device_name: String,
 }
 
 /// A refresh token, to rotate or to end.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"refresh_token": "29fc68679a6aa375a76e2336fe9c0846d626ffaa7ae8a47c8408d49df6e697d7"}))]
 pub struct RefreshRequest {
     refresh_token: String,
 }
@@ -213,7 +220,8 @@ pub async fn list_devices(
 #[utoipa::path(
     tag = "devices",
     security(("bearer" = [])),
-    params(("id" = String, Path, format = Uuid, description = "the device id")),
+    params(("id" = String, Path, format = Uuid, description = "the device id",
+            example = "0b6c4f2e-8f43-4d9e-9a53-2f3c1c7e9a10")),
     responses(
         (status = 204, description = "revoked (revoking twice keeps the first time)"),
         (status = 400, description = "`invalid_path`: not a UUID", body = Error),

@@ -94,7 +94,8 @@ pub struct OffsetMismatch {
     tag = "photos",
     security(("bearer" = [])),
     params(
-        ("sha256" = String, Path, pattern = "^[0-9a-f]{64}$", description = "the photo's SHA-256, lowercase hex"),
+        ("sha256" = String, Path, pattern = "^[0-9a-f]{64}$", description = "the photo's SHA-256, lowercase hex",
+         example = "8e82cb924028d244fb2a9cbabdbf1f435bb3305b100de2a0be51e1012a100e13"),
         ("Content-Range" = Option<String>, Header, pattern = "^bytes [0-9]+-[0-9]+/[0-9]+$",
          description = "for a piece: `bytes START-END/TOTAL`, END inclusive"),
     ),
@@ -210,7 +211,8 @@ async fn bound(state: &AppState, sha: &str, user: &str) -> Result<bool, ApiError
 #[utoipa::path(
     tag = "photos",
     security(("bearer" = [])),
-    params(("sha256" = String, Path, pattern = "^[0-9a-f]{64}$", description = "the photo's SHA-256, lowercase hex")),
+    params(("sha256" = String, Path, pattern = "^[0-9a-f]{64}$", description = "the photo's SHA-256, lowercase hex",
+         example = "8e82cb924028d244fb2a9cbabdbf1f435bb3305b100de2a0be51e1012a100e13")),
     responses(
         (status = 200, description = "where the upload stands", body = BlobStatus),
         (status = 400, description = "`invalid_blob_name`", body = Error),
@@ -243,7 +245,8 @@ pub async fn blob_status(
 #[utoipa::path(
     tag = "photos",
     security(("bearer" = [])),
-    params(("sha256" = String, Path, pattern = "^[0-9a-f]{64}$", description = "the photo's SHA-256, lowercase hex")),
+    params(("sha256" = String, Path, pattern = "^[0-9a-f]{64}$", description = "the photo's SHA-256, lowercase hex",
+         example = "8e82cb924028d244fb2a9cbabdbf1f435bb3305b100de2a0be51e1012a100e13")),
     responses(
         (status = 200, description = "the image", content(
             (crate::api::openapi::Binary = "image/jpeg"),

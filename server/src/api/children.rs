@@ -108,6 +108,9 @@ pub async fn list(
     if filter.limit.is_some_and(|l| !(1..=1000).contains(&l)) {
         return Err(out_of_range("limit"));
     }
+    if filter.offset.is_some_and(|o| o > i32::MAX as u32) {
+        return Err(out_of_range("offset"));
+    }
     if let Some(village) = &filter.village
         && !caller.scope.contains(village)
     {
@@ -131,7 +134,8 @@ pub async fn list(
 #[utoipa::path(
     tag = "children",
     security(("bearer" = [])),
-    params(("id" = uuid::Uuid, Path, description = "the file id")),
+    params(("id" = uuid::Uuid, Path, description = "the file id",
+            example = "5d1c0e6a-3c52-4b0e-9d0f-6a1f2b3c4d5e")),
     responses(
         (status = 200, description = "the file: profile, people, attributes, records", body = Object),
         (status = 400, description = "`invalid_path`: not a UUID", body = Error),
@@ -195,7 +199,8 @@ pub struct AuditList {
 #[utoipa::path(
     tag = "children",
     security(("bearer" = [])),
-    params(("id" = uuid::Uuid, Path, description = "the file id")),
+    params(("id" = uuid::Uuid, Path, description = "the file id",
+            example = "5d1c0e6a-3c52-4b0e-9d0f-6a1f2b3c4d5e")),
     responses(
         (status = 200, description = "every change", body = History),
         (status = 400, description = "`invalid_path`: not a UUID", body = Error),

@@ -152,6 +152,14 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_documented_device_name_pattern_is_the_one_the_server_checks() {
+        let doc = serde_json::to_value(document()).expect("json");
+        let pattern =
+            &doc["components"]["schemas"]["LoginRequest"]["properties"]["device_name"]["pattern"];
+        assert_eq!(pattern, crate::store::auth::DEVICE_NAME_PATTERN);
+    }
+
+    #[test]
     fn described_paths_are_found_with_their_methods_and_others_are_not() {
         let doc = ApiDocument::new(&document());
         assert_eq!(

@@ -127,10 +127,14 @@ pub fn parse_device_id(id: &str) -> Result<uuid::Uuid, AuthError> {
     uuid::Uuid::parse_str(id).map_err(|_| AuthError::Invalid("device_id must be a UUID".into()))
 }
 
+/// What a device name may not hold: control characters, the characters that reorder text
+/// around them, and markup. The OpenAPI document states the same rule as a pattern.
+pub const DEVICE_NAME_PATTERN: &str =
+    "^[^\\x00-\\x1f\\x7f-\\x9f<>&\"\\u061c\\u200e\\u200f\\u202a-\\u202e\\u2066-\\u2069]{1,64}$";
+
 /// A device name as administrators will read it in lists and logs: printable, one line, no
 /// markup, no reordering of the text around it.
 pub fn check_device_name(name: &str) -> Result<&str, AuthError> {
-    let name = name.trim();
     let bad = |why: &str| Err(AuthError::Invalid(format!("device_name {why}")));
     if name.is_empty() || name.chars().count() > MAX_DEVICE_NAME {
         return bad(&format!("must be 1 to {MAX_DEVICE_NAME} characters"));

@@ -173,9 +173,10 @@ pub fn villages_of(
 #[into_params(parameter_in = Query)]
 pub struct ListFilter {
     /// One village code (in the caller's regions).
-    #[param(pattern = "^[0-9]{12}$")]
+    #[param(pattern = "^[0-9]{12}$", example = "210302001001")]
     pub village: Option<String>,
     /// A category key in force today.
+    #[param(example = "left_behind")]
     pub category: Option<String>,
     /// The worst schedule status today.
     #[param(inline, value_type = Option<ListStatus>)]
@@ -184,8 +185,8 @@ pub struct ListFilter {
     #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<usize>,
     /// Skip this many.
-    #[param(minimum = 0)]
-    pub offset: Option<usize>,
+    #[param(minimum = 0, maximum = 2147483647)]
+    pub offset: Option<u32>,
 }
 
 /// The statuses the list filters by.
@@ -380,7 +381,7 @@ pub fn list(
         });
     }
     let total = out.len();
-    let offset = filter.offset.unwrap_or(0);
+    let offset = filter.offset.unwrap_or(0) as usize;
     let limit = filter.limit.unwrap_or(200).min(1000);
     Ok(ChildList {
         total,
