@@ -246,11 +246,16 @@ impl Server {
 
     /// A client logged in as `user` on a fresh device id.
     pub fn login(&self, user: &str) -> Client {
+        self.login_with(user, PASSWORD)
+    }
+
+    /// A client logged in as `user` with `password` on a fresh device id.
+    pub fn login_with(&self, user: &str, password: &str) -> Client {
         let mut client = self.client();
         client
             .login(
                 user,
-                PASSWORD,
+                password,
                 &uuid::Uuid::new_v4().to_string(),
                 "test phone",
             )
@@ -290,18 +295,9 @@ impl Phone {
             &StoreKey::new(rand::random::<[u8; 32]>()),
         )
         .expect("open store");
-        let mut client = server.client();
-        client
-            .login(
-                user,
-                password,
-                &uuid::Uuid::new_v4().to_string(),
-                "test phone",
-            )
-            .unwrap_or_else(|e| panic!("login {user}: {e}"));
         Phone {
             device,
-            client,
+            client: server.login_with(user, password),
             user: user.to_owned(),
             _dir: dir,
         }
@@ -358,6 +354,20 @@ pub fn profile(name: &str, village: &str) -> Profile {
         village_code: village.into(),
         registered_on: NaiveDate::from_ymd_opt(2026, 1, 10).expect("date"),
     }
+}
+
+/// Posts raw bytes as a sync frame with the client's token: for frames our client would never
+/// build.
+pub fn post_frame(client: &Client, frame: &[u8]) -> homevisit_server::client::Reply {
+    client
+        .call(
+            "POST",
+            "/api/v1/sync",
+            Some(&token(client)),
+            "application/vnd.homevisit.sync",
+            frame,
+        )
+        .expect("an answer")
 }
 
 /// The access token of a logged-in client.

@@ -3,10 +3,11 @@
 
 use automerge::sync::SyncDoc;
 use homevisit_sync_core::sync::Request;
+use homevisit_sync_core::sync::chunks::{chunk_for_fuzzing, document_for_fuzzing};
 use homevisit_sync_core::sync::wire::{DocSync, MAX_REQUEST_BODY, Upload, frame_for_fuzzing};
 use std::io::Write;
 
-use crate::harness::{Phone, Server, token};
+use crate::harness::{Phone, Server, post_frame};
 
 /// The most the server's peak memory may grow while it refuses these bodies.
 const GROWTH_LIMIT: u64 = 64 << 20;
@@ -32,45 +33,14 @@ fn deflated_zeros(n: usize) -> Vec<u8> {
     e.finish().expect("deflate")
 }
 
-fn uleb(out: &mut Vec<u8>, mut v: u64) {
-    loop {
-        let b = (v & 0x7f) as u8;
-        v >>= 7;
-        if v == 0 {
-            out.push(b);
-            return;
-        }
-        out.push(b | 0x80);
-    }
-}
-
-/// An Automerge chunk: magic, a checksum Automerge would only check after inflating, the type.
-fn chunk(kind: u8, data: &[u8]) -> Vec<u8> {
-    let mut out = vec![0x85, 0x6f, 0x4a, 0x83, 1, 2, 3, 4, kind];
-    uleb(&mut out, data.len() as u64);
-    out.extend_from_slice(data);
-    out
-}
-
 #[test]
 fn compressed_chunks_that_inflate_past_any_need_are_refused_with_flat_memory() {
     let server = Server::sqlite();
     let mut phone = Phone::new(&server, "dir_a");
     let child = phone.register("孔小乐", "210302001001");
     phone.sync();
-    let bearer = token(&phone.client);
-    let post = |frame: &[u8]| {
-        phone
-            .client
-            .call(
-                "POST",
-                "/api/v1/sync",
-                Some(&bearer),
-                "application/vnd.homevisit.sync",
-                frame,
-            )
-            .expect("an answer")
-    };
+    let client = &phone.client;
+    let post = |frame: &[u8]| post_frame(client, frame);
 
     // 1 GiB of zeros, deflated to about 1 MB, which zstd takes to a few hundred bytes.
     let bomb = deflated_zeros(1 << 30);
@@ -78,22 +48,18 @@ fn compressed_chunks_that_inflate_past_any_need_are_refused_with_flat_memory() {
         uploads: vec![Upload {
             doc: child,
             base: 0,
-            changes: chunk(2, &bomb),
+            changes: chunk_for_fuzzing(2, &bomb),
         }],
         ..Request::default()
     }
     .encode();
     // The same inside a document chunk's compressed column, in a sync message (version 2
     // messages may carry a whole document).
-    let mut document = vec![0, 0, 0, 1];
-    uleb(&mut document, 0x18); // a DEFLATE-compressed column
-    uleb(&mut document, bomb.len() as u64);
-    document.extend_from_slice(&bomb);
     let mut message = automerge::AutoCommit::new()
         .sync()
         .generate_sync_message(&mut automerge::sync::State::new())
         .expect("a message");
-    message.changes = chunk(0, &document).into();
+    message.changes = document_for_fuzzing(&bomb).into();
     let compressed_column = Request {
         syncs: vec![DocSync {
             doc: child,

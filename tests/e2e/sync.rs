@@ -105,19 +105,7 @@ fn a_director_cannot_upload_a_file_of_another_village_and_nothing_of_the_request
 fn corrupt_and_oversized_sync_bodies_get_stable_codes_and_the_server_stays_up() {
     let server = Server::sqlite();
     let phone = Phone::new(&server, "dir_a");
-    let token = crate::harness::token(&phone.client);
-    let post = |body: &[u8]| {
-        phone
-            .client
-            .call(
-                "POST",
-                "/api/v1/sync",
-                Some(&token),
-                "application/vnd.homevisit.sync",
-                body,
-            )
-            .expect("an answer")
-    };
+    let post = |body: &[u8]| crate::harness::post_frame(&phone.client, body);
     let garbage = post(b"HV\x01\x00not a frame at all");
     assert_eq!(garbage.status, 400);
     assert_eq!(garbage.code().as_deref(), Some("corrupt_request"));

@@ -5,11 +5,11 @@
 
 use automerge::sync::SyncDoc;
 use homevisit_sync_core::file::{ChildId, Findings, RecordVersion};
-use homevisit_sync_core::sync::wire::{DocSync, Upload};
+use homevisit_sync_core::sync::wire::{DocSync, Item, Upload};
 use homevisit_sync_core::sync::{Cursor, Request, Response};
 use homevisit_sync_core::vocab::RecordKind;
 
-use crate::harness::{Phone, Server, token};
+use crate::harness::{Phone, Server, post_frame};
 
 const XINHUA: &str = "210302001001";
 const HONGQI: &str = "210302002001";
@@ -117,19 +117,8 @@ fn every_sync_message_kind_about_a_foreign_file_is_refused_for_every_role_and_au
     for user in ["dir_a", "sup_a", "county_x"] {
         let mut phone = Phone::new(&server, user);
         let own = (user != "county_x").then(|| phone.register("王小明", XINHUA));
-        let bearer = token(&phone.client);
-        let post = |frame: Vec<u8>| {
-            phone
-                .client
-                .call(
-                    "POST",
-                    "/api/v1/sync",
-                    Some(&bearer),
-                    "application/vnd.homevisit.sync",
-                    &frame,
-                )
-                .expect("an answer")
-        };
+        let client = &phone.client;
+        let post = |frame: Vec<u8>| post_frame(client, &frame);
         for probe in probes(foreign, heads.clone(), changes.clone()) {
             let what = format!("{user} / {}", probe.kind);
             // Alone: refused like any read of the file over REST.
@@ -175,7 +164,12 @@ fn every_sync_message_kind_about_a_foreign_file_is_refused_for_every_role_and_au
         }
         if own.is_some() {
             // Cursors: a new install, and a forged cursor that forces the server's fallback,
-            // bring back everything in the caller's scope, and only that.
+            // bring back everything in the caller's scope, and only that. Items (tag 4) carry
+            // no file the server acts on; one naming the foreign file changes nothing.
+            let item = Item {
+                kind: 1,
+                payload: foreign.as_bytes().to_vec(),
+            };
             for cursor in [
                 None,
                 Some(Cursor {
@@ -186,6 +180,7 @@ fn every_sync_message_kind_about_a_foreign_file_is_refused_for_every_role_and_au
                 let reply = post(
                     Request {
                         cursor,
+                        items: vec![item.clone()],
                         ..Request::default()
                     }
                     .encode(),

@@ -90,12 +90,7 @@ pub async fn sync(
         // County and admin accounts do not sync; a request of theirs that names files is an
         // attempt on those files, and is audited as one.
         if let Ok(request) = decoded {
-            let named: Vec<ChildId> = request
-                .uploads
-                .iter()
-                .map(|u| u.doc)
-                .chain(request.syncs.iter().map(|s| s.doc))
-                .collect();
+            let named: Vec<ChildId> = request.named_files().into_iter().collect();
             if !named.is_empty() {
                 with_db(&state.pool, move |c| {
                     let reader = caller.read("sync.refused", None, None);

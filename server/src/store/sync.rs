@@ -73,9 +73,11 @@ fn merge(
             conn: c,
             cache,
             deferred: Some(Vec::new()),
+            receipts: Vec::new(),
         };
         let response = handle(&mut store, ctx, request)?;
         store.issue_deferred()?;
+        store.write_receipts(ctx)?;
         super::auth::touch_device(c, &ctx.device.0.to_string(), (ctx.now_ms / 1000) as i64)?;
         if let Some(reader) = audit {
             let delivered: std::collections::BTreeSet<String> = response
@@ -135,6 +137,9 @@ pub struct SqlSyncStore<'a> {
     /// In [`apply`], the files written so far, whose sequence numbers are issued together at
     /// the end (see [`SqlSyncStore::issue_deferred`]); `None` issues each on write.
     deferred: Option<Vec<String>>,
+    /// Receipts of the changes merged so far (file, change), written together at the end
+    /// when numbers are deferred.
+    receipts: Vec<(String, String)>,
 }
 
 impl<'a> SqlSyncStore<'a> {
@@ -145,6 +150,7 @@ impl<'a> SqlSyncStore<'a> {
             conn,
             cache: None,
             deferred: None,
+            receipts: Vec::new(),
         }
     }
 
@@ -154,6 +160,7 @@ impl<'a> SqlSyncStore<'a> {
             conn,
             cache: Some(cache),
             deferred: None,
+            receipts: Vec::new(),
         }
     }
 
@@ -198,6 +205,30 @@ impl<'a> SqlSyncStore<'a> {
             diesel::update(children::table.filter(children::id.eq(key)))
                 .set(children::seq.eq(seq))
                 .execute(self.conn)?;
+        }
+        Ok(())
+    }
+
+    /// Writes the receipts kept so far, in as few statements as the backend allows.
+    fn write_receipts(&mut self, ctx: &Context<'_>) -> QueryResult<()> {
+        let received_at = (ctx.now_ms / 1000) as i64;
+        let device = ctx.device.0.to_string();
+        let rows: Vec<_> = std::mem::take(&mut self.receipts)
+            .into_iter()
+            .map(|(doc, hash)| {
+                (
+                    change_receipts::document_id.eq(doc),
+                    change_receipts::change_hash.eq(hash),
+                    change_receipts::received_at.eq(received_at),
+                    change_receipts::user_id.eq(ctx.user),
+                    change_receipts::device_id.eq(device.clone()),
+                )
+            })
+            .collect();
+        // Batches stay under SQLite's bound-parameter limit.
+        for batch in rows.chunks(150) {
+            let insert = diesel::insert_into(change_receipts::table).values(batch);
+            on_backend!(&mut *self.conn, |c| insert.execute(c))?;
         }
         Ok(())
     }
@@ -328,6 +359,20 @@ impl ServerStore for SqlSyncStore<'_> {
         }
     }
 
+    fn villages(
+        &mut self,
+        ids: &std::collections::BTreeSet<ChildId>,
+    ) -> QueryResult<std::collections::BTreeMap<ChildId, String>> {
+        if ids.is_empty() {
+            return Ok(Default::default());
+        }
+        let keys: Vec<String> = ids.iter().map(|id| id.0.to_string()).collect();
+        Ok(super::children::villages_of(self.conn, &keys)?
+            .into_iter()
+            .filter_map(|(id, village)| Some((ChildId(uuid::Uuid::parse_str(&id).ok()?), village)))
+            .collect())
+    }
+
     fn doc_village(&mut self, id: ChildId) -> QueryResult<Option<String>> {
         documents::table
             .filter(documents::id.eq(id.0.to_string()))
@@ -400,18 +445,14 @@ impl ServerStore for SqlSyncStore<'_> {
             }
         }
         super::children::project(self.conn, view, seq)?;
-        let received_at = (merge.ctx.now_ms / 1000) as i64;
-        let device = merge.ctx.device.0.to_string();
-        for hash in merge.received {
-            diesel::insert_into(change_receipts::table)
-                .values((
-                    change_receipts::document_id.eq(&key),
-                    change_receipts::change_hash.eq(hash.to_string()),
-                    change_receipts::received_at.eq(received_at),
-                    change_receipts::user_id.eq(merge.ctx.user),
-                    change_receipts::device_id.eq(&device),
-                ))
-                .execute(self.conn)?;
+        self.receipts.extend(
+            merge
+                .received
+                .iter()
+                .map(|hash| (key.clone(), hash.to_string())),
+        );
+        if self.deferred.is_none() {
+            self.write_receipts(merge.ctx)?;
         }
         Ok(seq)
     }

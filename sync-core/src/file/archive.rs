@@ -41,18 +41,14 @@ pub fn amendment(before: Option<&Value>, after: &Value, author: &str) -> Result<
         photos: Vec::new(),
     };
     let empty = Map::new();
-    let section = |tree: Option<&Value>, key: &str| -> Map<String, Value> {
-        tree.and_then(|t| t.get(key))
-            .and_then(Value::as_object)
-            .cloned()
-            .unwrap_or_default()
-    };
+    let section = |tree, key| section(tree, key, &empty);
+    // Most of a file is untouched by a merge: what is equal is skipped before any work.
     let (old, new) = (section(before, "records"), section(Some(after), "records"));
-    for (id, record) in &new {
-        let path = format!("records.{id}");
+    for (id, record) in new {
         match old.get(id) {
-            Some(was) => c.record(&path, was, record),
-            None => c.new_record(&path, record),
+            Some(was) if was == record => {}
+            Some(was) => c.record(&format!("records.{id}"), was, record),
+            None => c.new_record(&format!("records.{id}"), record),
         }
     }
     for id in old.keys().filter(|id| !new.contains_key(*id)) {
@@ -62,10 +58,12 @@ pub fn amendment(before: Option<&Value>, after: &Value, author: &str) -> Result<
         );
     }
     let (old, new) = (section(before, "people"), section(Some(after), "people"));
-    for (id, person) in &new {
-        let path = format!("people.{id}");
-        let was = old.get(id).and_then(Value::as_object).unwrap_or(&empty);
-        c.void(&path, was.get("void"), person.get("void"));
+    for (id, person) in new {
+        let was = old.get(id);
+        if was != Some(person) {
+            let void = was.and_then(|p| p.get("void"));
+            c.void(&format!("people.{id}"), void, person.get("void"));
+        }
     }
     for id in old.keys().filter(|id| !new.contains_key(*id)) {
         c.erase(
@@ -77,12 +75,14 @@ pub fn amendment(before: Option<&Value>, after: &Value, author: &str) -> Result<
         section(before, "attributes"),
         section(Some(after), "attributes"),
     );
-    for (id, assertion) in &new {
-        let path = format!("attributes.{id}");
+    for (id, assertion) in new {
         match old.get(id) {
             Some(was) if was == assertion => {}
-            Some(_) => c.erase(path, "an assertion may not be changed: assert anew"),
-            None => c.signed(&path, assertion),
+            Some(_) => c.erase(
+                format!("attributes.{id}"),
+                "an assertion may not be changed: assert anew",
+            ),
+            None => c.signed(&format!("attributes.{id}"), assertion),
         }
     }
     for id in old.keys().filter(|id| !new.contains_key(*id)) {
@@ -100,6 +100,17 @@ pub fn amendment(before: Option<&Value>, after: &Value, author: &str) -> Result<
     Ok(Amendment {
         new_photos: c.photos,
     })
+}
+
+/// A collection of the file (`records`, `people`, `attributes`), or `empty`.
+fn section<'a>(
+    tree: Option<&'a Value>,
+    key: &str,
+    empty: &'a Map<String, Value>,
+) -> &'a Map<String, Value> {
+    tree.and_then(|t| t.get(key))
+        .and_then(Value::as_object)
+        .unwrap_or(empty)
 }
 
 struct Check<'a> {

@@ -170,6 +170,41 @@ fn document(data: &[u8], budget: &mut Budget) -> Result<(), ChunkError> {
     Ok(())
 }
 
+fn uleb(out: &mut Vec<u8>, mut v: u64) {
+    loop {
+        let byte = (v & 0x7f) as u8;
+        v >>= 7;
+        if v == 0 {
+            out.push(byte);
+            return;
+        }
+        out.push(byte | 0x80);
+    }
+}
+
+/// An Automerge chunk of any kind around `data`, with a checksum Automerge would check only
+/// after parsing: for tests and fuzzers that craft what a hostile device could send.
+#[doc(hidden)]
+pub fn chunk_for_fuzzing(kind: u8, data: &[u8]) -> Vec<u8> {
+    let mut out = MAGIC.to_vec();
+    out.extend_from_slice(&[1, 2, 3, 4, kind]);
+    uleb(&mut out, data.len() as u64);
+    out.extend_from_slice(data);
+    out
+}
+
+/// A document chunk holding nothing but one op column marked DEFLATE-compressed, with
+/// `column` as its data: for tests and fuzzers.
+#[doc(hidden)]
+pub fn document_for_fuzzing(column: &[u8]) -> Vec<u8> {
+    // No actors, no heads, no change columns, one op column.
+    let mut body = vec![0, 0, 0, 1];
+    uleb(&mut body, u64::from(DEFLATE | 0x10));
+    uleb(&mut body, column.len() as u64);
+    body.extend_from_slice(column);
+    chunk_for_fuzzing(DOCUMENT, &body)
+}
+
 /// Inflates into nothing, counting: memory stays flat whatever the data claims.
 fn inflate(column: &[u8], budget: &mut Budget) -> Result<(), ChunkError> {
     let decoder = flate2::bufread::DeflateDecoder::new(column);
@@ -212,23 +247,6 @@ mod tests {
         e.finish().expect("deflate")
     }
 
-    fn chunk(kind: u8, data: &[u8]) -> Vec<u8> {
-        let mut out = MAGIC.to_vec();
-        out.extend_from_slice(&[0, 0, 0, 0, kind]);
-        let mut len = data.len() as u64;
-        loop {
-            let b = (len & 0x7f) as u8;
-            len >>= 7;
-            if len == 0 {
-                out.push(b);
-                break;
-            }
-            out.push(b | 0x80);
-        }
-        out.extend_from_slice(data);
-        out
-    }
-
     #[test]
     fn changes_and_a_saved_document_with_compressed_columns_pass() {
         let mut doc = busy_doc();
@@ -249,7 +267,7 @@ mod tests {
 
     #[test]
     fn a_compressed_change_chunk_is_refused_without_inflating_it() {
-        let bomb = chunk(2, &deflate(&vec![0; 4 << 20]));
+        let bomb = chunk_for_fuzzing(2, &deflate(&vec![0; 4 << 20]));
         assert_eq!(
             check(&bomb, &mut Budget::default()),
             Err(ChunkError::Refused {
@@ -261,21 +279,7 @@ mod tests {
 
     #[test]
     fn a_document_whose_column_inflates_past_the_budget_is_refused() {
-        let column = deflate(&vec![0; 2 << 20]);
-        let mut body = vec![0, 0, 0, 1];
-        body.push(DEFLATE as u8 | 0x10);
-        let mut len = column.len() as u64;
-        loop {
-            let b = (len & 0x7f) as u8;
-            len >>= 7;
-            if len == 0 {
-                body.push(b);
-                break;
-            }
-            body.push(b | 0x80);
-        }
-        body.extend_from_slice(&column);
-        let doc = chunk(0, &body);
+        let doc = document_for_fuzzing(&deflate(&vec![0; 2 << 20]));
         assert_eq!(
             check(&doc, &mut Budget::new(1 << 20)),
             Err(ChunkError::TooLarge { limit: 1 << 20 })

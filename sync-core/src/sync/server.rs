@@ -114,6 +114,20 @@ pub trait ServerStore {
     }
     /// The village of a stored file, without loading it.
     fn doc_village(&mut self, id: ChildId) -> Result<Option<String>, Self::Error>;
+    /// The villages of those of `ids` that are stored. A store that can look them up at once
+    /// overrides this: every sync asks it for every file the request names.
+    fn villages(
+        &mut self,
+        ids: &BTreeSet<ChildId>,
+    ) -> Result<BTreeMap<ChildId, String>, Self::Error> {
+        let mut out = BTreeMap::new();
+        for id in ids {
+            if let Some(village) = self.doc_village(*id)? {
+                out.insert(*id, village);
+            }
+        }
+        Ok(out)
+    }
     /// Stores a file after a merge, with the receipt of each change it added, and returns its
     /// new sequence number.
     fn put_doc(
@@ -285,21 +299,13 @@ fn out_of_scope<S: ServerStore>(
     ctx: &Context<'_>,
     request: &Request,
 ) -> Result<(BTreeSet<ChildId>, usize), S::Error> {
-    let named: BTreeSet<ChildId> = request
-        .uploads
-        .iter()
-        .map(|u| u.doc)
-        .chain(request.syncs.iter().map(|s| s.doc))
+    let named = request.named_files();
+    let refused = store
+        .villages(&named)?
+        .into_iter()
+        .filter(|(_, village)| !ctx.scope.contains(village))
+        .map(|(id, _)| id)
         .collect();
-    let mut refused = BTreeSet::new();
-    for id in &named {
-        if store
-            .doc_village(*id)?
-            .is_some_and(|v| !ctx.scope.contains(&v))
-        {
-            refused.insert(*id);
-        }
-    }
     Ok((refused, named.len()))
 }
 

@@ -142,6 +142,17 @@ pub struct Request {
     pub items: Vec<Item>,
 }
 
+impl Request {
+    /// Every file the request names, in uploads and sync messages, each once.
+    pub fn named_files(&self) -> std::collections::BTreeSet<ChildId> {
+        self.uploads
+            .iter()
+            .map(|u| u.doc)
+            .chain(self.syncs.iter().map(|s| s.doc))
+            .collect()
+    }
+}
+
 impl Default for Request {
     fn default() -> Self {
         Request {
