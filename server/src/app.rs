@@ -1,70 +1,23 @@
 //! The HTTP service: actix-web over the storage layer.
 
 use actix_web::{App, HttpServer, web};
-use homevisit_sync_core::rules::RuleSet;
 use std::future::Future;
 use std::net::TcpListener;
 use std::sync::Arc;
 
 use crate::api::error::ApiError;
-use crate::api::{auth, blobs, children, error, health, openapi, sync};
+use crate::api::{error, openapi};
 use crate::auth::tokens::TokenKeys;
 use crate::metrics::Metrics;
 use crate::settings::Settings;
+use crate::state::AppState;
+use crate::store;
 use crate::store::blobs::BlobStore;
 use crate::store::cache::DocCache;
-use crate::store::{self, DbConnection, DbPool};
 use crate::tls;
 
 /// The largest JSON body any endpoint takes.
 pub const MAX_JSON_BYTES: usize = 64 << 10;
-
-/// What every handler shares.
-#[derive(Clone)]
-pub struct AppState {
-    /// The database pool.
-    pub pool: DbPool,
-    /// The keys access tokens are signed and checked with.
-    pub keys: Arc<TokenKeys>,
-    /// The visit rules schedules are computed with.
-    pub rules: Arc<RuleSet>,
-    /// The largest sync body accepted, bytes.
-    pub max_sync_bytes: usize,
-    /// Where photos are kept.
-    pub blobs: BlobStore,
-    /// Loaded child files kept between syncs.
-    pub docs: Arc<DocCache>,
-    /// How long a request body may stall (see [`crate::api::body`]).
-    pub body_timeout: std::time::Duration,
-}
-
-/// The time now, Unix seconds.
-pub fn unix_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
-}
-
-/// Runs blocking database work on the blocking pool with a pooled connection.
-///
-/// No connection available (the database is down) is a 503; a failed task is a 500.
-pub async fn with_db<T, E, F>(pool: &DbPool, f: F) -> Result<T, ApiError>
-where
-    F: FnOnce(&mut DbConnection) -> Result<T, E> + Send + 'static,
-    T: Send + 'static,
-    E: Into<ApiError> + Send + 'static,
-{
-    let pool = pool.clone();
-    let outcome = web::block(move || pool.get().map(|mut conn| f(&mut conn))).await;
-    match outcome {
-        Ok(Ok(result)) => result.map_err(Into::into),
-        Ok(Err(e)) => {
-            crate::log::error("database unavailable", &e.to_string());
-            Err(ApiError::Unavailable)
-        }
-        Err(e) => Err(ApiError::internal("blocking task", &e)),
-    }
-}
 
 /// Sweeps abandoned photo uploads now and every hour, for as long as the server runs.
 fn sweep_partial_uploads(blobs: BlobStore) {
@@ -83,27 +36,6 @@ fn sweep_partial_uploads(blobs: BlobStore) {
     });
 }
 
-/// The routes, each describing itself for the OpenAPI document.
-pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
-    cfg.service(health::healthz)
-        .service(crate::metrics::metrics)
-        .service(openapi::document_json)
-        .service(health::readyz)
-        .service(auth::login)
-        .service(auth::refresh)
-        .service(auth::logout)
-        .service(auth::list_devices)
-        .service(auth::revoke_device)
-        .service(sync::sync)
-        .service(children::list)
-        .service(children::detail)
-        .service(children::history)
-        .service(children::audit_log)
-        .service(blobs::put_blob)
-        .service(blobs::blob_status)
-        .service(blobs::get_blob);
-}
-
 /// The routes with their extractor settings and the catch-all, for the server.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.app_data(
@@ -119,8 +51,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         web::PathConfig::default()
             .error_handler(|e, _| ApiError::bad_request("invalid_path", e.to_string()).into()),
     )
-    .configure(|c| routes(&mut utoipa_actix_web::service_config::ServiceConfig::new(c)))
-    .default_service(web::to(error::not_found));
+    .configure(|c| crate::api::routes(&mut utoipa_actix_web::service_config::ServiceConfig::new(c)))
+    .default_service(web::to(openapi::not_found));
 }
 
 /// Runs the service on `listener` until `shutdown` completes, then drains in-flight requests.
@@ -152,8 +84,9 @@ pub async fn launch_with_listener(
     };
     sweep_partial_uploads(state.blobs.clone());
     let metrics = web::Data::new(Metrics::default());
-    let metrics_token =
-        web::Data::new(crate::metrics::MetricsToken(settings.metrics_token.clone()));
+    let metrics_token = web::Data::new(crate::api::health::MetricsToken(
+        settings.metrics_token.clone(),
+    ));
     let document = web::Data::new(openapi::ApiDocument::new(&openapi::document()));
     let server = HttpServer::new(move || {
         App::new()

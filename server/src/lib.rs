@@ -10,5 +10,6 @@ pub mod files;
 pub mod log;
 pub mod metrics;
 pub mod settings;
+pub mod state;
 pub mod store;
 pub mod tls;

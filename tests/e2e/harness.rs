@@ -381,5 +381,5 @@ pub fn token(client: &Client) -> String {
 
 /// The time now.
 pub fn now() -> DateTime<Utc> {
-    DateTime::from_timestamp(homevisit_server::app::unix_now(), 0).expect("now")
+    DateTime::from_timestamp(homevisit_server::state::unix_now(), 0).expect("now")
 }

@@ -5,8 +5,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::api::caller::Caller;
 use crate::api::error::ApiError;
-use crate::app::{AppState, unix_now, with_db};
 use crate::auth::tokens::ACCESS_TTL;
+use crate::state::{AppState, unix_now, with_db};
 use crate::store::auth::{self, Granted};
 use crate::store::people::Role;
 

@@ -14,7 +14,7 @@ use serde::Serialize;
 
 use crate::api::caller::Caller;
 use crate::api::error::{ApiError, Body as Error, read_body};
-use crate::app::{AppState, unix_now, with_db};
+use crate::state::{AppState, unix_now, with_db};
 use crate::store::blobs::{self, PieceError, valid_name};
 use crate::store::people::Role;
 use crate::store::{audit, children};
@@ -203,7 +203,7 @@ pub async fn put_blob(
 /// Whether `user` uploaded the photo.
 async fn bound(state: &AppState, sha: &str, user: &str) -> Result<bool, ApiError> {
     let (sha, user) = (sha.to_owned(), user.to_owned());
-    with_db(&state.pool, move |c| blobs::uploaded_by(c, &sha, &user)).await
+    Ok(with_db(&state.pool, move |c| blobs::uploaded_by(c, &sha, &user)).await?)
 }
 
 /// How much of the caller's upload the server holds: `stored` once the caller's upload of it

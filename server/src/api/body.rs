@@ -25,7 +25,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::time::{Instant, Sleep};
 
-use crate::app::AppState;
+use crate::state::AppState;
 
 /// The slowest a body may arrive on average once the grace has passed, bytes per second. Slow
 /// 2G carries about six times this.

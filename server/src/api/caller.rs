@@ -8,7 +8,7 @@ use std::future::Future;
 use std::pin::Pin;
 
 use crate::api::error::ApiError;
-use crate::app::{AppState, unix_now, with_db};
+use crate::state::{AppState, unix_now, with_db};
 use crate::store::audit::Read;
 use crate::store::auth;
 use crate::store::people::{Role, User};

@@ -15,7 +15,7 @@ use std::collections::BTreeSet;
 
 use crate::api::caller::Caller;
 use crate::api::error::{ApiError, Body as Error};
-use crate::app::{AppState, with_db};
+use crate::state::{AppState, with_db};
 use crate::store::audit::{self, AuditFilter};
 use crate::store::children::{self, ChildList, ListFilter, ListStatus, china_today};
 use crate::store::people::Role;

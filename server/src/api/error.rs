@@ -190,6 +190,20 @@ impl ApiError {
     }
 }
 
+impl<E: Into<ApiError>> From<crate::state::Blocking<E>> for ApiError {
+    fn from(e: crate::state::Blocking<E>) -> Self {
+        use crate::state::Blocking;
+        match e {
+            Blocking::Failed(e) => e.into(),
+            Blocking::Unavailable(cause) => {
+                crate::log::error("database unavailable", &cause);
+                ApiError::Unavailable
+            }
+            Blocking::Died(cause) => ApiError::internal("blocking task", &cause),
+        }
+    }
+}
+
 impl From<diesel::result::Error> for ApiError {
     fn from(e: diesel::result::Error) -> Self {
         ApiError::internal("database", &e)
@@ -251,26 +265,5 @@ pub async fn read_body(
         }
         Ok(Err(e)) => Err(ApiError::bad_request("invalid_body", e.to_string())),
         Err(_) => Err(ApiError::PayloadTooLarge { limit }),
-    }
-}
-
-/// The answer for routes that do not exist: 405 with `Allow` for a described path asked with
-/// another method, 404 otherwise.
-pub async fn not_found(
-    req: actix_web::HttpRequest,
-    doc: actix_web::web::Data<crate::api::openapi::ApiDocument>,
-) -> Result<HttpResponse, ApiError> {
-    match doc.methods_of(req.path()) {
-        Some(allowed) => {
-            let allow = allowed.join(", ");
-            Ok(HttpResponse::MethodNotAllowed()
-                .insert_header(("Allow", allow.clone()))
-                .json(Body {
-                    code: "method_not_allowed",
-                    message: format!("this path takes {allow}"),
-                    files: &[],
-                }))
-        }
-        None => Err(ApiError::NotFound),
     }
 }

@@ -9,6 +9,8 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 use utoipa_actix_web::AppExt;
 
+use crate::api::error::ApiError;
+
 #[derive(OpenApi)]
 #[openapi(
     info(
@@ -65,7 +67,7 @@ pub fn document() -> utoipa::openapi::OpenApi {
     let (_, api) = actix_web::App::new()
         .into_utoipa_app()
         .openapi(Base::openapi())
-        .configure(crate::app::routes)
+        .configure(super::routes)
         .split_for_parts();
     api
 }
@@ -133,6 +135,31 @@ impl ApiDocument {
             })
             .map(|(_, methods)| methods.as_slice())
     }
+}
+
+/// The answer for routes that do not exist: 405 with `Allow` for a described path asked with
+/// another method, 404 otherwise.
+pub async fn not_found(
+    req: actix_web::HttpRequest,
+    doc: web::Data<ApiDocument>,
+) -> Result<HttpResponse, ApiError> {
+    use actix_web::ResponseError;
+    use actix_web::http::{StatusCode, header};
+    let Some(allowed) = doc.methods_of(req.path()) else {
+        return Err(ApiError::NotFound);
+    };
+    let allow = allowed.join(", ");
+    let mut response = ApiError::Refused {
+        status: StatusCode::METHOD_NOT_ALLOWED,
+        code: "method_not_allowed",
+        message: format!("this path takes {allow}"),
+        files: Vec::new(),
+    }
+    .error_response();
+    if let Ok(value) = header::HeaderValue::from_str(&allow) {
+        response.headers_mut().insert(header::ALLOW, value);
+    }
+    Ok(response)
 }
 
 /// This document.

@@ -186,7 +186,7 @@ impl State {
 }
 
 fn now() -> DateTime<Utc> {
-    DateTime::from_timestamp(homevisit_server::app::unix_now(), 0).unwrap_or_default()
+    DateTime::from_timestamp(homevisit_server::state::unix_now(), 0).unwrap_or_default()
 }
 
 fn today() -> NaiveDate {

@@ -126,7 +126,7 @@ pub fn project(conn: &mut DbConnection, view: &ChildFileView, seq: u64) -> Query
 
 /// Today's date in China (UTC+8), the date schedules are counted in.
 pub fn china_today() -> NaiveDate {
-    let now = crate::app::unix_now() + 8 * 3600;
+    let now = crate::state::unix_now() + 8 * 3600;
     DateTime::from_timestamp(now, 0)
         .map(|d| d.date_naive())
         .unwrap_or_default()
