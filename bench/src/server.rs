@@ -99,7 +99,7 @@ fn start(database_url: &str) -> Result<(Running, demo::Demo)> {
 }
 
 fn today() -> NaiveDate {
-    homevisit_server::store::children::china_today()
+    homevisit_server::service::clock::Clock::default().today()
 }
 
 /// A simulated phone: a replica and its logged-in connection.

@@ -81,6 +81,7 @@ pub async fn launch_with_listener(
         blobs: BlobStore::new(&settings.data_dir.join("blobs")),
         docs: Arc::new(DocCache::new(settings.doc_cache)),
         body_timeout: std::time::Duration::from_secs(settings.body_timeout.max(1)),
+        clock: settings.clock()?,
     };
     sweep_partial_uploads(state.blobs.clone());
     let metrics = web::Data::new(Metrics::default());

@@ -220,7 +220,7 @@ pub fn ensure_sized(
         }
     }
     people::import_regions(conn, regions)?;
-    let now = crate::state::unix_now();
+    let now = crate::service::clock::unix_now();
     for c in &credentials {
         let role: Role = c.role.parse()?;
         let scope: Vec<String> = if c.region.is_empty() {

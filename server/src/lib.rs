@@ -9,6 +9,7 @@ pub mod demo;
 pub mod files;
 pub mod log;
 pub mod metrics;
+pub mod service;
 pub mod settings;
 pub mod state;
 pub mod store;

@@ -31,6 +31,13 @@ pub struct Settings {
     pub metrics_token: String,
     /// Seconds a request body may stall, and the grace before it must average 1 KiB/s.
     pub body_timeout: u64,
+    /// The IANA time zone dates are counted in (schedules, "today").
+    pub time_zone: String,
+    /// A development or test server: allows `serve --today`. Never in production.
+    pub development: bool,
+    /// A fixed "today" (`serve --today`), for the demo and tests; never from a file.
+    #[serde(skip)]
+    pub today: Option<chrono::NaiveDate>,
     /// TLS.
     pub tls: TlsSettings,
 }
@@ -61,6 +68,9 @@ impl Default for Settings {
             doc_cache: 512,
             metrics_token: String::new(),
             body_timeout: 30,
+            time_zone: "Asia/Shanghai".into(),
+            development: false,
+            today: None,
             tls: TlsSettings::default(),
         }
     }
@@ -86,6 +96,9 @@ impl std::fmt::Debug for Settings {
                 },
             )
             .field("body_timeout", &self.body_timeout)
+            .field("time_zone", &self.time_zone)
+            .field("development", &self.development)
+            .field("today", &self.today)
             .field("tls", &self.tls)
             .finish()
     }
@@ -159,6 +172,12 @@ metrics_token = ""
 # least 1 KiB/s (slow 2G carries about 6). A body that fails either gets 408.
 body_timeout = 30
 
+# The IANA time zone the children's dates are counted in: what "today" and "overdue" mean.
+time_zone = "Asia/Shanghai"
+
+# A development or test server: allows `serve --today YYYY-MM-DD`. Never in production.
+development = false
+
 [tls]
 # PEM files of the certificate chain and its key.
 # cert = "/etc/homevisit/fullchain.pem"
@@ -219,6 +238,19 @@ impl Settings {
         } else {
             Ok(DatabaseUrl::parse(&self.database_url)?)
         }
+    }
+
+    /// The clock "today" is read from, in the settings' time zone.
+    pub fn clock(&self) -> Result<crate::service::clock::Clock, SettingsError> {
+        use crate::service::clock::{Clock, parse_zone};
+        let zone = parse_zone(&self.time_zone).map_err(|message| SettingsError::Parse {
+            origin: "time_zone".into(),
+            message,
+        })?;
+        Ok(match self.today {
+            Some(today) => Clock::fixed(zone, today),
+            None => Clock::new(zone),
+        })
     }
 
     /// The rule set the settings name.

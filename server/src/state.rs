@@ -27,15 +27,10 @@ pub struct AppState {
     pub blobs: BlobStore,
     /// Loaded child files kept between syncs.
     pub docs: Arc<DocCache>,
-    /// How long a request body may stall (see [`crate::api::body`]).
+    /// How long a request body may stall (see `api::body`).
     pub body_timeout: std::time::Duration,
-}
-
-/// The time now, Unix seconds.
-pub fn unix_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
+    /// Where "today" comes from.
+    pub clock: crate::service::clock::Clock,
 }
 
 /// Why blocking database work did not give its own answer.

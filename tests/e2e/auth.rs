@@ -242,7 +242,7 @@ fn forged_expired_and_misaddressed_tokens_are_all_401() {
     )
     .expect("json");
     let sid = genuine_claims["sid"].as_str().expect("sid").to_owned();
-    let now = homevisit_server::state::unix_now();
+    let now = homevisit_server::service::clock::unix_now();
     let claims = |exp: i64, aud: &str| {
         json!({"sub": session.user_id, "device": session.device_id, "role": "admin",
                "sid": sid, "iss": "homevisit", "aud": aud, "iat": now, "exp": exp})

@@ -192,9 +192,9 @@ fn a_phone_with_a_wrong_clock_is_accepted_and_the_server_records_when_it_arrived
             long_ago,
         )
         .expect("create");
-    let before = homevisit_server::state::unix_now();
+    let before = homevisit_server::service::clock::unix_now();
     director.sync();
-    let after = homevisit_server::state::unix_now();
+    let after = homevisit_server::service::clock::unix_now();
     let history = director
         .client
         .get(&format!("/api/v1/children/{child}/history"))

@@ -52,7 +52,8 @@ pub struct Server {
     _pg: Option<crate::pg::TestDatabase>,
     /// What the server printed before it listened (the demo's logins).
     pub banner: Vec<String>,
-    extra: Vec<String>,
+    /// Extra flags for `serve`.
+    pub extra: Vec<String>,
     /// Environment variables the server starts with.
     pub env: Vec<(String, String)>,
 }
@@ -381,5 +382,5 @@ pub fn token(client: &Client) -> String {
 
 /// The time now.
 pub fn now() -> DateTime<Utc> {
-    DateTime::from_timestamp(homevisit_server::state::unix_now(), 0).expect("now")
+    DateTime::from_timestamp(homevisit_server::service::clock::unix_now(), 0).expect("now")
 }

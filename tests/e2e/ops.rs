@@ -1,6 +1,8 @@
 //! What operators see: metrics, logs and the API description, and that none of it leaks a
 //! child's file.
 
+use homevisit_sync_core::file::{Assertion, AttrKind};
+
 use crate::harness::{Phone, Server};
 
 #[test]
@@ -119,6 +121,66 @@ fn the_data_directory_and_everything_in_it_are_readable_by_the_server_user_only(
         seen += 1;
     }
     assert!(seen >= 8, "walked only {seen} entries");
+}
+
+#[test]
+fn today_can_be_fixed_only_for_the_demo_or_development_and_schedules_follow_it() {
+    let server = Server::sqlite_unstarted();
+    let refused = server.homevisit(
+        &[
+            "serve",
+            "--dev-tls",
+            "--listen",
+            "127.0.0.1:0",
+            "--today",
+            "2027-01-01",
+        ],
+        None,
+    );
+    assert!(!refused.status.success());
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("--today is for the demo"),
+        "{refused:?}"
+    );
+
+    // A left-behind child in poor guardianship, registered on 2026-01-10 and never visited:
+    // a home visit is due a month later under `tiedong`.
+    let mut server = server;
+    server
+        .env
+        .push(("HOMEVISIT__DEVELOPMENT".into(), "true".into()));
+    server.extra = vec!["--today".into(), "2026-01-20".into()];
+    let mut server = server.start();
+    let mut director = Phone::new(&server, "dir_a");
+    let child = director.register("钟小林", "210302001001");
+    let at = crate::harness::now();
+    let effective = chrono::NaiveDate::from_ymd_opt(2026, 1, 10).expect("date");
+    for (attr, value) in [
+        (AttrKind::Category, "left_behind"),
+        (AttrKind::Guardianship, "poor"),
+    ] {
+        let assertion = Assertion {
+            attr,
+            value: value.into(),
+            present: true,
+            effective,
+            recorded_at: at,
+            by: "dir_a".into(),
+        };
+        director
+            .device
+            .edit(&child, |f| f.assert_attribute(&assertion, "dir_a", at))
+            .expect("assert");
+    }
+    director.sync();
+    let status = |server: &Server| {
+        let list = server.login("sup_a").get("/api/v1/children").expect("list");
+        list["children"][0]["status"].as_str().map(str::to_owned)
+    };
+    assert_eq!(status(&server).as_deref(), Some("ok"));
+    server.extra = vec!["--today".into(), "2027-01-20".into()];
+    let server = server.start();
+    assert_eq!(status(&server).as_deref(), Some("overdue"));
 }
 
 #[test]

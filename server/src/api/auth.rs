@@ -6,7 +6,8 @@ use serde::{Deserialize, Serialize};
 use crate::api::caller::Caller;
 use crate::api::error::ApiError;
 use crate::auth::tokens::ACCESS_TTL;
-use crate::state::{AppState, unix_now, with_db};
+use crate::service::clock::unix_now;
+use crate::state::{AppState, with_db};
 use crate::store::auth::{self, Granted};
 use crate::store::people::Role;
 

@@ -14,7 +14,8 @@ use serde::Serialize;
 
 use crate::api::caller::Caller;
 use crate::api::error::{ApiError, Body as Error, read_body};
-use crate::state::{AppState, unix_now, with_db};
+use crate::service::clock::unix_now;
+use crate::state::{AppState, with_db};
 use crate::store::blobs::{self, PieceError, valid_name};
 use crate::store::people::Role;
 use crate::store::{audit, children};

@@ -8,7 +8,8 @@ use std::future::Future;
 use std::pin::Pin;
 
 use crate::api::error::ApiError;
-use crate::state::{AppState, unix_now, with_db};
+use crate::service::clock::unix_now;
+use crate::state::{AppState, with_db};
 use crate::store::audit::Read;
 use crate::store::auth;
 use crate::store::people::{Role, User};

@@ -17,7 +17,7 @@ use crate::api::caller::Caller;
 use crate::api::error::{ApiError, Body as Error};
 use crate::state::{AppState, with_db};
 use crate::store::audit::{self, AuditFilter};
-use crate::store::children::{self, ChildList, ListFilter, ListStatus, china_today};
+use crate::store::children::{self, ChildList, ListFilter, ListStatus};
 use crate::store::people::Role;
 use crate::store::sync::SqlSyncStore;
 use crate::store::{DbConnection, write_transaction};
@@ -120,10 +120,11 @@ pub async fn list(
         ));
     }
     let rules = state.rules.clone();
+    let today = state.clock.today();
     let list = with_db(&state.pool, move |c| {
         write_transaction(c, |c| {
             audit_row(c, &caller, "children.list", None, filter.village.as_deref())?;
-            children::list(c, &caller.scope, &filter, &rules, china_today()).map_err(db_error)
+            children::list(c, &caller.scope, &filter, &rules, today).map_err(db_error)
         })
     })
     .await?;

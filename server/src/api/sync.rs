@@ -10,7 +10,8 @@ use homevisit_sync_core::sync::{ChildId, DeviceId, Request, WireError};
 
 use crate::api::caller::DeviceCaller;
 use crate::api::error::{ApiError, Body as Error, read_body};
-use crate::state::{AppState, unix_now, with_db};
+use crate::service::clock::unix_now;
+use crate::state::{AppState, with_db};
 use crate::store::people::Role;
 use crate::store::sync::{apply, audit_refusals};
 use crate::store::write_transaction;

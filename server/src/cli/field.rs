@@ -186,11 +186,11 @@ impl State {
 }
 
 fn now() -> DateTime<Utc> {
-    DateTime::from_timestamp(homevisit_server::state::unix_now(), 0).unwrap_or_default()
+    DateTime::from_timestamp(homevisit_server::service::clock::unix_now(), 0).unwrap_or_default()
 }
 
 fn today() -> NaiveDate {
-    homevisit_server::store::children::china_today()
+    homevisit_server::service::clock::Clock::default().today()
 }
 
 /// Runs `homevisit field ...`.

@@ -113,7 +113,7 @@ pub fn region(command: RegionCommand) -> Result<()> {
 
 /// Runs `homevisit user ...`.
 pub fn user(command: UserCommand) -> Result<()> {
-    let now = homevisit_server::state::unix_now();
+    let now = homevisit_server::service::clock::unix_now();
     match command {
         UserCommand::Add {
             username,

@@ -1,6 +1,6 @@
 //! `homevisit serve`, `homevisit migrate` and `homevisit config default`.
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use clap::Args;
 use homevisit_server::settings::{EXAMPLE, Settings};
 use homevisit_server::{app, store};
@@ -67,15 +67,24 @@ pub struct ServeArgs {
     /// Build the demo county first (once) and print its logins.
     #[arg(long)]
     demo: bool,
+    /// Count dates as if today were this day (YYYY-MM-DD): only with --demo or the
+    /// `development` setting.
+    #[arg(long)]
+    today: Option<chrono::NaiveDate>,
 }
 
 /// Runs the server until SIGINT or SIGTERM, then drains in-flight requests.
 pub fn serve(args: &ServeArgs) -> Result<()> {
-    let settings = args.settings.settings()?;
+    let mut settings = args.settings.settings()?;
     settings.check_tls()?;
     settings.database()?;
+    if args.today.is_some() && !(args.demo || settings.development) {
+        bail!("--today is for the demo and for development: give --demo, or set development");
+    }
+    settings.today = args.today;
+    let clock = settings.clock()?;
     if args.demo {
-        demo(&args.settings)?;
+        demo_on(&settings, clock.today())?;
     }
     let listener = std::net::TcpListener::bind(settings.listen)
         .with_context(|| format!("listening on {}", settings.listen))?;
@@ -103,13 +112,13 @@ async fn shutdown_signal() {
 /// Builds the demo county unless it is there, and prints its logins.
 pub fn demo(args: &SettingsArgs) -> Result<()> {
     let settings = args.settings()?;
+    demo_on(&settings, settings.clock()?.today())
+}
+
+fn demo_on(settings: &Settings, today: chrono::NaiveDate) -> Result<()> {
     homevisit_server::files::private_dir(&settings.data_dir)?;
     let pool = store::open(&settings.database()?, 1)?;
-    let built = homevisit_server::demo::ensure(
-        &mut *pool.get()?,
-        &settings.data_dir,
-        homevisit_server::store::children::china_today(),
-    )?;
+    let built = homevisit_server::demo::ensure(&mut *pool.get()?, &settings.data_dir, today)?;
     print!("{}", built.describe());
     Ok(())
 }

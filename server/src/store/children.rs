@@ -26,7 +26,6 @@ fn key_of<T: Serialize>(value: &T) -> String {
 /// Rewrites the projection of one file from its current view.
 pub fn project(conn: &mut DbConnection, view: &ChildFileView, seq: u64) -> QueryResult<()> {
     let id = view.id.to_string();
-    let today = china_today();
     let live = || view.records.values().filter(|r| r.void.is_none());
     let last_home_visit = live()
         .filter(|r| r.kind == RecordKind::HomeVisit)
@@ -38,14 +37,12 @@ pub fn project(conn: &mut DbConnection, view: &ChildFileView, seq: u64) -> Query
             .as_ref()
             .is_some_and(|d| d.outcome.is_none())
     });
-    let categories = view.attributes_on(today).categories.join(",");
     let row = (
         children::village.eq(&view.profile.village_code),
         children::name.eq(&view.profile.name),
         children::sex.eq(view.profile.sex.key()),
         children::birth_date.eq(view.profile.birth_date.to_string()),
         children::registered_on.eq(view.profile.registered_on.to_string()),
-        children::categories.eq(&categories),
         children::last_home_visit.eq(last_home_visit.map(|d| d.to_string())),
         children::danger_open.eq(danger_open),
         children::seq.eq(seq as i64),
@@ -122,14 +119,6 @@ pub fn project(conn: &mut DbConnection, view: &ChildFileView, seq: u64) -> Query
         on_backend!(conn, |c| insert.execute(c))?;
     }
     Ok(())
-}
-
-/// Today's date in China (UTC+8), the date schedules are counted in.
-pub fn china_today() -> NaiveDate {
-    let now = crate::state::unix_now() + 8 * 3600;
-    DateTime::from_timestamp(now, 0)
-        .map(|d| d.date_naive())
-        .unwrap_or_default()
 }
 
 /// The villages of the files that refer to a photo.

@@ -119,7 +119,6 @@ diesel::table! {
         sex -> Text,
         birth_date -> Text,
         registered_on -> Text,
-        categories -> Text,
         last_home_visit -> Nullable<Text>,
         danger_open -> Bool,
         seq -> BigInt,

@@ -1,0 +1,1 @@
+ALTER TABLE children ADD COLUMN categories TEXT NOT NULL DEFAULT '';
