@@ -6,70 +6,31 @@
 //! that reads it, so nothing is shown that is not logged.
 
 use actix_web::{HttpResponse, get, web};
-use automerge::AutoCommit;
 use homevisit_sync_core::file::ChildFile;
-use homevisit_sync_core::sync::ChildId;
-use homevisit_sync_core::sync::server::ServerStore;
 use serde::Serialize;
-use std::collections::BTreeSet;
 
 use crate::api::caller::Caller;
 use crate::api::error::{ApiError, Body as Error};
+use crate::service::children::{
+    self, ChildList, HistoryEntry, ListFilter, ListStatus, ReadError, read_file,
+};
 use crate::state::{AppState, with_db};
 use crate::store::audit::{self, AuditFilter};
-use crate::store::children::{self, ChildList, ListFilter, ListStatus};
 use crate::store::people::Role;
-use crate::store::sync::SqlSyncStore;
-use crate::store::{DbConnection, write_transaction};
+use crate::store::write_transaction;
 
 /// Roles that read child files.
 const READERS: &[Role] = &[Role::Director, Role::Supervisor, Role::County];
 
-fn db_error(e: diesel::result::Error) -> ApiError {
-    e.into()
-}
-
-fn audit_row(
-    conn: &mut DbConnection,
-    caller: &Caller,
-    action: &str,
-    child: Option<&str>,
-    village: Option<&str>,
-) -> Result<(), ApiError> {
-    audit::record(conn, &caller.read(action, child, village)).map_err(db_error)
-}
-
-/// Loads a file the caller may see, or says why not: 404 if it does not exist, 403 if it lies
-/// outside the caller's regions. The audit row is written before the file is read.
-fn load_visible(
-    conn: &mut DbConnection,
-    caller: &Caller,
-    uuid: uuid::Uuid,
-    action: &str,
-) -> Result<AutoCommit, ApiError> {
-    let village = SqlSyncStore::new(conn)
-        .doc_village(ChildId(uuid))
-        .map_err(db_error)?
-        .ok_or(ApiError::NotFound)?;
-    if !caller.scope.contains(&village) {
-        return Err(ApiError::forbidden(
-            "region_forbidden",
-            format!("child {uuid} is outside your regions"),
-        ));
+impl From<ReadError> for ApiError {
+    fn from(e: ReadError) -> Self {
+        match e {
+            ReadError::NotFound => ApiError::NotFound,
+            ReadError::Forbidden(_) => ApiError::forbidden("region_forbidden", e.to_string()),
+            ReadError::Damaged(..) => ApiError::internal("stored file damaged", &e),
+            ReadError::Store(e) => e.into(),
+        }
     }
-    audit_row(
-        conn,
-        caller,
-        action,
-        Some(&uuid.to_string()),
-        Some(&village),
-    )?;
-    let stored = SqlSyncStore::new(conn)
-        .doc(ChildId(uuid))
-        .map_err(db_error)?
-        .ok_or(ApiError::NotFound)?;
-    AutoCommit::load(&stored.bytes)
-        .map_err(|e| ApiError::internal("stored file damaged", &format!("{uuid}: {e}")))
 }
 
 /// A 400 for a list query out of its documented range.
@@ -123,8 +84,11 @@ pub async fn list(
     let today = state.clock.today();
     let list = with_db(&state.pool, move |c| {
         write_transaction(c, |c| {
-            audit_row(c, &caller, "children.list", None, filter.village.as_deref())?;
-            children::list(c, &caller.scope, &filter, &rules, today).map_err(db_error)
+            audit::record(
+                c,
+                &caller.read("children.list", None, filter.village.as_deref()),
+            )?;
+            children::list(c, &caller.scope, &filter, &rules, today)
         })
     })
     .await?;
@@ -155,31 +119,13 @@ pub async fn detail(
     let id = path.into_inner();
     let file = with_db(&state.pool, move |c| {
         write_transaction(c, |c| {
-            let doc = load_visible(c, &caller, id, "child.read")?;
+            let doc = read_file(c, &caller.scope, &caller.read("child.read", None, None), id)?;
             Ok::<_, ApiError>(ChildFile::from_doc(doc).map(|f| f.to_json()))
         })
     })
     .await?
     .map_err(|e| ApiError::internal("stored file unreadable", &e))?;
     Ok(HttpResponse::Ok().json(file))
-}
-
-/// One change in a file's history.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct HistoryEntry {
-    /// The change hash.
-    pub hash: String,
-    /// When it was made on the device, Unix seconds.
-    pub at: i64,
-    /// Who made it (the author the device wrote, which the server checked when it arrived).
-    pub by: Option<String>,
-    /// When the server received it, Unix seconds by the server's clock; absent for changes
-    /// imported rather than received from a phone.
-    pub received_at: Option<i64>,
-    /// Whose sync brought it (username).
-    pub received_from: Option<String>,
-    /// The parts of the file it touched: `profile`, `records/ID`, `attributes/ID`, ...
-    pub touched: Vec<String>,
 }
 
 /// A file's history.
@@ -220,66 +166,17 @@ pub async fn history(
     let id = path.into_inner();
     let (mut doc, receipts) = with_db(&state.pool, move |c| {
         write_transaction(c, |c| {
-            let doc = load_visible(c, &caller, id, "child.history")?;
+            let reader = caller.read("child.history", None, None);
+            let doc = read_file(c, &caller.scope, &reader, id)?;
             let receipts = crate::store::sync::receipts(c, &id.to_string())?;
             Ok::<_, ApiError>((doc, receipts))
         })
     })
     .await?;
-    let entries = web::block(move || history_of(&mut doc, &receipts))
+    let entries = web::block(move || children::history(&mut doc, &receipts))
         .await
         .map_err(|e| ApiError::internal("history", &e))?;
     Ok(HttpResponse::Ok().json(History { changes: entries }))
-}
-
-fn history_of(
-    doc: &mut AutoCommit,
-    receipts: &std::collections::BTreeMap<String, (i64, String)>,
-) -> Vec<HistoryEntry> {
-    let changes: Vec<_> = doc
-        .get_changes(&[])
-        .into_iter()
-        .map(|c| {
-            (
-                c.hash(),
-                c.deps().to_vec(),
-                c.timestamp(),
-                c.message().map(str::to_owned),
-            )
-        })
-        .collect();
-    changes
-        .into_iter()
-        .map(|(hash, deps, at, by)| {
-            let mut touched = BTreeSet::new();
-            for patch in doc.diff(&deps, &[hash]) {
-                let mut parts: Vec<String> = patch
-                    .path
-                    .iter()
-                    .map(|(_, prop)| prop.to_string())
-                    .collect();
-                if let automerge::PatchAction::PutMap { key, .. }
-                | automerge::PatchAction::DeleteMap { key } = &patch.action
-                {
-                    parts.push(key.clone());
-                }
-                parts.truncate(2);
-                if !parts.is_empty() {
-                    touched.insert(parts.join("/"));
-                }
-            }
-            let hash = hash.to_string();
-            let receipt = receipts.get(&hash);
-            HistoryEntry {
-                received_at: receipt.map(|(at, _)| *at),
-                received_from: receipt.map(|(_, who)| who.clone()),
-                hash,
-                at,
-                by,
-                touched: touched.into_iter().collect(),
-            }
-        })
-        .collect()
 }
 
 /// The audit log (county: reads of files in their regions; admin: everything).
@@ -311,7 +208,7 @@ pub async fn audit_log(
     let prefixes: Option<Vec<String>> = (caller.user.role != Role::Admin)
         .then(|| caller.scope.prefixes().map(str::to_owned).collect());
     let rows = with_db(&state.pool, move |c| {
-        audit::list(c, &filter, prefixes.as_deref()).map_err(db_error)
+        audit::list(c, &filter, prefixes.as_deref()).map_err(ApiError::from)
     })
     .await?;
     Ok(HttpResponse::Ok().json(AuditList { entries: rows }))

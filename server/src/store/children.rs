@@ -7,7 +7,6 @@
 use chrono::{DateTime, NaiveDate};
 use diesel::prelude::*;
 use homevisit_sync_core::file::{Assertion, AttrKind, ChildFileView, FileSummary};
-use homevisit_sync_core::rules::{self, RuleSet, Status};
 use homevisit_sync_core::sync::Scope;
 use homevisit_sync_core::vocab::RecordKind;
 use serde::Serialize;
@@ -156,79 +155,6 @@ pub fn villages_of(
     Ok(out)
 }
 
-/// What the list filters by.
-#[derive(Debug, Clone, Default, serde::Deserialize, utoipa::IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub struct ListFilter {
-    /// One village code (in the caller's regions).
-    #[param(pattern = "^[0-9]{12}$", example = "210302001001")]
-    pub village: Option<String>,
-    /// A category key in force today.
-    #[param(example = "left_behind")]
-    pub category: Option<String>,
-    /// The worst schedule status today.
-    #[param(inline, value_type = Option<ListStatus>)]
-    pub status: Option<String>,
-    /// At most this many (default 200).
-    #[param(minimum = 1, maximum = 1000)]
-    pub limit: Option<usize>,
-    /// Skip this many.
-    #[param(minimum = 0, maximum = 2147483647)]
-    pub offset: Option<u32>,
-}
-
-/// The statuses the list filters by.
-#[derive(utoipa::ToSchema)]
-#[schema(rename_all = "snake_case")]
-pub enum ListStatus {
-    /// Nothing due within the due-soon window.
-    Ok,
-    /// Due within the window.
-    DueSoon,
-    /// Past due.
-    Overdue,
-    /// No schedule applies.
-    NotServed,
-}
-
-impl ListStatus {
-    /// The keys, as the query takes them.
-    pub const KEYS: [&str; 4] = ["ok", "due_soon", "overdue", "not_served"];
-}
-
-/// One row of the children list.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct ChildRow {
-    /// The file id.
-    pub id: String,
-    /// The child's name.
-    pub name: String,
-    /// The village code.
-    pub village: String,
-    /// Categories in force today.
-    pub categories: Vec<String>,
-    /// The worst schedule status today, or `not_served`.
-    #[schema(value_type = ListStatus)]
-    pub status: &'static str,
-    /// The schedules today: per kind, `kind`, `every`, `last`, `due`, `status`, `days_overdue`.
-    #[schema(value_type = Vec<Object>)]
-    pub schedules: Vec<rules::Schedule>,
-    /// The latest home visit.
-    pub last_home_visit: Option<String>,
-    /// A danger record without an outcome.
-    pub danger_open: bool,
-}
-
-/// The list answer.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct ChildList {
-    /// Matching children in the caller's scope, before paging.
-    pub total: usize,
-    /// This page.
-    pub children: Vec<ChildRow>,
-}
-
 type ChildBase = (String, String, String, String, String, Option<String>, bool);
 type AttrRow = (String, String, String, String, bool, String, i64, String);
 
@@ -236,14 +162,25 @@ fn parse_date(s: &str) -> NaiveDate {
     s.parse().unwrap_or_default()
 }
 
-/// The children in `scope` matching `filter`, with their schedules on `on`.
-pub fn list(
+/// What the list of a scope needs of one child: the schedule digest, with the projection's
+/// last home visit and open danger.
+#[derive(Debug, Clone)]
+pub struct Listed {
+    /// Attributes and record dates, as the rules engine reads them.
+    pub summary: FileSummary,
+    /// The latest home visit.
+    pub last_home_visit: Option<String>,
+    /// A danger record without an outcome.
+    pub danger_open: bool,
+}
+
+/// The children of `scope` (in one village of it, if `village` is given), ordered by village,
+/// name and id, with what their schedules are computed from.
+pub fn listed(
     conn: &mut DbConnection,
     scope: &Scope,
-    filter: &ListFilter,
-    rules: &RuleSet,
-    on: NaiveDate,
-) -> QueryResult<ChildList> {
+    village: Option<&str>,
+) -> QueryResult<Vec<Listed>> {
     let mut base: Vec<ChildBase> = Vec::new();
     for prefix in scope.prefixes() {
         if prefix.is_empty() || !prefix.bytes().all(|b| b.is_ascii_digit()) {
@@ -252,8 +189,8 @@ pub fn list(
         let mut query = children::table
             .filter(children::village.like(format!("{prefix}%")))
             .into_boxed();
-        if let Some(v) = &filter.village {
-            query = query.filter(children::village.eq(v.clone()));
+        if let Some(v) = village {
+            query = query.filter(children::village.eq(v.to_owned()));
         }
         base.extend(
             query
@@ -328,61 +265,24 @@ pub fn list(
             );
         }
     }
-    let mut out = Vec::new();
+    let mut out = Vec::with_capacity(base.len());
     for (id, name, village, birth, registered, last_home_visit, danger_open) in base {
         let Ok(uuid) = uuid::Uuid::parse_str(&id) else {
             continue;
         };
-        let summary = FileSummary {
-            id: homevisit_sync_core::file::ChildId(uuid),
-            name: name.clone(),
-            village_code: village.clone(),
-            birth_date: parse_date(&birth),
-            registered_on: parse_date(&registered),
-            attributes: attributes.remove(&id).unwrap_or_default(),
-            records: records.remove(&id).unwrap_or_default(),
-        };
-        let case = homevisit_sync_core::device::case_of(&summary, on);
-        let categories = case.categories.clone();
-        let evaluation = rules::evaluate(rules, &case, on);
-        let status = if !evaluation.served {
-            "not_served"
-        } else {
-            worst(evaluation.schedules.iter().map(|s| s.status)).key()
-        };
-        if filter.status.as_deref().is_some_and(|s| s != status)
-            || filter
-                .category
-                .as_ref()
-                .is_some_and(|c| !categories.contains(c))
-        {
-            continue;
-        }
-        out.push(ChildRow {
-            id,
-            name,
-            village,
-            categories,
-            status,
-            schedules: evaluation.schedules,
+        out.push(Listed {
+            summary: FileSummary {
+                id: homevisit_sync_core::file::ChildId(uuid),
+                name,
+                village_code: village,
+                birth_date: parse_date(&birth),
+                registered_on: parse_date(&registered),
+                attributes: attributes.remove(&id).unwrap_or_default(),
+                records: records.remove(&id).unwrap_or_default(),
+            },
             last_home_visit,
             danger_open,
         });
     }
-    let total = out.len();
-    let offset = filter.offset.unwrap_or(0) as usize;
-    let limit = filter.limit.unwrap_or(200).min(1000);
-    Ok(ChildList {
-        total,
-        children: out.into_iter().skip(offset).take(limit).collect(),
-    })
-}
-
-fn worst(statuses: impl Iterator<Item = Status>) -> Status {
-    let rank = |s: Status| match s {
-        Status::Ok => 0,
-        Status::DueSoon => 1,
-        Status::Overdue => 2,
-    };
-    statuses.max_by_key(|s| rank(*s)).unwrap_or(Status::Ok)
+    Ok(out)
 }

@@ -1,0 +1,259 @@
+//! Reading child files: who may, what is audited, and the list of a scope with today's
+//! schedules (computed by sync-core's rules engine, the same the phone runs).
+
+use automerge::AutoCommit;
+use chrono::NaiveDate;
+use homevisit_sync_core::rules::{self, RuleSet, Status};
+use homevisit_sync_core::sync::server::ServerStore;
+use homevisit_sync_core::sync::{ChildId, Scope};
+use serde::Serialize;
+use std::collections::BTreeSet;
+
+use crate::store::DbConnection;
+use crate::store::audit::{self, Read};
+use crate::store::children::listed;
+use crate::store::sync::SqlSyncStore;
+
+/// Why a file could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    /// No such file.
+    #[error("no such child file")]
+    NotFound,
+    /// The file lies outside the reader's regions.
+    #[error("child {0} is outside your regions")]
+    Forbidden(uuid::Uuid),
+    /// The stored file does not load: the server's own data is damaged.
+    #[error("stored file {0} is damaged: {1}")]
+    Damaged(uuid::Uuid, String),
+    /// The database failed.
+    #[error("database: {0}")]
+    Store(#[from] diesel::result::Error),
+}
+
+/// Loads a file for a reader who may see it, writing the audit row (`reader`, with its action)
+/// before the file is read. Run it inside the transaction the answer is read in.
+pub fn read_file(
+    conn: &mut DbConnection,
+    scope: &Scope,
+    reader: &Read<'_>,
+    id: uuid::Uuid,
+) -> Result<AutoCommit, ReadError> {
+    let village = SqlSyncStore::new(conn)
+        .doc_village(ChildId(id))?
+        .ok_or(ReadError::NotFound)?;
+    if !scope.contains(&village) {
+        return Err(ReadError::Forbidden(id));
+    }
+    let child = id.to_string();
+    audit::record(
+        conn,
+        &Read {
+            child_id: Some(&child),
+            village: Some(&village),
+            ..reader.clone()
+        },
+    )?;
+    let stored = SqlSyncStore::new(conn)
+        .doc(ChildId(id))?
+        .ok_or(ReadError::NotFound)?;
+    AutoCommit::load(&stored.bytes).map_err(|e| ReadError::Damaged(id, e.to_string()))
+}
+
+/// What the list filters by.
+#[derive(Debug, Clone, Default, serde::Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ListFilter {
+    /// One village code (in the caller's regions).
+    #[param(pattern = "^[0-9]{12}$", example = "210302001001")]
+    pub village: Option<String>,
+    /// A category key in force today.
+    #[param(example = "left_behind")]
+    pub category: Option<String>,
+    /// The worst schedule status today.
+    #[param(inline, value_type = Option<ListStatus>)]
+    pub status: Option<String>,
+    /// At most this many (default 200).
+    #[param(minimum = 1, maximum = 1000)]
+    pub limit: Option<usize>,
+    /// Skip this many.
+    #[param(minimum = 0, maximum = 2147483647)]
+    pub offset: Option<u32>,
+}
+
+/// The statuses the list filters by.
+#[derive(utoipa::ToSchema)]
+#[schema(rename_all = "snake_case")]
+pub enum ListStatus {
+    /// Nothing due within the due-soon window.
+    Ok,
+    /// Due within the window.
+    DueSoon,
+    /// Past due.
+    Overdue,
+    /// No schedule applies.
+    NotServed,
+}
+
+impl ListStatus {
+    /// The keys, as the query takes them.
+    pub const KEYS: [&str; 4] = ["ok", "due_soon", "overdue", "not_served"];
+}
+
+/// One row of the children list.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct ChildRow {
+    /// The file id.
+    pub id: String,
+    /// The child's name.
+    pub name: String,
+    /// The village code.
+    pub village: String,
+    /// Categories in force today.
+    pub categories: Vec<String>,
+    /// The worst schedule status today, or `not_served`.
+    #[schema(value_type = ListStatus)]
+    pub status: &'static str,
+    /// The schedules today: per kind, `kind`, `every`, `last`, `due`, `status`, `days_overdue`.
+    #[schema(value_type = Vec<Object>)]
+    pub schedules: Vec<rules::Schedule>,
+    /// The latest home visit.
+    pub last_home_visit: Option<String>,
+    /// A danger record without an outcome.
+    pub danger_open: bool,
+}
+
+/// The list answer.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct ChildList {
+    /// Matching children in the caller's scope, before paging.
+    pub total: usize,
+    /// This page.
+    pub children: Vec<ChildRow>,
+}
+
+/// The children of `scope` matching `filter`, with their schedules on `on`.
+pub fn list(
+    conn: &mut DbConnection,
+    scope: &Scope,
+    filter: &ListFilter,
+    rules: &RuleSet,
+    on: NaiveDate,
+) -> diesel::QueryResult<ChildList> {
+    let mut out = Vec::new();
+    for row in listed(conn, scope, filter.village.as_deref())? {
+        let case = homevisit_sync_core::device::case_of(&row.summary, on);
+        let categories = case.categories.clone();
+        let evaluation = rules::evaluate(rules, &case, on);
+        let status = if !evaluation.served {
+            "not_served"
+        } else {
+            worst(evaluation.schedules.iter().map(|s| s.status)).key()
+        };
+        if filter.status.as_deref().is_some_and(|s| s != status)
+            || filter
+                .category
+                .as_ref()
+                .is_some_and(|c| !categories.contains(c))
+        {
+            continue;
+        }
+        out.push(ChildRow {
+            id: row.summary.id.to_string(),
+            name: row.summary.name,
+            village: row.summary.village_code,
+            categories,
+            status,
+            schedules: evaluation.schedules,
+            last_home_visit: row.last_home_visit,
+            danger_open: row.danger_open,
+        });
+    }
+    let total = out.len();
+    let offset = filter.offset.unwrap_or(0) as usize;
+    let limit = filter.limit.unwrap_or(200).min(1000);
+    Ok(ChildList {
+        total,
+        children: out.into_iter().skip(offset).take(limit).collect(),
+    })
+}
+
+fn worst(statuses: impl Iterator<Item = Status>) -> Status {
+    let rank = |s: Status| match s {
+        Status::Ok => 0,
+        Status::DueSoon => 1,
+        Status::Overdue => 2,
+    };
+    statuses.max_by_key(|s| rank(*s)).unwrap_or(Status::Ok)
+}
+
+/// One change in a file's history.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct HistoryEntry {
+    /// The change hash.
+    pub hash: String,
+    /// When it was made on the device, Unix seconds.
+    pub at: i64,
+    /// Who made it (the author the device wrote, which the server checked when it arrived).
+    pub by: Option<String>,
+    /// When the server received it, Unix seconds by the server's clock; absent for changes
+    /// imported rather than received from a phone.
+    pub received_at: Option<i64>,
+    /// Whose sync brought it (username).
+    pub received_from: Option<String>,
+    /// The parts of the file it touched: `profile`, `records/ID`, `attributes/ID`, ...
+    pub touched: Vec<String>,
+}
+
+/// Who changed what in a file, and when, oldest first: each change with the parts of the file
+/// it touched and, where the server received it from a phone, when and from whom.
+pub fn history(
+    doc: &mut AutoCommit,
+    receipts: &std::collections::BTreeMap<String, (i64, String)>,
+) -> Vec<HistoryEntry> {
+    let changes: Vec<_> = doc
+        .get_changes(&[])
+        .into_iter()
+        .map(|c| {
+            (
+                c.hash(),
+                c.deps().to_vec(),
+                c.timestamp(),
+                c.message().map(str::to_owned),
+            )
+        })
+        .collect();
+    changes
+        .into_iter()
+        .map(|(hash, deps, at, by)| {
+            let mut touched = BTreeSet::new();
+            for patch in doc.diff(&deps, &[hash]) {
+                let mut parts: Vec<String> = patch
+                    .path
+                    .iter()
+                    .map(|(_, prop)| prop.to_string())
+                    .collect();
+                if let automerge::PatchAction::PutMap { key, .. }
+                | automerge::PatchAction::DeleteMap { key } = &patch.action
+                {
+                    parts.push(key.clone());
+                }
+                parts.truncate(2);
+                if !parts.is_empty() {
+                    touched.insert(parts.join("/"));
+                }
+            }
+            let hash = hash.to_string();
+            let receipt = receipts.get(&hash);
+            HistoryEntry {
+                received_at: receipt.map(|(at, _)| *at),
+                received_from: receipt.map(|(_, who)| who.clone()),
+                hash,
+                at,
+                by,
+                touched: touched.into_iter().collect(),
+            }
+        })
+        .collect()
+}
