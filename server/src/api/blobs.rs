@@ -9,28 +9,15 @@
 //! stored proves holding its bytes, and binds it to the new uploader too.
 
 use actix_web::{HttpRequest, HttpResponse, get, put, web};
-use homevisit_sync_core::photo::{self, MAX_EDGE, PhotoLimits};
 use serde::Serialize;
 
 use crate::api::caller::Caller;
 use crate::api::error::{ApiError, Body as Error, read_body};
 use crate::service::clock::unix_now;
+use crate::service::photos::{self, MAX_PHOTO_BYTES, Piece, SeeError, UploadError};
 use crate::state::{AppState, with_db};
-use crate::store::blobs::{self, PieceError, valid_name};
+use crate::store::blobs::valid_name;
 use crate::store::people::Role;
-use crate::store::{audit, children};
-
-/// The largest photo accepted, bytes. Phones send at most 1600 px JPEGs, well under this.
-pub const MAX_PHOTO_BYTES: usize = 8 << 20;
-
-/// What the server will decode: a phone's photo fits; an image bomb does not.
-pub fn server_limits() -> PhotoLimits {
-    PhotoLimits {
-        max_bytes: MAX_PHOTO_BYTES,
-        max_edge: MAX_EDGE,
-        max_alloc: 64 << 20,
-    }
-}
 
 fn checked_name(name: &str) -> Result<&str, ApiError> {
     if valid_name(name) {
@@ -40,6 +27,16 @@ fn checked_name(name: &str) -> Result<&str, ApiError> {
             "invalid_blob_name",
             "a photo is named by its SHA-256 in lowercase hex",
         ))
+    }
+}
+
+impl From<SeeError> for ApiError {
+    fn from(e: SeeError) -> Self {
+        match e {
+            SeeError::NotFound => ApiError::NotFound,
+            SeeError::Forbidden => ApiError::forbidden("region_forbidden", e.to_string()),
+            SeeError::Store(e) => e.into(),
+        }
     }
 }
 
@@ -132,64 +129,53 @@ pub async fn put_blob(
             limit: MAX_PHOTO_BYTES,
         });
     }
-    let store = state.blobs.clone();
-    let device = caller.device_id.clone();
-    let user = caller.user.id.clone();
-    if store.exists(&sha) && bound(&state, &sha, &user).await? {
+    let blobs = state.blobs.clone();
+    let (user, name) = (caller.user.id.clone(), sha.clone());
+    let whole = with_db(&state.pool, move |c| {
+        photos::stored_for(c, &blobs, &name, &user)
+    })
+    .await?;
+    if whole {
         return Ok(HttpResponse::Ok().json(BlobStatus {
             sha256: sha,
             stored: true,
             offset: None,
         }));
     }
-    let offset = store.offset(&device, &sha);
-    if start != 0 && start != offset {
-        return Ok(HttpResponse::Conflict()
+    let blobs = state.blobs.clone();
+    let (dev, name) = (caller.device_id.clone(), sha.clone());
+    let piece = web::block(move || photos::receive(&blobs, &dev, &name, start, total, &body))
+        .await
+        .map_err(|e| ApiError::internal("photo upload", &e))?
+        .map_err(|e| match e {
+            UploadError::Invalid(message) => ApiError::bad_request("invalid_photo", message),
+            UploadError::Quota(_) => ApiError::Refused {
+                status: actix_web::http::StatusCode::PAYLOAD_TOO_LARGE,
+                code: "upload_quota_exceeded",
+                message: e.to_string(),
+                files: Vec::new(),
+            },
+            UploadError::Io(e) => ApiError::internal("photo upload", &e),
+        })?;
+    match piece {
+        Piece::Misplaced { offset } => Ok(HttpResponse::Conflict()
             .insert_header(("Upload-Offset", offset.to_string()))
             .json(OffsetMismatch {
                 code: "upload_offset_mismatch",
                 message: format!("resume at byte {offset}"),
                 offset,
-            }));
-    }
-    let name = sha.clone();
-    let (len, verified) = web::block(move || -> Result<_, PieceError> {
-        let len = store.append(&device, &name, start, &body)?;
-        if len < total {
-            return Ok((len, None));
-        }
-        let bytes = store.read_partial(&device, &name)?;
-        let checked = photo::verify(&bytes, &name, &server_limits());
-        match &checked {
-            Ok(_) => store.finish(&device, &name)?,
-            Err(_) => store.discard(&device, &name),
-        }
-        Ok((len, Some(checked.map(|dims| (bytes.len(), dims)))))
-    })
-    .await
-    .map_err(|e| ApiError::internal("photo upload", &e))?
-    .map_err(|e| match e {
-        PieceError::Quota => ApiError::Refused {
-            status: actix_web::http::StatusCode::PAYLOAD_TOO_LARGE,
-            code: "upload_quota_exceeded",
-            message: e.to_string(),
-            files: Vec::new(),
-        },
-        PieceError::Io(e) => ApiError::internal("photo upload", &e),
-    })?;
-    match verified {
-        None => Ok(HttpResponse::Accepted()
-            .insert_header(("Upload-Offset", len.to_string()))
+            })),
+        Piece::Kept { offset } => Ok(HttpResponse::Accepted()
+            .insert_header(("Upload-Offset", offset.to_string()))
             .json(BlobStatus {
                 sha256: sha,
                 stored: false,
-                offset: Some(len),
+                offset: Some(offset),
             })),
-        Some(Err(e)) => Err(ApiError::bad_request("invalid_photo", e.to_string())),
-        Some(Ok((size, dims))) => {
-            let name = sha.clone();
+        Piece::Whole { size, dims } => {
+            let (user, name) = (caller.user.id.clone(), sha.clone());
             with_db(&state.pool, move |c| {
-                blobs::record(c, &name, size, dims, &user, unix_now())
+                photos::bind(c, &user, &name, size, dims, unix_now())
             })
             .await?;
             Ok(HttpResponse::Created().json(BlobStatus {
@@ -199,12 +185,6 @@ pub async fn put_blob(
             }))
         }
     }
-}
-
-/// Whether `user` uploaded the photo.
-async fn bound(state: &AppState, sha: &str, user: &str) -> Result<bool, ApiError> {
-    let (sha, user) = (sha.to_owned(), user.to_owned());
-    Ok(with_db(&state.pool, move |c| blobs::uploaded_by(c, &sha, &user)).await?)
 }
 
 /// How much of the caller's upload the server holds: `stored` once the caller's upload of it
@@ -229,7 +209,11 @@ pub async fn blob_status(
 ) -> Result<HttpResponse, ApiError> {
     caller.require(&[Role::Director, Role::Supervisor])?;
     let sha = checked_name(&path)?;
-    let stored = state.blobs.exists(sha) && bound(&state, sha, &caller.user.id).await?;
+    let (blobs, name, user) = (state.blobs.clone(), sha.to_owned(), caller.user.id.clone());
+    let stored = with_db(&state.pool, move |c| {
+        photos::stored_for(c, &blobs, &name, &user)
+    })
+    .await?;
     let offset = if stored {
         0
     } else {
@@ -270,18 +254,7 @@ pub async fn get_blob(
     let name = sha.clone();
     let who = caller.clone();
     with_db(&state.pool, move |c| {
-        let files = children::photo_villages(c, &name)?;
-        if files.is_empty() {
-            return Err(ApiError::NotFound);
-        }
-        let Some((child, village)) = files.iter().find(|(_, v)| who.scope.contains(v)) else {
-            return Err(ApiError::forbidden(
-                "region_forbidden",
-                "this photo belongs to files outside your regions",
-            ));
-        };
-        audit::record(c, &who.read("photo.read", Some(child), Some(village)))?;
-        Ok(())
+        photos::may_see(c, &who.scope, &who.read("photo.read", None, None), &name)
     })
     .await?;
     let store = state.blobs.clone();

@@ -6,3 +6,4 @@
 
 pub mod children;
 pub mod clock;
+pub mod photos;
