@@ -6,9 +6,9 @@ use serde::{Deserialize, Serialize};
 use crate::api::caller::Caller;
 use crate::api::error::ApiError;
 use crate::auth::tokens::ACCESS_TTL;
+use crate::service::auth::{self, Granted};
 use crate::service::clock::unix_now;
 use crate::state::{AppState, with_db};
-use crate::store::auth::{self, Granted};
 use crate::store::people::Role;
 
 use crate::api::error::Body as Error;
@@ -66,7 +66,7 @@ pub struct TokenResponse {
 /// Registered devices.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct DeviceList {
-    devices: Vec<auth::DeviceInfo>,
+    devices: Vec<crate::store::auth::DeviceInfo>,
 }
 
 fn tokens(state: &AppState, granted: Granted, now: i64) -> Result<HttpResponse, ApiError> {

@@ -8,10 +8,10 @@ use std::future::Future;
 use std::pin::Pin;
 
 use crate::api::error::ApiError;
+use crate::service::auth;
 use crate::service::clock::unix_now;
 use crate::state::{AppState, with_db};
 use crate::store::audit::Read;
-use crate::store::auth;
 use crate::store::people::{Role, User};
 
 /// An authenticated caller on a device that is not revoked.

@@ -210,9 +210,9 @@ impl From<diesel::result::Error> for ApiError {
     }
 }
 
-impl From<crate::store::auth::AuthError> for ApiError {
-    fn from(e: crate::store::auth::AuthError) -> Self {
-        use crate::store::auth::AuthError as A;
+impl From<crate::service::auth::AuthError> for ApiError {
+    fn from(e: crate::service::auth::AuthError) -> Self {
+        use crate::service::auth::AuthError as A;
         let message = e.to_string();
         match e {
             A::InvalidCredentials => ApiError::unauthorized("invalid_credentials", message),

@@ -183,7 +183,7 @@ mod tests {
         let doc = serde_json::to_value(document()).expect("json");
         let pattern =
             &doc["components"]["schemas"]["LoginRequest"]["properties"]["device_name"]["pattern"];
-        assert_eq!(pattern, crate::store::auth::DEVICE_NAME_PATTERN);
+        assert_eq!(pattern, crate::service::auth::DEVICE_NAME_PATTERN);
     }
 
     #[test]

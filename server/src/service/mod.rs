@@ -4,6 +4,7 @@
 //! rows; the decisions in between (what day it is where the children live, ...) live here, in
 //! plain Rust that knows neither actix nor diesel's query builder.
 
+pub mod auth;
 pub mod children;
 pub mod clock;
 pub mod photos;

@@ -3,7 +3,7 @@
 
 use diesel::RunQueryDsl;
 use diesel::connection::SimpleConnection;
-use homevisit_server::store::auth::{self, AuthError, THROTTLE_AFTER};
+use homevisit_server::service::auth::{self, AuthError, THROTTLE_AFTER};
 use homevisit_server::store::people::{self, Role};
 use homevisit_server::store::{DatabaseUrl, DbPool, audit, open};
 
