@@ -36,6 +36,48 @@ fn sweep_partial_uploads(blobs: BlobStore) {
     });
 }
 
+/// Re-evaluates everyone's schedules when the date has moved on or the rules changed: checked
+/// every hour and just after each local midnight, for as long as the server runs.
+fn evaluate_schedules(state: AppState) {
+    actix_web::rt::spawn(async move {
+        loop {
+            tokio::time::sleep(until_next_check(&state.clock)).await;
+            let (rules, today) = (state.rules.clone(), state.clock.today());
+            let run = crate::state::with_db(&state.pool, move |c| {
+                crate::service::schedules::evaluate_all_if_due(c, &rules, today)
+            })
+            .await;
+            log_evaluation(run);
+        }
+    });
+}
+
+/// How long until the next hour or the next local midnight, whichever comes first.
+fn until_next_check(clock: &crate::service::clock::Clock) -> std::time::Duration {
+    let now = crate::service::clock::unix_now();
+    let local = chrono::DateTime::from_timestamp(now, 0)
+        .unwrap_or_default()
+        .with_timezone(&clock.zone());
+    let midnight = local
+        .date_naive()
+        .succ_opt()
+        .and_then(|d| d.and_hms_opt(0, 0, 5))
+        .map(|t| (t - local.naive_local()).num_seconds())
+        .unwrap_or(3600);
+    std::time::Duration::from_secs(midnight.clamp(1, 3600) as u64)
+}
+
+fn log_evaluation<E: std::fmt::Display>(
+    run: Result<crate::service::schedules::Run, crate::state::Blocking<E>>,
+) {
+    use crate::service::schedules::Run;
+    match run {
+        Ok(Run::Evaluated(n)) => crate::log::info("schedules_evaluated", &[("children", n.into())]),
+        Ok(Run::UpToDate | Run::Busy) => {}
+        Err(e) => crate::log::error("evaluating schedules", &e.to_string()),
+    }
+}
+
 /// The routes with their extractor settings and the catch-all, for the server.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.app_data(
@@ -84,6 +126,14 @@ pub async fn launch_with_listener(
         clock: settings.clock()?,
     };
     sweep_partial_uploads(state.blobs.clone());
+    // Everyone is evaluated before the first request, so no list is answered from an older day.
+    let (rules, today) = (state.rules.clone(), state.clock.today());
+    let first = crate::state::with_db(&state.pool, move |c| {
+        crate::service::schedules::evaluate_all_if_due(c, &rules, today)
+    })
+    .await;
+    log_evaluation(first);
+    evaluate_schedules(state.clone());
     let metrics = web::Data::new(Metrics::default());
     let metrics_token = web::Data::new(crate::api::health::MetricsToken(
         settings.metrics_token.clone(),

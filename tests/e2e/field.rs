@@ -169,6 +169,24 @@ fn a_director_works_offline_with_the_demo_county_and_the_supervisor_sees_the_dan
         .expect("the new child is listed")
         .clone();
     assert_eq!(new["danger_open"], true);
+    let open = client
+        .get("/api/v1/children?danger_open=true")
+        .expect("open dangers");
+    let open_ids: Vec<&str> = open["children"]
+        .as_array()
+        .expect("children")
+        .iter()
+        .filter_map(|c| c["id"].as_str())
+        .collect();
+    assert!(open_ids.contains(&id.as_str()), "{open}");
+    assert!(
+        open["children"]
+            .as_array()
+            .expect("children")
+            .iter()
+            .all(|c| c["danger_open"] == true),
+        "{open}"
+    );
     let overdue = client
         .get("/api/v1/children?status=overdue")
         .expect("overdue");

@@ -178,9 +178,33 @@ fn today_can_be_fixed_only_for_the_demo_or_development_and_schedules_follow_it()
         list["children"][0]["status"].as_str().map(str::to_owned)
     };
     assert_eq!(status(&server).as_deref(), Some("ok"));
+    // A year on, with no sync at all, the job at start finds the child overdue.
     server.extra = vec!["--today".into(), "2027-01-20".into()];
     let server = server.start();
     assert_eq!(status(&server).as_deref(), Some("overdue"));
+    // A visit synced that day puts the schedule right at once, in the sync's transaction.
+    let day = chrono::NaiveDate::from_ymd_opt(2027, 1, 20).expect("date");
+    let visit = homevisit_sync_core::file::RecordVersion::home_visit(
+        day,
+        "dir_a",
+        at,
+        homevisit_sync_core::file::Findings::default(),
+    );
+    let mut director = Phone::new(&server, "dir_a");
+    director.sync();
+    director
+        .device
+        .edit(&child, |f| {
+            f.add_record(
+                homevisit_sync_core::vocab::RecordKind::HomeVisit,
+                &visit,
+                "dir_a",
+                at,
+            )
+        })
+        .expect("visit");
+    director.sync();
+    assert_eq!(status(&server).as_deref(), Some("ok"));
 }
 
 #[test]

@@ -11,9 +11,9 @@ use homevisit_sync_core::sync::{ChildId, DeviceId, Request, WireError};
 use crate::api::caller::DeviceCaller;
 use crate::api::error::{ApiError, Body as Error, read_body};
 use crate::service::clock::unix_now;
+use crate::service::sync::{Env, apply, audit_refusals};
 use crate::state::{AppState, with_db};
 use crate::store::people::Role;
-use crate::store::sync::{apply, audit_refusals};
 use crate::store::write_transaction;
 
 /// The media type of sync frames.
@@ -108,7 +108,7 @@ pub async fn sync(
             .map_err(|_| ApiError::unauthorized("invalid_token", "bad device id"))?,
     );
     let now = unix_now();
-    let cache = state.docs.clone();
+    let (cache, rules, today) = (state.docs.clone(), state.rules.clone(), state.clock.today());
     let response = with_db(&state.pool, move |c| {
         let ctx = Context {
             device,
@@ -120,7 +120,12 @@ pub async fn sync(
             revoked,
         };
         let reader = caller.read("sync.download", None, None);
-        Ok::<_, ApiError>(apply(c, &ctx, &request, Some(&cache), Some(&reader))?)
+        let env = Env {
+            cache: Some(&cache),
+            audit: Some(&reader),
+            schedules: Some((&rules, today)),
+        };
+        Ok::<_, ApiError>(apply(c, &ctx, &request, &env)?)
     })
     .await?;
     Ok(HttpResponse::Ok()

@@ -2,8 +2,6 @@
 //! schedules (computed by sync-core's rules engine, the same the phone runs).
 
 use automerge::AutoCommit;
-use chrono::NaiveDate;
-use homevisit_sync_core::rules::{self, RuleSet, Status};
 use homevisit_sync_core::sync::server::ServerStore;
 use homevisit_sync_core::sync::{ChildId, Scope};
 use serde::Serialize;
@@ -11,7 +9,8 @@ use std::collections::BTreeSet;
 
 use crate::store::DbConnection;
 use crate::store::audit::{self, Read};
-use crate::store::children::listed;
+use crate::store::children::{PageFilter, page};
+use crate::store::schedules;
 use crate::store::sync::SqlSyncStore;
 
 /// Why a file could not be read.
@@ -74,6 +73,11 @@ pub struct ListFilter {
     /// The worst schedule status today.
     #[param(inline, value_type = Option<ListStatus>)]
     pub status: Option<String>,
+    /// A risk flag in force today.
+    #[param(example = "living_alone")]
+    pub risk_flag: Option<String>,
+    /// Only children with (or without) an open danger report.
+    pub danger_open: Option<bool>,
     /// At most this many (default 200).
     #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<usize>,
@@ -114,14 +118,30 @@ pub struct ChildRow {
     pub categories: Vec<String>,
     /// The worst schedule status today, or `not_served`.
     #[schema(value_type = ListStatus)]
-    pub status: &'static str,
-    /// The schedules today: per kind, `kind`, `every`, `last`, `due`, `status`, `days_overdue`.
-    #[schema(value_type = Vec<Object>)]
-    pub schedules: Vec<rules::Schedule>,
+    pub status: String,
+    /// The schedules today, one per kind of record the rules require.
+    pub schedules: Vec<ScheduleView>,
     /// The latest home visit.
     pub last_home_visit: Option<String>,
     /// A danger record without an outcome.
     pub danger_open: bool,
+}
+
+/// When one kind of record is next due for a child.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct ScheduleView {
+    /// The record kind (`home_visit`, `contact`, ...).
+    pub kind: String,
+    /// The interval of the rule that applies, as rule files write it (`1 month`).
+    pub every: String,
+    /// The latest qualifying record, if any (`YYYY-MM-DD`).
+    pub last: Option<String>,
+    /// When it is due (`YYYY-MM-DD`).
+    pub due: String,
+    /// `ok`, `due_soon` or `overdue`.
+    pub status: String,
+    /// Days past due when overdue, else 0.
+    pub days_overdue: i32,
 }
 
 /// The list answer.
@@ -133,59 +153,55 @@ pub struct ChildList {
     pub children: Vec<ChildRow>,
 }
 
-/// The children of `scope` matching `filter`, with their schedules on `on`.
+/// The children of `scope` matching `filter`, as last evaluated (by the sync that touched
+/// them, or the daily job): filtered and paged in the database.
 pub fn list(
     conn: &mut DbConnection,
     scope: &Scope,
     filter: &ListFilter,
-    rules: &RuleSet,
-    on: NaiveDate,
 ) -> diesel::QueryResult<ChildList> {
-    let mut out = Vec::new();
-    for row in listed(conn, scope, filter.village.as_deref())? {
-        let case = homevisit_sync_core::device::case_of(&row.summary, on);
-        let categories = case.categories.clone();
-        let evaluation = rules::evaluate(rules, &case, on);
-        let status = if !evaluation.served {
-            "not_served"
-        } else {
-            worst(evaluation.schedules.iter().map(|s| s.status)).key()
-        };
-        if filter.status.as_deref().is_some_and(|s| s != status)
-            || filter
-                .category
-                .as_ref()
-                .is_some_and(|c| !categories.contains(c))
-        {
-            continue;
-        }
-        out.push(ChildRow {
-            id: row.summary.id.to_string(),
-            name: row.summary.name,
-            village: row.summary.village_code,
-            categories,
-            status,
-            schedules: evaluation.schedules,
+    let page_filter = PageFilter {
+        village: filter.village.as_deref(),
+        status: filter.status.as_deref(),
+        category: filter.category.as_deref(),
+        risk_flag: filter.risk_flag.as_deref(),
+        danger_open: filter.danger_open,
+    };
+    let limit = filter.limit.unwrap_or(200).min(1000) as i64;
+    let offset = i64::from(filter.offset.unwrap_or(0));
+    let (total, rows) = page(conn, scope, &page_filter, limit, offset)?;
+    let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
+    let mut schedules = schedules::of(conn, &ids)?;
+    let mut categories = schedules::labels_of(conn, &ids, "category")?;
+    let children = rows
+        .into_iter()
+        .map(|row| ChildRow {
+            categories: categories.remove(&row.id).unwrap_or_default(),
+            schedules: schedules
+                .remove(&row.id)
+                .unwrap_or_default()
+                .into_iter()
+                .map(|s| ScheduleView {
+                    kind: s.kind,
+                    every: s.every,
+                    last: s.last,
+                    due: s.due,
+                    status: s.status,
+                    days_overdue: s.days_overdue,
+                })
+                .collect(),
+            id: row.id,
+            name: row.name,
+            village: row.village,
+            status: row.status,
             last_home_visit: row.last_home_visit,
             danger_open: row.danger_open,
-        });
-    }
-    let total = out.len();
-    let offset = filter.offset.unwrap_or(0) as usize;
-    let limit = filter.limit.unwrap_or(200).min(1000);
+        })
+        .collect();
     Ok(ChildList {
-        total,
-        children: out.into_iter().skip(offset).take(limit).collect(),
+        total: total as usize,
+        children,
     })
-}
-
-fn worst(statuses: impl Iterator<Item = Status>) -> Status {
-    let rank = |s: Status| match s {
-        Status::Ok => 0,
-        Status::DueSoon => 1,
-        Status::Overdue => 2,
-    };
-    statuses.max_by_key(|s| rank(*s)).unwrap_or(Status::Ok)
 }
 
 /// One change in a file's history.

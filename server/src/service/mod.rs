@@ -8,3 +8,5 @@ pub mod auth;
 pub mod children;
 pub mod clock;
 pub mod photos;
+pub mod schedules;
+pub mod sync;

@@ -156,6 +156,23 @@ pub fn villages_of(
 }
 
 type ChildBase = (String, String, String, String, String, Option<String>, bool);
+const BASE_COLUMNS: (
+    children::id,
+    children::name,
+    children::village,
+    children::birth_date,
+    children::registered_on,
+    children::last_home_visit,
+    children::danger_open,
+) = (
+    children::id,
+    children::name,
+    children::village,
+    children::birth_date,
+    children::registered_on,
+    children::last_home_visit,
+    children::danger_open,
+);
 type AttrRow = (String, String, String, String, bool, String, i64, String);
 
 fn parse_date(s: &str) -> NaiveDate {
@@ -174,38 +191,22 @@ pub struct Listed {
     pub danger_open: bool,
 }
 
-/// The children of `scope` (in one village of it, if `village` is given), ordered by village,
-/// name and id, with what their schedules are computed from.
-pub fn listed(
-    conn: &mut DbConnection,
-    scope: &Scope,
-    village: Option<&str>,
-) -> QueryResult<Vec<Listed>> {
+/// The children among `ids`, with what their schedules are computed from.
+pub fn listed_by_id(conn: &mut DbConnection, ids: &[String]) -> QueryResult<Vec<Listed>> {
     let mut base: Vec<ChildBase> = Vec::new();
-    for prefix in scope.prefixes() {
-        if prefix.is_empty() || !prefix.bytes().all(|b| b.is_ascii_digit()) {
-            continue;
-        }
-        let mut query = children::table
-            .filter(children::village.like(format!("{prefix}%")))
-            .into_boxed();
-        if let Some(v) = village {
-            query = query.filter(children::village.eq(v.to_owned()));
-        }
+    for chunk in ids.chunks(500) {
         base.extend(
-            query
-                .select((
-                    children::id,
-                    children::name,
-                    children::village,
-                    children::birth_date,
-                    children::registered_on,
-                    children::last_home_visit,
-                    children::danger_open,
-                ))
+            children::table
+                .filter(children::id.eq_any(chunk))
+                .select(BASE_COLUMNS)
                 .load::<ChildBase>(conn)?,
         );
     }
+    complete(conn, base)
+}
+
+/// Adds each child's live record dates and attribute assertions to its row.
+fn complete(conn: &mut DbConnection, mut base: Vec<ChildBase>) -> QueryResult<Vec<Listed>> {
     base.sort_by(|a, b| (&a.2, &a.1, &a.0).cmp(&(&b.2, &b.1, &b.0)));
     base.dedup_by(|a, b| a.0 == b.0);
     let ids: Vec<&String> = base.iter().map(|b| &b.0).collect();
@@ -285,4 +286,116 @@ pub fn listed(
         });
     }
     Ok(out)
+}
+
+/// What a page of the children list filters by, in SQL.
+#[derive(Debug, Clone, Default)]
+pub struct PageFilter<'a> {
+    /// One village.
+    pub village: Option<&'a str>,
+    /// The worst status, or `not_served`.
+    pub status: Option<&'a str>,
+    /// A category in force.
+    pub category: Option<&'a str>,
+    /// A risk flag in force.
+    pub risk_flag: Option<&'a str>,
+    /// Whether a danger report is open.
+    pub danger_open: Option<bool>,
+}
+
+/// One child of a page, as projected and evaluated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PageRow {
+    /// The file id.
+    pub id: String,
+    /// The child's name.
+    pub name: String,
+    /// The village code.
+    pub village: String,
+    /// The worst schedule status, or `not_served`.
+    pub status: String,
+    /// The latest home visit.
+    pub last_home_visit: Option<String>,
+    /// A danger record without an outcome.
+    pub danger_open: bool,
+}
+
+/// The children of `scope` matching `filter`, ordered by village, name and id: how many in
+/// all, and `limit` of them after `offset`. Filtering and paging happen in the database.
+pub fn page(
+    conn: &mut DbConnection,
+    scope: &Scope,
+    filter: &PageFilter<'_>,
+    limit: i64,
+    offset: i64,
+) -> QueryResult<(i64, Vec<PageRow>)> {
+    use super::connection::MultiBackend;
+    use super::schema::child_labels;
+    use diesel::sql_types::Bool;
+    type Condition = Box<dyn BoxableExpression<children::table, MultiBackend, SqlType = Bool>>;
+    let condition = || -> Condition {
+        // No prefix matches nothing; region codes are digits, anything else is skipped.
+        let mut any: Condition = Box::new(children::id.ne(children::id));
+        for p in scope.prefixes() {
+            if !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) {
+                any = Box::new(any.or(children::village.like(format!("{p}%"))));
+            }
+        }
+        let mut all: Condition = any;
+        if let Some(v) = filter.village {
+            all = Box::new(all.and(children::village.eq(v.to_owned())));
+        }
+        if let Some(s) = filter.status {
+            all = Box::new(all.and(children::status.eq(s.to_owned())));
+        }
+        if let Some(d) = filter.danger_open {
+            all = Box::new(all.and(children::danger_open.eq(d)));
+        }
+        for (label, value) in [
+            ("category", filter.category),
+            ("risk_flag", filter.risk_flag),
+        ] {
+            if let Some(value) = value {
+                let with = child_labels::table
+                    .filter(child_labels::label.eq(label))
+                    .filter(child_labels::value.eq(value.to_owned()))
+                    .select(child_labels::child_id);
+                all = Box::new(all.and(children::id.eq_any(with)));
+            }
+        }
+        all
+    };
+    let total = children::table
+        .filter(condition())
+        .count()
+        .get_result::<i64>(conn)?;
+    let rows = children::table
+        .filter(condition())
+        .order((children::village, children::name, children::id))
+        .limit(limit)
+        .offset(offset)
+        .select((
+            children::id,
+            children::name,
+            children::village,
+            children::status,
+            children::last_home_visit,
+            children::danger_open,
+        ))
+        .load::<(String, String, String, String, Option<String>, bool)>(conn)?;
+    Ok((
+        total,
+        rows.into_iter()
+            .map(
+                |(id, name, village, status, last_home_visit, danger_open)| PageRow {
+                    id,
+                    name,
+                    village,
+                    status,
+                    last_home_visit,
+                    danger_open,
+                },
+            )
+            .collect(),
+    ))
 }

@@ -22,6 +22,7 @@ pub mod blobs;
 pub mod cache;
 pub mod children;
 pub mod people;
+pub mod schedules;
 pub(crate) mod schema;
 pub mod sync;
 
@@ -181,6 +182,38 @@ pub fn open(url: &DatabaseUrl, max_size: u32) -> Result<DbPool, StoreError> {
     let mut conn = pool.get()?;
     migrate(&mut conn)?;
     Ok(pool)
+}
+
+/// Takes the session-level advisory lock `key` on PostgreSQL, without waiting: false if another
+/// connection (of this instance or another) holds it. On SQLite, where one process writes,
+/// there is nothing to take.
+pub fn try_job_lock(conn: &mut DbConnection, key: i64) -> diesel::QueryResult<bool> {
+    use diesel::RunQueryDsl;
+    #[derive(diesel::QueryableByName)]
+    struct Taken {
+        #[diesel(sql_type = diesel::sql_types::Bool)]
+        taken: bool,
+    }
+    match conn {
+        DbConnection::Postgresql(c) => {
+            let rows: Vec<Taken> = diesel::sql_query("SELECT pg_try_advisory_lock($1) AS taken")
+                .bind::<diesel::sql_types::BigInt, _>(key)
+                .load(c)?;
+            Ok(rows.first().is_some_and(|t| t.taken))
+        }
+        DbConnection::Sqlite(_) => Ok(true),
+    }
+}
+
+/// Releases what [`try_job_lock`] took.
+pub fn release_job_lock(conn: &mut DbConnection, key: i64) -> diesel::QueryResult<()> {
+    use diesel::RunQueryDsl;
+    if let DbConnection::Postgresql(c) = conn {
+        diesel::sql_query("SELECT pg_advisory_unlock($1)")
+            .bind::<diesel::sql_types::BigInt, _>(key)
+            .execute(c)?;
+    }
+    Ok(())
 }
 
 /// Runs `f` in a write transaction, committed if it returns `Ok`, rolled back otherwise.

@@ -122,6 +122,36 @@ diesel::table! {
         last_home_visit -> Nullable<Text>,
         danger_open -> Bool,
         seq -> BigInt,
+        status -> Text,
+        evaluated_on -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    schedules (child_id, kind) {
+        child_id -> Text,
+        kind -> Text,
+        every -> Text,
+        last_date -> Nullable<Text>,
+        due -> Text,
+        status -> Text,
+        days_overdue -> Integer,
+    }
+}
+
+diesel::table! {
+    child_labels (child_id, label, value) {
+        child_id -> Text,
+        label -> Text,
+        value -> Text,
+    }
+}
+
+diesel::table! {
+    evaluations (id) {
+        id -> Integer,
+        evaluated_on -> Text,
+        rules -> Text,
     }
 }
 
@@ -204,11 +234,15 @@ diesel::allow_tables_to_appear_in_same_query!(documents, document_chunks);
 diesel::joinable!(devices -> users (user_id));
 diesel::allow_tables_to_appear_in_same_query!(devices, refresh_tokens, users);
 diesel::joinable!(child_photos -> children (child_id));
+diesel::joinable!(schedules -> children (child_id));
+diesel::joinable!(child_labels -> children (child_id));
 diesel::allow_tables_to_appear_in_same_query!(
     children,
     child_records,
     child_attributes,
-    child_photos
+    child_photos,
+    schedules,
+    child_labels
 );
 diesel::allow_tables_to_appear_in_same_query!(users, user_regions, regions);
 diesel::joinable!(change_receipts -> users (user_id));

@@ -7,9 +7,9 @@
 use automerge::{AutoCommit, ChangeHash};
 use diesel::prelude::*;
 use homevisit_sync_core::sync::server::{
-    Context, DeviceRecord, HandleError, LoadedDoc, Merge, PeerDoc, ServerStore, StoredDoc, handle,
+    Context, DeviceRecord, LoadedDoc, Merge, PeerDoc, ServerStore, StoredDoc,
 };
-use homevisit_sync_core::sync::{ChildId, Cursor, DeviceId, Request, Response, Scope};
+use homevisit_sync_core::sync::{ChildId, Cursor, DeviceId, Scope};
 
 use super::DbConnection;
 use super::cache::DocCache;
@@ -17,94 +17,6 @@ use super::schema::{
     change_receipts, children, document_chunks, documents, sync_devices, sync_peer_documents,
     sync_seq,
 };
-
-/// Audit rows for files a request named but the caller may not see: each denial is recorded
-/// with the file's true village, so the county it belongs to sees who tried.
-pub fn audit_refusals(
-    c: &mut DbConnection,
-    reader: &super::audit::Read<'_>,
-    refused: &[ChildId],
-) -> QueryResult<()> {
-    let ids: Vec<String> = refused.iter().map(|id| id.0.to_string()).collect();
-    let villages = super::children::villages_of(c, &ids)?;
-    for id in &ids {
-        super::audit::record(
-            c,
-            &super::audit::Read {
-                action: "sync.refused",
-                child_id: Some(id),
-                village: villages.get(id).map(String::as_str),
-                ..reader.clone()
-            },
-        )?;
-    }
-    Ok(())
-}
-
-/// Applies one sync request in one write transaction: all of it is committed, or none. The
-/// device's last-seen time is part of the same transaction, and so, when `audit` is given
-/// (its `action`, `child_id` and `village` are filled in here), is one audit row for each file
-/// the response delivers to the device (a phone's download is a read of the file) and for each
-/// file refused as outside the caller's scope. A request refused whole for that reason writes
-/// its denials in a transaction of their own.
-pub fn apply(
-    conn: &mut DbConnection,
-    ctx: &Context<'_>,
-    request: &Request,
-    cache: Option<&DocCache>,
-    audit: Option<&super::audit::Read<'_>>,
-) -> Result<Response, HandleError<diesel::result::Error>> {
-    let outcome = merge(conn, ctx, request, cache, audit);
-    if let (Err(HandleError::OutOfScope(refused)), Some(reader)) = (&outcome, audit) {
-        super::write_transaction(conn, |c| audit_refusals(c, reader, refused))?;
-    }
-    outcome
-}
-
-fn merge(
-    conn: &mut DbConnection,
-    ctx: &Context<'_>,
-    request: &Request,
-    cache: Option<&DocCache>,
-    audit: Option<&super::audit::Read<'_>>,
-) -> Result<Response, HandleError<diesel::result::Error>> {
-    super::write_transaction(conn, |c| {
-        let mut store = SqlSyncStore {
-            conn: c,
-            cache,
-            deferred: Some(Vec::new()),
-            receipts: Vec::new(),
-        };
-        let response = handle(&mut store, ctx, request)?;
-        store.issue_deferred()?;
-        store.write_receipts(ctx)?;
-        super::auth::touch_device(c, &ctx.device.0.to_string(), (ctx.now_ms / 1000) as i64)?;
-        if let Some(reader) = audit {
-            let delivered: std::collections::BTreeSet<String> = response
-                .docs
-                .iter()
-                .map(|d| d.doc())
-                .chain(response.syncs.iter().map(|s| s.doc))
-                .map(|id| id.0.to_string())
-                .collect();
-            let ids: Vec<String> = delivered.into_iter().collect();
-            let villages = super::children::villages_of(c, &ids)?;
-            for id in &ids {
-                super::audit::record(
-                    c,
-                    &super::audit::Read {
-                        action: "sync.download",
-                        child_id: Some(id),
-                        village: villages.get(id).map(String::as_str),
-                        ..reader.clone()
-                    },
-                )?;
-            }
-            audit_refusals(c, reader, &response.refused)?;
-        }
-        Ok(response)
-    })
-}
 
 /// When the server received each change of a file, and from whom (username), by change hash.
 pub fn receipts(
@@ -152,6 +64,27 @@ impl<'a> SqlSyncStore<'a> {
             deferred: None,
             receipts: Vec::new(),
         }
+    }
+
+    /// The store as a sync runs on it: documents kept in `cache` between syncs, and sequence
+    /// numbers and receipts held back to [`SqlSyncStore::finish`], so the counter's lock is
+    /// held for the last few statements only.
+    pub fn for_sync(conn: &'a mut DbConnection, cache: Option<&'a DocCache>) -> Self {
+        SqlSyncStore {
+            conn,
+            cache,
+            deferred: Some(Vec::new()),
+            receipts: Vec::new(),
+        }
+    }
+
+    /// Issues the held-back sequence numbers and writes the receipts; returns the files the
+    /// sync wrote.
+    pub fn finish(&mut self, ctx: &Context<'_>) -> QueryResult<Vec<String>> {
+        let touched = self.deferred.clone().unwrap_or_default();
+        self.issue_deferred()?;
+        self.write_receipts(ctx)?;
+        Ok(touched)
     }
 
     /// [`SqlSyncStore::new`], keeping loaded documents in `cache` between syncs.

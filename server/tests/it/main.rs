@@ -5,5 +5,6 @@ mod people;
 mod pg;
 mod rules_cli;
 mod rules_eval;
+mod schedules;
 mod serve;
 mod storage;

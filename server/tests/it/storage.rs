@@ -1,7 +1,7 @@
 //! One storage conformance suite, run on SQLite and on PostgreSQL.
 
+use homevisit_server::service::sync::{Env, apply};
 use homevisit_server::store::cache::DocCache;
-use homevisit_server::store::sync::apply;
 use homevisit_server::store::{DatabaseUrl, DbPool, open};
 use homevisit_sync_core::sync::conformance::{SyncServer, run_all};
 use homevisit_sync_core::sync::server::Context;
@@ -15,7 +15,11 @@ struct SqlServer(DbPool, Option<DocCache>);
 impl SyncServer for SqlServer {
     fn sync(&mut self, ctx: &Context<'_>, request: &Request) -> Result<Response, String> {
         let mut conn = self.0.get().map_err(|e| e.to_string())?;
-        apply(&mut conn, ctx, request, self.1.as_ref(), None).map_err(|e| e.to_string())
+        let env = Env {
+            cache: self.1.as_ref(),
+            ..Env::default()
+        };
+        apply(&mut conn, ctx, request, &env).map_err(|e| e.to_string())
     }
 }
 
@@ -88,7 +92,7 @@ fn concurrent_writers_and_a_reader(pool: DbPool) {
             revoked: false,
         };
         let mut conn = pool.get().expect("conn");
-        let response = apply(&mut conn, &ctx, &request, None, None)
+        let response = apply(&mut conn, &ctx, &request, &Env::default())
             .expect("a concurrent sync is applied, not refused as locked");
         replica.receive(&response.encode(), 0).expect("apply")
     };

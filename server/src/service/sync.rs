@@ -1,0 +1,108 @@
+//! A sync round trip as the server runs it: sync-core's protocol over the diesel store, in one
+//! write transaction with everything that goes with it (the schedules of the files it wrote,
+//! the device's last contact, and the audit rows of what it delivered and refused).
+
+use chrono::NaiveDate;
+use homevisit_sync_core::rules::RuleSet;
+use homevisit_sync_core::sync::server::{Context, HandleError, handle};
+use homevisit_sync_core::sync::{ChildId, Request, Response};
+
+use crate::store::cache::DocCache;
+use crate::store::sync::SqlSyncStore;
+use crate::store::{DbConnection, write_transaction};
+
+/// What a sync runs with besides its request.
+#[derive(Default)]
+pub struct Env<'a> {
+    /// Loaded documents kept between syncs.
+    pub cache: Option<&'a DocCache>,
+    /// The reader audit rows are written for (its `action`, `child_id` and `village` are filled
+    /// in per file); `None` writes none.
+    pub audit: Option<&'a crate::store::audit::Read<'a>>,
+    /// The rules and the date the schedules of written files are evaluated with; `None` leaves
+    /// them to the job.
+    pub schedules: Option<(&'a RuleSet, NaiveDate)>,
+}
+
+/// Audit rows for files a request named but the caller may not see: each denial is recorded
+/// with the file's true village, so the county it belongs to sees who tried.
+pub fn audit_refusals(
+    c: &mut DbConnection,
+    reader: &crate::store::audit::Read<'_>,
+    refused: &[ChildId],
+) -> diesel::QueryResult<()> {
+    let ids: Vec<String> = refused.iter().map(|id| id.0.to_string()).collect();
+    let villages = crate::store::children::villages_of(c, &ids)?;
+    for id in &ids {
+        crate::store::audit::record(
+            c,
+            &crate::store::audit::Read {
+                action: "sync.refused",
+                child_id: Some(id),
+                village: villages.get(id).map(String::as_str),
+                ..reader.clone()
+            },
+        )?;
+    }
+    Ok(())
+}
+
+/// Applies one sync request in one write transaction: all of it is committed, or none. The
+/// device's last-seen time is part of the same transaction, and so, when `audit` is given
+/// (its `action`, `child_id` and `village` are filled in here), is one audit row for each file
+/// the response delivers to the device (a phone's download is a read of the file) and for each
+/// file refused as outside the caller's scope. A request refused whole for that reason writes
+/// its denials in a transaction of their own.
+pub fn apply(
+    conn: &mut DbConnection,
+    ctx: &Context<'_>,
+    request: &Request,
+    env: &Env<'_>,
+) -> Result<Response, HandleError<diesel::result::Error>> {
+    let outcome = merge(conn, ctx, request, env);
+    if let (Err(HandleError::OutOfScope(refused)), Some(reader)) = (&outcome, env.audit) {
+        write_transaction(conn, |c| audit_refusals(c, reader, refused))?;
+    }
+    outcome
+}
+
+fn merge(
+    conn: &mut DbConnection,
+    ctx: &Context<'_>,
+    request: &Request,
+    env: &Env<'_>,
+) -> Result<Response, HandleError<diesel::result::Error>> {
+    write_transaction(conn, |c| {
+        let mut store = SqlSyncStore::for_sync(c, env.cache);
+        let response = handle(&mut store, ctx, request)?;
+        let touched = store.finish(ctx)?;
+        if let Some((rules, today)) = env.schedules {
+            crate::service::schedules::refresh(c, &touched, rules, today)?;
+        }
+        crate::store::auth::touch_device(c, &ctx.device.0.to_string(), (ctx.now_ms / 1000) as i64)?;
+        if let Some(reader) = env.audit {
+            let delivered: std::collections::BTreeSet<String> = response
+                .docs
+                .iter()
+                .map(|d| d.doc())
+                .chain(response.syncs.iter().map(|s| s.doc))
+                .map(|id| id.0.to_string())
+                .collect();
+            let ids: Vec<String> = delivered.into_iter().collect();
+            let villages = crate::store::children::villages_of(c, &ids)?;
+            for id in &ids {
+                crate::store::audit::record(
+                    c,
+                    &crate::store::audit::Read {
+                        action: "sync.download",
+                        child_id: Some(id),
+                        village: villages.get(id).map(String::as_str),
+                        ..reader.clone()
+                    },
+                )?;
+            }
+            audit_refusals(c, reader, &response.refused)?;
+        }
+        Ok(response)
+    })
+}
