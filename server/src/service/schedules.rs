@@ -14,7 +14,7 @@ use homevisit_sync_core::file::FileSummary;
 use homevisit_sync_core::photo::sha256_hex;
 use homevisit_sync_core::rules::{self, RuleSet, Schedule, Status};
 
-use crate::store::children::{Listed, listed_by_id};
+use crate::store::children::listed_by_id;
 use crate::store::schedules::{self as rows, EvaluatedRow, ScheduleRow};
 use crate::store::{DbConnection, write_transaction};
 
@@ -64,9 +64,9 @@ pub fn evaluate(summary: &FileSummary, rules: &RuleSet, on: NaiveDate) -> Evalua
     }
 }
 
-fn row_of(child: &Listed, e: Evaluated) -> EvaluatedRow {
+fn row_of(summary: &FileSummary, e: Evaluated) -> EvaluatedRow {
     EvaluatedRow {
-        child: child.summary.id.to_string(),
+        child: summary.id.to_string(),
         status: e.status,
         schedules: e
             .schedules
@@ -89,22 +89,33 @@ fn row_of(child: &Listed, e: Evaluated) -> EvaluatedRow {
     }
 }
 
-/// Re-evaluates the children `ids` on `on` and stores what the rules say. Run it inside the
-/// transaction that changed them.
+/// Evaluates the children these digests describe on `on` and stores what the rules say. Run
+/// it inside the transaction that changed them.
 pub fn refresh(
+    conn: &mut DbConnection,
+    children: &[FileSummary],
+    rules: &RuleSet,
+    on: NaiveDate,
+) -> diesel::QueryResult<()> {
+    let rows: Vec<EvaluatedRow> = children
+        .iter()
+        .map(|summary| row_of(summary, evaluate(summary, rules, on)))
+        .collect();
+    rows::replace(conn, &rows, on)
+}
+
+/// [`refresh`] for the children `ids`, read from their projection.
+pub fn refresh_ids(
     conn: &mut DbConnection,
     ids: &[String],
     rules: &RuleSet,
     on: NaiveDate,
 ) -> diesel::QueryResult<()> {
-    let rows: Vec<EvaluatedRow> = listed_by_id(conn, ids)?
+    let children: Vec<FileSummary> = listed_by_id(conn, ids)?
         .into_iter()
-        .map(|child| {
-            let e = evaluate(&child.summary, rules, on);
-            row_of(&child, e)
-        })
+        .map(|listed| listed.summary)
         .collect();
-    rows::replace(conn, &rows, on)
+    refresh(conn, &children, rules, on)
 }
 
 /// A digest of the rules, stored with the last full evaluation: different rules mean everyone
@@ -153,7 +164,7 @@ pub fn evaluate_all_if_due(
             let Some(last) = ids.last().cloned() else {
                 break;
             };
-            write_transaction(conn, |c| refresh(c, &ids, rules, on))?;
+            write_transaction(conn, |c| refresh_ids(c, &ids, rules, on))?;
             count += ids.len();
             after = last;
         }

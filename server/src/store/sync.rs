@@ -6,6 +6,7 @@
 
 use automerge::{AutoCommit, ChangeHash};
 use diesel::prelude::*;
+use homevisit_sync_core::file::FileSummary;
 use homevisit_sync_core::sync::server::{
     Context, DeviceRecord, LoadedDoc, Merge, PeerDoc, ServerStore, StoredDoc,
 };
@@ -52,6 +53,8 @@ pub struct SqlSyncStore<'a> {
     /// Receipts of the changes merged so far (file, change), written together at the end
     /// when numbers are deferred.
     receipts: Vec<(String, String)>,
+    /// The schedule digests of the files written, latest last, for their re-evaluation.
+    written: Vec<FileSummary>,
 }
 
 impl<'a> SqlSyncStore<'a> {
@@ -63,6 +66,7 @@ impl<'a> SqlSyncStore<'a> {
             cache: None,
             deferred: None,
             receipts: Vec::new(),
+            written: Vec::new(),
         }
     }
 
@@ -75,15 +79,20 @@ impl<'a> SqlSyncStore<'a> {
             cache,
             deferred: Some(Vec::new()),
             receipts: Vec::new(),
+            written: Vec::new(),
         }
     }
 
-    /// Issues the held-back sequence numbers and writes the receipts; returns the files the
-    /// sync wrote.
-    pub fn finish(&mut self, ctx: &Context<'_>) -> QueryResult<Vec<String>> {
-        let touched = self.deferred.clone().unwrap_or_default();
+    /// Issues the held-back sequence numbers and writes the receipts; returns the schedule
+    /// digests of the files the sync wrote, one each, as they now stand.
+    pub fn finish(&mut self, ctx: &Context<'_>) -> QueryResult<Vec<FileSummary>> {
         self.issue_deferred()?;
         self.write_receipts(ctx)?;
+        let mut latest = std::collections::BTreeMap::new();
+        for summary in std::mem::take(&mut self.written) {
+            latest.insert(summary.id, summary);
+        }
+        let touched: Vec<FileSummary> = latest.into_values().collect();
         Ok(touched)
     }
 
@@ -94,6 +103,7 @@ impl<'a> SqlSyncStore<'a> {
             cache: Some(cache),
             deferred: None,
             receipts: Vec::new(),
+            written: Vec::new(),
         }
     }
 
@@ -378,6 +388,7 @@ impl ServerStore for SqlSyncStore<'_> {
             }
         }
         super::children::project(self.conn, view, seq)?;
+        self.written.push(view.summary());
         self.receipts.extend(
             merge
                 .received
