@@ -1,5 +1,5 @@
-//! Reading child files: who may, what is audited, and the list of a scope with today's
-//! schedules (computed by sync-core's rules engine, the same the phone runs).
+//! Reading child files: who may, what is audited, and the list of a scope with the schedules
+//! stored for it (see `service::schedules`).
 
 use automerge::AutoCommit;
 use homevisit_sync_core::sync::server::ServerStore;

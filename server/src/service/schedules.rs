@@ -14,7 +14,7 @@ use homevisit_sync_core::file::FileSummary;
 use homevisit_sync_core::photo::sha256_hex;
 use homevisit_sync_core::rules::{self, RuleSet, Schedule, Status};
 
-use crate::store::children::listed_by_id;
+use crate::store::children::summaries;
 use crate::store::schedules::{self as rows, EvaluatedRow, ScheduleRow};
 use crate::store::{DbConnection, write_transaction};
 
@@ -111,10 +111,7 @@ pub fn refresh_ids(
     rules: &RuleSet,
     on: NaiveDate,
 ) -> diesel::QueryResult<()> {
-    let children: Vec<FileSummary> = listed_by_id(conn, ids)?
-        .into_iter()
-        .map(|listed| listed.summary)
-        .collect();
+    let children = summaries(conn, ids)?;
     refresh(conn, &children, rules, on)
 }
 

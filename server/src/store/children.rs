@@ -155,60 +155,31 @@ pub fn villages_of(
     Ok(out)
 }
 
-type ChildBase = (String, String, String, String, String, Option<String>, bool);
-const BASE_COLUMNS: (
-    children::id,
-    children::name,
-    children::village,
-    children::birth_date,
-    children::registered_on,
-    children::last_home_visit,
-    children::danger_open,
-) = (
-    children::id,
-    children::name,
-    children::village,
-    children::birth_date,
-    children::registered_on,
-    children::last_home_visit,
-    children::danger_open,
-);
 type AttrRow = (String, String, String, String, bool, String, i64, String);
 
 fn parse_date(s: &str) -> NaiveDate {
     s.parse().unwrap_or_default()
 }
 
-/// What the list of a scope needs of one child: the schedule digest, with the projection's
-/// last home visit and open danger.
-#[derive(Debug, Clone)]
-pub struct Listed {
-    /// Attributes and record dates, as the rules engine reads them.
-    pub summary: FileSummary,
-    /// The latest home visit.
-    pub last_home_visit: Option<String>,
-    /// A danger record without an outcome.
-    pub danger_open: bool,
-}
-
-/// The children among `ids`, with what their schedules are computed from.
-pub fn listed_by_id(conn: &mut DbConnection, ids: &[String]) -> QueryResult<Vec<Listed>> {
-    let mut base: Vec<ChildBase> = Vec::new();
+/// The schedule digests of the children among `ids`, from their projection: what the job
+/// that re-evaluates everyone reads.
+pub fn summaries(conn: &mut DbConnection, ids: &[String]) -> QueryResult<Vec<FileSummary>> {
+    type Base = (String, String, String, String, String);
+    let mut base: Vec<Base> = Vec::new();
     for chunk in ids.chunks(500) {
         base.extend(
             children::table
                 .filter(children::id.eq_any(chunk))
-                .select(BASE_COLUMNS)
-                .load::<ChildBase>(conn)?,
+                .select((
+                    children::id,
+                    children::name,
+                    children::village,
+                    children::birth_date,
+                    children::registered_on,
+                ))
+                .load::<Base>(conn)?,
         );
     }
-    complete(conn, base)
-}
-
-/// Adds each child's live record dates and attribute assertions to its row.
-fn complete(conn: &mut DbConnection, mut base: Vec<ChildBase>) -> QueryResult<Vec<Listed>> {
-    base.sort_by(|a, b| (&a.2, &a.1, &a.0).cmp(&(&b.2, &b.1, &b.0)));
-    base.dedup_by(|a, b| a.0 == b.0);
     let ids: Vec<&String> = base.iter().map(|b| &b.0).collect();
     let mut records: BTreeMap<String, Vec<(RecordKind, NaiveDate)>> = BTreeMap::new();
     let mut attributes: BTreeMap<String, BTreeMap<uuid::Uuid, Assertion>> = BTreeMap::new();
@@ -267,22 +238,18 @@ fn complete(conn: &mut DbConnection, mut base: Vec<ChildBase>) -> QueryResult<Ve
         }
     }
     let mut out = Vec::with_capacity(base.len());
-    for (id, name, village, birth, registered, last_home_visit, danger_open) in base {
+    for (id, name, village, birth, registered) in base {
         let Ok(uuid) = uuid::Uuid::parse_str(&id) else {
             continue;
         };
-        out.push(Listed {
-            summary: FileSummary {
-                id: homevisit_sync_core::file::ChildId(uuid),
-                name,
-                village_code: village,
-                birth_date: parse_date(&birth),
-                registered_on: parse_date(&registered),
-                attributes: attributes.remove(&id).unwrap_or_default(),
-                records: records.remove(&id).unwrap_or_default(),
-            },
-            last_home_visit,
-            danger_open,
+        out.push(FileSummary {
+            id: homevisit_sync_core::file::ChildId(uuid),
+            name,
+            village_code: village,
+            birth_date: parse_date(&birth),
+            registered_on: parse_date(&registered),
+            attributes: attributes.remove(&id).unwrap_or_default(),
+            records: records.remove(&id).unwrap_or_default(),
         });
     }
     Ok(out)

@@ -92,19 +92,7 @@ impl<'a> SqlSyncStore<'a> {
         for summary in std::mem::take(&mut self.written) {
             latest.insert(summary.id, summary);
         }
-        let touched: Vec<FileSummary> = latest.into_values().collect();
-        Ok(touched)
-    }
-
-    /// [`SqlSyncStore::new`], keeping loaded documents in `cache` between syncs.
-    pub fn with_cache(conn: &'a mut DbConnection, cache: &'a DocCache) -> Self {
-        SqlSyncStore {
-            conn,
-            cache: Some(cache),
-            deferred: None,
-            receipts: Vec::new(),
-            written: Vec::new(),
-        }
+        Ok(latest.into_values().collect())
     }
 
     /// The sequence number a write gets now: the next one, or, when numbers are deferred, the
