@@ -316,9 +316,12 @@ impl Client {
             let frame = device.sync_request()?;
             let answer = match self.sync(&frame) {
                 Ok(answer) => answer,
-                Err(ClientError::Api { status, files, .. })
-                    if (400..500).contains(&status) && status != 401 && !files.is_empty() =>
-                {
+                Err(ClientError::Api {
+                    status,
+                    code,
+                    message,
+                    files,
+                }) if (400..500).contains(&status) && status != 401 && !files.is_empty() => {
                     let mut set_aside = false;
                     for id in files.iter().filter_map(|f| f.parse().ok()) {
                         set_aside |= device.quarantine(&id)?;
@@ -326,10 +329,11 @@ impl Client {
                     if set_aside {
                         continue;
                     }
+                    // Nothing this device holds was named: the refusal stands as it came.
                     return Err(ClientError::Api {
                         status,
-                        code: "refused".into(),
-                        message: "the server refused files this device does not hold".into(),
+                        code,
+                        message,
                         files,
                     });
                 }
