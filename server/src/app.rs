@@ -42,14 +42,110 @@ fn evaluate_schedules(state: AppState) {
     actix_web::rt::spawn(async move {
         loop {
             tokio::time::sleep(until_next_check(&state.clock)).await;
-            let (rules, today) = (state.rules.clone(), state.clock.today());
+            let e = state.evaluation();
             let run = crate::state::with_db(&state.pool, move |c| {
-                crate::service::schedules::evaluate_all_if_due(c, &rules, today)
+                crate::service::schedules::evaluate_all_if_due(c, &e.get())
             })
             .await;
             log_evaluation(run);
         }
     });
+}
+
+fn delivery_settings(
+    settings: &Settings,
+    listening: std::net::SocketAddr,
+) -> crate::service::webhooks::Delivery {
+    let a = &settings.alerts;
+    let scheme = if settings.tls.plain_http {
+        "http"
+    } else {
+        "https"
+    };
+    crate::service::webhooks::Delivery {
+        retry_initial_secs: a.retry_initial_secs,
+        retry_max_secs: a.retry_max_secs,
+        retry_for_secs: a.retry_for_hours.saturating_mul(3600),
+        public_url: if a.public_url.is_empty() {
+            format!("{scheme}://{listening}")
+        } else {
+            a.public_url.clone()
+        },
+    }
+}
+
+/// One sender per webhook: woken when alerts are raised, and every second for retries that
+/// fall due. A dead receiver holds up only its own sender.
+fn deliver_webhooks(state: &AppState, delivery: crate::service::webhooks::Delivery) {
+    use crate::service::webhooks as hooks;
+    let delivery = Arc::new(delivery);
+    let agent = hooks::agent();
+    for hook in state.alerts.webhooks.clone() {
+        let (pool, delivery, agent) = (state.pool.clone(), delivery.clone(), agent.clone());
+        let mut woken = state.alerts.bus.subscribe();
+        let hook = Arc::new(hook);
+        actix_web::rt::spawn(async move {
+            loop {
+                let now = crate::service::clock::unix_now();
+                let h = hook.clone();
+                let due = crate::state::with_db(&pool, move |c| hooks::claim_due(c, &h, now)).await;
+                let pending = match due {
+                    Ok(p) => p,
+                    Err(e) => {
+                        crate::log::error("claiming webhook deliveries", &e.to_string());
+                        Vec::new()
+                    }
+                };
+                let full = pending.len() as i64 >= hooks::BATCH;
+                for p in pending {
+                    let (h, d, p2) = (hook.clone(), delivery.clone(), p.clone());
+                    let now_ms = crate::service::clock::unix_now() * 1000;
+                    let message = crate::state::with_db(&pool, move |c| {
+                        hooks::render(c, &h, &d, &p2, now_ms)
+                    })
+                    .await;
+                    let outcome = match message {
+                        Ok(m) => {
+                            let (h, a) = (hook.clone(), agent.clone());
+                            web::block(move || hooks::send(&a, &h, &m))
+                                .await
+                                .unwrap_or_else(|e| Err(e.to_string()))
+                        }
+                        Err(e) => Err(format!("rendering: {e}")),
+                    };
+                    let (d, p2, o) = (delivery.clone(), p.clone(), outcome.clone());
+                    let now = crate::service::clock::unix_now();
+                    let kept =
+                        crate::state::with_db(&pool, move |c| hooks::record(c, &d, &p2, &o, now))
+                            .await;
+                    match (outcome, kept) {
+                        (Ok(()), Ok(_)) => {}
+                        (Err(e), Ok(true)) => crate::log::info(
+                            "webhook_retry",
+                            &[
+                                ("webhook", hook.name.clone().into()),
+                                ("delivery", p.id.clone().into()),
+                                ("error", e.into()),
+                            ],
+                        ),
+                        (Err(e), Ok(false)) => crate::log::error(
+                            "webhook delivery given up",
+                            &format!("{} {}: {e}", hook.name, p.id),
+                        ),
+                        (_, Err(e)) => {
+                            crate::log::error("recording a webhook delivery", &e.to_string())
+                        }
+                    }
+                }
+                if !full {
+                    tokio::select! {
+                        _ = woken.changed() => {}
+                        _ = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
+                    }
+                }
+            }
+        });
+    }
 }
 
 /// How long until the next hour or the next local midnight, whichever comes first.
@@ -124,16 +220,18 @@ pub async fn launch_with_listener(
         docs: Arc::new(DocCache::new(settings.doc_cache)),
         body_timeout: std::time::Duration::from_secs(settings.body_timeout.max(1)),
         clock: settings.clock()?,
+        alerts: Arc::new(settings.alert_policy()?),
     };
     sweep_partial_uploads(state.blobs.clone());
     // Everyone is evaluated before the first request, so no list is answered from an older day.
-    let (rules, today) = (state.rules.clone(), state.clock.today());
+    let e = state.evaluation();
     let first = crate::state::with_db(&state.pool, move |c| {
-        crate::service::schedules::evaluate_all_if_due(c, &rules, today)
+        crate::service::schedules::evaluate_all_if_due(c, &e.get())
     })
     .await;
     log_evaluation(first);
     evaluate_schedules(state.clone());
+    deliver_webhooks(&state, delivery_settings(&settings, listener_addr));
     let metrics = web::Data::new(Metrics::default());
     let metrics_token = web::Data::new(crate::api::health::MetricsToken(
         settings.metrics_token.clone(),

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+use crate::service::alerts::Webhook;
 use crate::store::{DatabaseUrl, StoreError};
 use homevisit_sync_core::rules::RuleSet;
 
@@ -40,6 +41,39 @@ pub struct Settings {
     pub today: Option<chrono::NaiveDate>,
     /// TLS.
     pub tls: TlsSettings,
+    /// How alerts are raised and delivered.
+    pub alerts: AlertSettings,
+    /// Where alerts are delivered besides the API (`[[webhooks]]`).
+    pub webhooks: Vec<Webhook>,
+}
+
+/// How alerts are raised and delivered (docs/ALERTS.md).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AlertSettings {
+    /// Days overdue after which the county is told (`overdue_escalated`).
+    pub escalate_after_days: u32,
+    /// The address people reach this server at, for links in group-robot messages; empty: the
+    /// listening address.
+    pub public_url: String,
+    /// Seconds before the first retry of a failed delivery; each retry waits twice as long.
+    pub retry_initial_secs: u64,
+    /// The longest wait between retries, seconds.
+    pub retry_max_secs: u64,
+    /// Hours a delivery is retried before it is given up (at least 24).
+    pub retry_for_hours: u64,
+}
+
+impl Default for AlertSettings {
+    fn default() -> Self {
+        AlertSettings {
+            escalate_after_days: 14,
+            public_url: String::new(),
+            retry_initial_secs: 30,
+            retry_max_secs: 3600,
+            retry_for_hours: 48,
+        }
+    }
 }
 
 /// How the server speaks TLS.
@@ -72,6 +106,8 @@ impl Default for Settings {
             development: false,
             today: None,
             tls: TlsSettings::default(),
+            alerts: AlertSettings::default(),
+            webhooks: Vec::new(),
         }
     }
 }
@@ -100,6 +136,8 @@ impl std::fmt::Debug for Settings {
             .field("development", &self.development)
             .field("today", &self.today)
             .field("tls", &self.tls)
+            .field("alerts", &self.alerts)
+            .field("webhooks", &self.webhooks)
             .finish()
     }
 }
@@ -177,6 +215,29 @@ time_zone = "Asia/Shanghai"
 
 # A development or test server: allows `serve --today YYYY-MM-DD`. Never in production.
 development = false
+
+[alerts]
+# Days overdue after which the county is told too (overdue_escalated).
+escalate_after_days = 14
+# The address people reach this server at, for the link in group-robot messages.
+public_url = ""
+# A failed webhook delivery is retried after 30 s, then twice as long each time up to an hour,
+# for 48 hours (at least 24) before it is given up.
+retry_initial_secs = 30
+retry_max_secs = 3600
+retry_for_hours = 48
+
+# Webhook receivers, any number. Group robots (wecom, dingtalk) get digests with the place,
+# the kind and a count, never a child; generic receivers get JSON with ids, signed
+# X-Homevisit-Signature: sha256=HMAC(secret, body).
+# [[webhooks]]
+# name = "county-wecom"
+# url = "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=..."
+# format = "wecom"                         # generic, wecom or dingtalk
+# kinds = ["danger", "overdue_escalated"]  # empty: every kind
+# region = "220303"                        # only villages under this code; empty: all
+# secret = ""                              # generic: HMAC key; dingtalk: signing secret
+# language = "zh"                          # zh or en
 
 [tls]
 # PEM files of the certificate chain and its key.
@@ -256,6 +317,32 @@ impl Settings {
     /// The rule set the settings name.
     pub fn rule_set(&self) -> Result<RuleSet, SettingsError> {
         load_rules(&self.rules)
+    }
+
+    /// How alerts are raised and delivered, checked.
+    pub fn alert_policy(&self) -> Result<crate::service::alerts::Policy, SettingsError> {
+        let invalid = |message: String| SettingsError::Parse {
+            origin: "webhooks".into(),
+            message,
+        };
+        let mut names = std::collections::BTreeSet::new();
+        for hook in &self.webhooks {
+            hook.check().map_err(invalid)?;
+            if !names.insert(&hook.name) {
+                return Err(invalid(format!("two webhooks are named {}", hook.name)));
+            }
+        }
+        if self.alerts.retry_for_hours < 24 {
+            return Err(SettingsError::Parse {
+                origin: "alerts.retry_for_hours".into(),
+                message: "deliveries are retried for at least 24 hours".into(),
+            });
+        }
+        Ok(crate::service::alerts::Policy {
+            escalate_after_days: self.alerts.escalate_after_days,
+            webhooks: self.webhooks.clone(),
+            bus: Default::default(),
+        })
     }
 
     /// Checks that the TLS settings make sense together.

@@ -31,6 +31,39 @@ pub struct AppState {
     pub body_timeout: std::time::Duration,
     /// Where "today" comes from.
     pub clock: crate::service::clock::Clock,
+    /// How alerts are raised, and the bus that tells streams and senders of them.
+    pub alerts: Arc<crate::service::alerts::Policy>,
+}
+
+impl AppState {
+    /// What evaluating schedules runs with today.
+    pub fn evaluation(&self) -> Evaluating {
+        Evaluating {
+            rules: self.rules.clone(),
+            on: self.clock.today(),
+            alerts: self.alerts.clone(),
+        }
+    }
+}
+
+/// An owned [`Evaluation`](crate::service::schedules::Evaluation), to move into blocking work.
+#[derive(Clone)]
+pub struct Evaluating {
+    rules: Arc<RuleSet>,
+    on: chrono::NaiveDate,
+    alerts: Arc<crate::service::alerts::Policy>,
+}
+
+impl Evaluating {
+    /// The evaluation, with now as the time of raises and closes.
+    pub fn get(&self) -> crate::service::schedules::Evaluation<'_> {
+        crate::service::schedules::Evaluation {
+            rules: &self.rules,
+            on: self.on,
+            alerts: &self.alerts,
+            now: crate::service::clock::unix_now(),
+        }
+    }
 }
 
 /// Why blocking database work did not give its own answer.

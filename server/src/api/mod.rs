@@ -1,5 +1,6 @@
 //! The HTTP layer: handlers, extractors and the mapping of errors to responses.
 
+pub mod alerts;
 pub mod auth;
 pub mod blobs;
 pub mod body;
@@ -28,5 +29,11 @@ pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
         .service(children::audit_log)
         .service(blobs::put_blob)
         .service(blobs::blob_status)
-        .service(blobs::get_blob);
+        .service(blobs::get_blob)
+        // The stream before the `{id}` route, which would take `stream` for an id.
+        .service(alerts::stream)
+        .service(alerts::list)
+        .service(alerts::detail)
+        .service(alerts::acknowledge)
+        .service(alerts::close);
 }

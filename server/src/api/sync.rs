@@ -108,7 +108,7 @@ pub async fn sync(
             .map_err(|_| ApiError::unauthorized("invalid_token", "bad device id"))?,
     );
     let now = unix_now();
-    let (cache, rules, today) = (state.docs.clone(), state.rules.clone(), state.clock.today());
+    let (cache, evaluating) = (state.docs.clone(), state.evaluation());
     let response = with_db(&state.pool, move |c| {
         let ctx = Context {
             device,
@@ -123,7 +123,7 @@ pub async fn sync(
         let env = Env {
             cache: Some(&cache),
             audit: Some(&reader),
-            schedules: Some((&rules, today)),
+            schedules: Some(evaluating.get()),
         };
         Ok::<_, ApiError>(apply(c, &ctx, &request, &env)?)
     })

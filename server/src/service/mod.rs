@@ -4,9 +4,11 @@
 //! rows; the decisions in between (what day it is where the children live, ...) live here, in
 //! plain Rust that knows neither actix nor diesel's query builder.
 
+pub mod alerts;
 pub mod auth;
 pub mod children;
 pub mod clock;
 pub mod photos;
 pub mod schedules;
 pub mod sync;
+pub mod webhooks;

@@ -14,6 +14,7 @@ use homevisit_sync_core::file::FileSummary;
 use homevisit_sync_core::photo::sha256_hex;
 use homevisit_sync_core::rules::{self, RuleSet, Schedule, Status};
 
+use crate::service::alerts::{self, Changed, Policy};
 use crate::store::children::summaries;
 use crate::store::schedules::{self as rows, EvaluatedRow, ScheduleRow};
 use crate::store::{DbConnection, write_transaction};
@@ -67,6 +68,7 @@ pub fn evaluate(summary: &FileSummary, rules: &RuleSet, on: NaiveDate) -> Evalua
 fn row_of(summary: &FileSummary, e: Evaluated) -> EvaluatedRow {
     EvaluatedRow {
         child: summary.id.to_string(),
+        village: summary.village_code.clone(),
         status: e.status,
         schedules: e
             .schedules
@@ -89,36 +91,50 @@ fn row_of(summary: &FileSummary, e: Evaluated) -> EvaluatedRow {
     }
 }
 
-/// Evaluates the children these digests describe on `on` and stores what the rules say. Run
-/// it inside the transaction that changed them.
+/// What evaluating schedules runs with.
+#[derive(Debug, Clone, Copy)]
+pub struct Evaluation<'a> {
+    /// The rules.
+    pub rules: &'a RuleSet,
+    /// The date evaluated for.
+    pub on: NaiveDate,
+    /// How alerts are raised from what the rules say.
+    pub alerts: &'a Policy,
+    /// Now, Unix seconds: when alerts are raised and closed.
+    pub now: i64,
+}
+
+/// Evaluates the children these digests describe and stores what the rules say, raising and
+/// closing their alerts to match. Run it inside the transaction that changed them.
 pub fn refresh(
     conn: &mut DbConnection,
     children: &[FileSummary],
-    rules: &RuleSet,
-    on: NaiveDate,
-) -> diesel::QueryResult<()> {
+    e: &Evaluation<'_>,
+) -> diesel::QueryResult<Changed> {
     let rows: Vec<EvaluatedRow> = children
         .iter()
-        .map(|summary| row_of(summary, evaluate(summary, rules, on)))
+        .map(|summary| row_of(summary, evaluate(summary, e.rules, e.on)))
         .collect();
-    rows::replace(conn, &rows, on)
+    rows::replace(conn, &rows, e.on)?;
+    alerts::reconcile(conn, &rows, e.alerts, e.now)
 }
 
 /// [`refresh`] for the children `ids`, read from their projection.
 pub fn refresh_ids(
     conn: &mut DbConnection,
     ids: &[String],
-    rules: &RuleSet,
-    on: NaiveDate,
-) -> diesel::QueryResult<()> {
+    e: &Evaluation<'_>,
+) -> diesel::QueryResult<Changed> {
     let children = summaries(conn, ids)?;
-    refresh(conn, &children, rules, on)
+    refresh(conn, &children, e)
 }
 
 /// A digest of the rules, stored with the last full evaluation: different rules mean everyone
 /// is evaluated again.
-pub fn fingerprint(rules: &RuleSet) -> String {
-    sha256_hex(format!("{rules:?}").as_bytes())
+pub fn fingerprint(rules: &RuleSet, alerts: &Policy) -> String {
+    // Alerts are raised in the same pass: a new escalation threshold, or a release that adds
+    // alerts (the leading version), is a reason to run again too.
+    sha256_hex(format!("alerts-1 {} {rules:?}", alerts.escalate_after_days).as_bytes())
 }
 
 /// What a run of the job did.
@@ -135,10 +151,9 @@ pub enum Run {
 /// Evaluates everyone on `on` unless that was done already under the same rules.
 pub fn evaluate_all_if_due(
     conn: &mut DbConnection,
-    rules: &RuleSet,
-    on: NaiveDate,
+    e: &Evaluation<'_>,
 ) -> diesel::QueryResult<Run> {
-    let print = fingerprint(rules);
+    let (on, print) = (e.on, fingerprint(e.rules, e.alerts));
     let due = |conn: &mut DbConnection| -> diesel::QueryResult<bool> {
         Ok(rows::last_evaluation(conn)?
             .is_none_or(|(day, rules)| day != on.to_string() || rules != print))
@@ -161,7 +176,10 @@ pub fn evaluate_all_if_due(
             let Some(last) = ids.last().cloned() else {
                 break;
             };
-            write_transaction(conn, |c| refresh_ids(c, &ids, rules, on))?;
+            let changed = write_transaction(conn, |c| refresh_ids(c, &ids, e))?;
+            if changed.any() {
+                e.alerts.bus.wake();
+            }
             count += ids.len();
             after = last;
         }

@@ -2,11 +2,11 @@
 //! write transaction with everything that goes with it (the schedules of the files it wrote,
 //! the device's last contact, and the audit rows of what it delivered and refused).
 
-use chrono::NaiveDate;
-use homevisit_sync_core::rules::RuleSet;
 use homevisit_sync_core::sync::server::{Context, HandleError, handle};
 use homevisit_sync_core::sync::{ChildId, Request, Response};
 
+use crate::service::alerts::Changed;
+use crate::service::schedules::Evaluation;
 use crate::store::cache::DocCache;
 use crate::store::sync::SqlSyncStore;
 use crate::store::{DbConnection, write_transaction};
@@ -19,9 +19,9 @@ pub struct Env<'a> {
     /// The reader audit rows are written for (its `action`, `child_id` and `village` are filled
     /// in per file); `None` writes none.
     pub audit: Option<&'a crate::store::audit::Read<'a>>,
-    /// The rules and the date the schedules of written files are evaluated with; `None` leaves
-    /// them to the job.
-    pub schedules: Option<(&'a RuleSet, NaiveDate)>,
+    /// How the schedules (and alerts) of written files are evaluated; `None` leaves them to
+    /// the job.
+    pub schedules: Option<Evaluation<'a>>,
 }
 
 /// Audit rows for files a request named but the caller may not see: each denial is recorded
@@ -59,7 +59,13 @@ pub fn apply(
     request: &Request,
     env: &Env<'_>,
 ) -> Result<Response, HandleError<diesel::result::Error>> {
-    let outcome = merge(conn, ctx, request, env);
+    let outcome = merge(conn, ctx, request, env).map(|(response, changed)| {
+        if let (true, Some(e)) = (changed.any(), &env.schedules) {
+            // After commit: a stream woken now finds the alert.
+            e.alerts.bus.wake();
+        }
+        response
+    });
     if let (Err(HandleError::OutOfScope(refused)), Some(reader)) = (&outcome, env.audit) {
         write_transaction(conn, |c| audit_refusals(c, reader, refused))?;
     }
@@ -71,14 +77,15 @@ fn merge(
     ctx: &Context<'_>,
     request: &Request,
     env: &Env<'_>,
-) -> Result<Response, HandleError<diesel::result::Error>> {
+) -> Result<(Response, Changed), HandleError<diesel::result::Error>> {
     write_transaction(conn, |c| {
         let mut store = SqlSyncStore::for_sync(c, env.cache);
         let response = handle(&mut store, ctx, request)?;
         let touched = store.finish(ctx)?;
-        if let Some((rules, today)) = env.schedules {
-            crate::service::schedules::refresh(c, &touched, rules, today)?;
-        }
+        let changed = match &env.schedules {
+            Some(e) => crate::service::schedules::refresh(c, &touched, e)?,
+            None => Changed::default(),
+        };
         crate::store::auth::touch_device(c, &ctx.device.0.to_string(), (ctx.now_ms / 1000) as i64)?;
         if let Some(reader) = env.audit {
             let delivered: std::collections::BTreeSet<String> = response
@@ -103,6 +110,6 @@ fn merge(
             }
             audit_refusals(c, reader, &response.refused)?;
         }
-        Ok(response)
+        Ok((response, changed))
     })
 }

@@ -89,6 +89,13 @@ pub fn project(conn: &mut DbConnection, view: &ChildFileView, seq: u64) -> Query
                 child_records::author.eq(current.by.clone()),
                 child_records::voided.eq(r.void.is_some()),
                 child_records::danger.eq(current.danger.is_some()),
+                child_records::danger_found.eq(current.danger.as_ref().map(|d| {
+                    d.found
+                        .iter()
+                        .map(|k| k.key())
+                        .collect::<Vec<_>>()
+                        .join(",")
+                })),
             )
         })
         .collect();

@@ -30,6 +30,8 @@ pub struct ScheduleRow {
 pub struct EvaluatedRow {
     /// The child.
     pub child: String,
+    /// Its village.
+    pub village: String,
     /// The worst schedule status, or `not_served`.
     pub status: &'static str,
     /// Its schedules.
@@ -44,6 +46,18 @@ pub fn replace(conn: &mut DbConnection, rows: &[EvaluatedRow], on: NaiveDate) ->
     // Batches stay under SQLite's bound-parameter limit.
     for batch in rows.chunks(100) {
         let ids: Vec<&str> = batch.iter().map(|r| r.child.as_str()).collect();
+        // On PostgreSQL, two evaluations of one child (the job and a sync) would each delete the
+        // rows they see and insert their own, and the second insert would collide with the
+        // first's: the children's rows are locked first, in id order, so the second waits and
+        // then sees what the first wrote.
+        if let DbConnection::Postgresql(c) = &mut *conn {
+            children::table
+                .filter(children::id.eq_any(&ids))
+                .order(children::id)
+                .select(children::id)
+                .for_update()
+                .load::<String>(c)?;
+        }
         diesel::delete(schedules::table.filter(schedules::child_id.eq_any(&ids))).execute(conn)?;
         diesel::delete(child_labels::table.filter(child_labels::child_id.eq_any(&ids)))
             .execute(conn)?;

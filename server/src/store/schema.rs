@@ -164,6 +164,7 @@ diesel::table! {
         author -> Text,
         voided -> Bool,
         danger -> Bool,
+        danger_found -> Nullable<Text>,
     }
 }
 
@@ -230,7 +231,70 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    alerts (id) {
+        id -> Text,
+        kind -> Text,
+        child_id -> Text,
+        village -> Text,
+        subject -> Text,
+        schedule_kind -> Nullable<Text>,
+        due -> Nullable<Text>,
+        record_date -> Nullable<Text>,
+        danger_kind -> Nullable<Text>,
+        status -> Text,
+        raised_at -> BigInt,
+        acknowledged_by -> Nullable<Text>,
+        acknowledged_at -> Nullable<BigInt>,
+        closed_at -> Nullable<BigInt>,
+        closed_by -> Nullable<Text>,
+        outcome -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    alert_events (seq) {
+        seq -> BigInt,
+        alert_id -> Text,
+        action -> Text,
+        at -> BigInt,
+        actor -> Nullable<Text>,
+        note -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    alert_seq (id) {
+        id -> Integer,
+        value -> BigInt,
+    }
+}
+
+diesel::table! {
+    deliveries (id) {
+        id -> Text,
+        webhook -> Text,
+        event_seq -> BigInt,
+        alert_id -> Text,
+        kind -> Text,
+        village -> Text,
+        digest -> Nullable<Text>,
+        created_at -> BigInt,
+        attempts -> Integer,
+        next_at -> BigInt,
+        delivered_at -> Nullable<BigInt>,
+        failed_at -> Nullable<BigInt>,
+        last_error -> Nullable<Text>,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(documents, document_chunks);
+diesel::joinable!(alert_events -> alerts (alert_id));
+diesel::joinable!(alerts -> children (child_id));
+diesel::allow_tables_to_appear_in_same_query!(alerts, alert_events, children, deliveries);
+diesel::allow_tables_to_appear_in_same_query!(alerts, regions);
+diesel::allow_tables_to_appear_in_same_query!(alert_events, regions);
+diesel::allow_tables_to_appear_in_same_query!(deliveries, regions);
 diesel::joinable!(devices -> users (user_id));
 diesel::allow_tables_to_appear_in_same_query!(devices, refresh_tokens, users);
 diesel::joinable!(child_photos -> children (child_id));

@@ -3,7 +3,8 @@
 use chrono::NaiveDate;
 use diesel::prelude::*;
 use homevisit_server::demo::{Size, ensure_sized};
-use homevisit_server::service::schedules::{JOB_LOCK, Run, evaluate_all_if_due};
+use homevisit_server::service::alerts::Policy;
+use homevisit_server::service::schedules::{Evaluation, JOB_LOCK, Run, evaluate_all_if_due};
 use homevisit_server::store::{DatabaseUrl, DbPool, open};
 use homevisit_sync_core::rules::RuleSet;
 
@@ -14,6 +15,32 @@ const SMALL: Size = Size {
     villages: 2,
     children: 10,
 };
+
+/// The job as an instance runs it on `on`, with the default alert policy.
+pub fn job(
+    conn: &mut homevisit_server::store::DbConnection,
+    rules: &RuleSet,
+    on: NaiveDate,
+) -> diesel::QueryResult<Run> {
+    let policy = Policy {
+        escalate_after_days: 14,
+        ..Policy::default()
+    };
+    let now = on
+        .and_hms_opt(12, 0, 0)
+        .expect("noon")
+        .and_utc()
+        .timestamp();
+    evaluate_all_if_due(
+        conn,
+        &Evaluation {
+            rules,
+            on,
+            alerts: &policy,
+            now,
+        },
+    )
+}
 
 fn date(s: &str) -> NaiveDate {
     s.parse().expect("date")
@@ -49,19 +76,16 @@ fn the_job_evaluates_once_a_day_and_again_for_new_rules(pool: &DbPool) {
     let mut conn = pool.get().expect("conn");
     let on = date("2026-11-27");
     assert_eq!(
-        evaluate_all_if_due(&mut conn, &tiedong, on).expect("run"),
+        job(&mut conn, &tiedong, on).expect("run"),
         Run::Evaluated(20)
     );
-    assert_eq!(
-        evaluate_all_if_due(&mut conn, &tiedong, on).expect("run"),
-        Run::UpToDate
-    );
+    assert_eq!(job(&mut conn, &tiedong, on).expect("run"), Run::UpToDate);
     let today = statuses(pool);
     assert!(today.iter().any(|(s, _)| s == "ok"), "{today:?}");
     // A year on, with no sync at all, everyone served is overdue.
     let later = date("2027-11-27");
     assert_eq!(
-        evaluate_all_if_due(&mut conn, &tiedong, later).expect("run"),
+        job(&mut conn, &tiedong, later).expect("run"),
         Run::Evaluated(20)
     );
     let later_statuses = statuses(pool);
@@ -75,7 +99,7 @@ fn the_job_evaluates_once_a_day_and_again_for_new_rules(pool: &DbPool) {
     // Other rules on the same day: evaluated again.
     let chongqing = RuleSet::preset("chongqing").expect("rules");
     assert_eq!(
-        evaluate_all_if_due(&mut conn, &chongqing, later).expect("run"),
+        job(&mut conn, &chongqing, later).expect("run"),
         Run::Evaluated(20)
     );
 }
@@ -108,7 +132,7 @@ fn of_many_racing_instances_one_evaluates_on_postgres() {
                 let (pool, rules) = (pool.clone(), &rules);
                 s.spawn(move || {
                     let mut conn = pool.get().expect("conn");
-                    evaluate_all_if_due(&mut conn, rules, date("2027-03-01")).expect("run")
+                    job(&mut conn, rules, date("2027-03-01")).expect("run")
                 })
             })
             .collect();
@@ -128,13 +152,10 @@ fn of_many_racing_instances_one_evaluates_on_postgres() {
     let (mut holder, mut other) = (pool.get().expect("conn"), pool.get().expect("conn"));
     assert!(homevisit_server::store::try_job_lock(&mut holder, JOB_LOCK).expect("lock"));
     let next = date("2027-03-02");
-    assert_eq!(
-        evaluate_all_if_due(&mut other, &rules, next).expect("run"),
-        Run::Busy
-    );
+    assert_eq!(job(&mut other, &rules, next).expect("run"), Run::Busy);
     homevisit_server::store::release_job_lock(&mut holder, JOB_LOCK).expect("unlock");
     assert_eq!(
-        evaluate_all_if_due(&mut other, &rules, next).expect("run"),
+        job(&mut other, &rules, next).expect("run"),
         Run::Evaluated(20)
     );
 }

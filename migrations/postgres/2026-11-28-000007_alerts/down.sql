@@ -1,0 +1,5 @@
+ALTER TABLE child_records DROP COLUMN danger_found;
+DROP TABLE deliveries;
+DROP TABLE alert_seq;
+DROP TABLE alert_events;
+DROP TABLE alerts;
