@@ -357,4 +357,88 @@ impl Client {
             .into_result()?;
         Ok(reply.json())
     }
+
+    /// Opens the alert event stream, resuming after `last_event_id` when given.
+    pub fn alert_stream(&self, last_event_id: Option<i64>) -> Result<AlertStream, ClientError> {
+        let url = format!("{}/api/v1/alerts/stream", self.base);
+        let mut request = self
+            .agent
+            .get(&url)
+            .header("Authorization", format!("Bearer {}", self.access()?))
+            .header("Accept", "text/event-stream");
+        if let Some(id) = last_event_id {
+            request = request.header("Last-Event-ID", id.to_string());
+        }
+        // A stream lasts as long as the server keeps it (15 minutes), not the agent's bound.
+        let response = request
+            .config()
+            .timeout_global(None)
+            .timeout_recv_body(Some(Duration::from_secs(60)))
+            .build()
+            .call()
+            .map_err(transport)?;
+        let status = response.status().as_u16();
+        if status != 200 {
+            let mut response = response;
+            let body = response
+                .body_mut()
+                .with_config()
+                .limit(1 << 20)
+                .read_to_vec()
+                .map_err(transport)?;
+            return Err(Reply {
+                status,
+                content_type: "application/json".into(),
+                body,
+                request_header_bytes: 0,
+                response_header_bytes: 0,
+            }
+            .into_result()
+            .err()
+            .unwrap_or(ClientError::Transport(format!("HTTP {status}"))));
+        }
+        Ok(AlertStream {
+            lines: std::io::BufReader::new(Box::new(response.into_body().into_reader())),
+        })
+    }
+}
+
+/// Server-sent events of alerts, read as they come.
+pub struct AlertStream {
+    lines: std::io::BufReader<Box<dyn std::io::Read + Send>>,
+}
+
+/// One event of the alert stream.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AlertEvent {
+    /// Its number: resume after it with `Last-Event-ID`.
+    pub id: i64,
+    /// The alert as it is now, with `change` (`raised`, `acknowledged`, `closed`).
+    pub alert: Value,
+}
+
+impl AlertStream {
+    /// The next event, skipping comments; `None` when the server ended the stream.
+    pub fn next_event(&mut self) -> Result<Option<AlertEvent>, ClientError> {
+        use std::io::BufRead;
+        let (mut id, mut data) = (None, String::new());
+        loop {
+            let mut line = String::new();
+            if self.lines.read_line(&mut line).map_err(transport)? == 0 {
+                return Ok(None);
+            }
+            let line = line.trim_end_matches(['\r', '\n']);
+            if line.is_empty() {
+                if let (Some(id), false) = (id, data.is_empty()) {
+                    let alert = serde_json::from_str(&data).map_err(transport)?;
+                    return Ok(Some(AlertEvent { id, alert }));
+                }
+                (id, data) = (None, String::new());
+            } else if let Some(v) = line.strip_prefix("id: ") {
+                id = v.parse().ok();
+            } else if let Some(v) = line.strip_prefix("data: ") {
+                data.push_str(v);
+            }
+        }
+    }
 }

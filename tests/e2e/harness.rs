@@ -77,6 +77,25 @@ impl Server {
         s.start()
     }
 
+    /// [`Server::postgres`], not started yet, to adjust first.
+    pub fn postgres_unstarted() -> Server {
+        let db = crate::pg::TestDatabase::create();
+        let mut s = Server::prepare(Some(db.url.clone()));
+        s._pg = Some(db);
+        s
+    }
+
+    /// A second instance on this server's database, with a data directory of its own; not
+    /// started.
+    pub fn another_instance(&self) -> Server {
+        Server::empty(self.database_url.clone())
+    }
+
+    /// The PostgreSQL database, if the server runs on one.
+    pub fn database_url(&self) -> Option<&str> {
+        self.database_url.as_deref()
+    }
+
     /// A server started with `serve --demo`: the demo county, nothing else.
     pub fn demo() -> Server {
         let mut server = Server::empty(None);

@@ -3,6 +3,7 @@
 //! server package so that Cargo hands it the path of the binary.)
 
 mod access;
+mod alerts;
 mod auth;
 mod durability;
 mod field;

@@ -101,7 +101,7 @@ impl Webhook {
     /// Whether this receiver takes alerts of `kind` in `village`.
     pub fn takes(&self, kind: &str, village: &str) -> bool {
         (self.kinds.is_empty() || self.kinds.iter().any(|k| k == kind))
-            && village.starts_with(&self.region)
+            && village.starts_with(crate::store::people::region_prefix(&self.region))
     }
 
     /// Why the settings of this webhook cannot work, if they cannot.
@@ -753,6 +753,13 @@ mod tests {
         assert!(hook.takes("danger", "220303001001"));
         assert!(!hook.takes("overdue", "220303001001"));
         assert!(!hook.takes("danger", "220302001001"));
+        // A full 12-digit code covers the villages under it.
+        let township = Webhook {
+            region: "220303001000".into(),
+            ..hook.clone()
+        };
+        assert!(township.takes("danger", "220303001001"));
+        assert!(!township.takes("danger", "220303002001"));
         assert!(hook.check().is_ok());
         let bad = Webhook {
             kinds: vec!["fire".into()],
