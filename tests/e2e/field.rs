@@ -1,6 +1,6 @@
 //! `homevisit field` against `homevisit serve --demo`: the newcomer's walk through the system.
 
-use std::io::Write;
+use std::io::{BufRead, Write};
 use std::path::Path;
 use std::process::{Command, Stdio};
 
@@ -135,14 +135,49 @@ fn a_director_works_offline_with_the_demo_county_and_the_supervisor_sees_the_dan
         "",
     );
     assert!(ok, "{err}");
+    // The supervisor follows alerts live while the director syncs.
+    let supervisor = tempfile::tempdir().expect("supervisor phone");
+    login(&server, supervisor.path(), "supervisor1");
+    let (ok, open, err) = field(supervisor.path(), &["alerts"], "");
+    assert!(
+        ok && open.contains("\toverdue\topen\t"),
+        "the demo opens with overdue alerts: {open}{err}"
+    );
+    let mut follow = Command::new(env!("CARGO_BIN_EXE_homevisit"))
+        .args(["field", "--state"])
+        .arg(supervisor.path())
+        .args(["alerts", "--follow"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("follow alerts");
+    let mut lines = std::io::BufReader::new(follow.stdout.take().expect("stdout")).lines();
+    let opened = lines.next().expect("a first line").expect("a line");
+    assert!(opened.starts_with("following alerts"), "{opened}");
     let (ok, out, err) = field(phone.path(), &["sync"], "");
     assert!(
         ok && out.contains("26 files") && out.contains("1 photos"),
         "{out}{err}"
     );
-
-    let supervisor = tempfile::tempdir().expect("supervisor phone");
-    login(&server, supervisor.path(), "supervisor1");
+    let live = loop {
+        let line = lines
+            .next()
+            .expect("the stream stays open")
+            .expect("a line");
+        if line.starts_with("raised\t") && line.contains("\tdanger\t") {
+            break line;
+        }
+    };
+    let _ = follow.kill();
+    let _ = follow.wait();
+    assert!(
+        live.contains("周小雨") && live.contains("独自居住"),
+        "{live}"
+    );
+    assert!(
+        !live.contains("独自在家"),
+        "alerts carry no findings: {live}"
+    );
     let (ok, out, err) = field(supervisor.path(), &["sync"], "");
     assert!(
         ok && out.contains("101 files"),

@@ -104,6 +104,15 @@ enum FieldCommand {
     },
     /// Upload waiting photos, then sync every file with the server.
     Sync,
+    /// The alerts this account is told of (supervisors, directors, counties).
+    Alerts {
+        /// Only alerts of this status (open, acknowledged, closed).
+        #[arg(long, default_value = "open")]
+        status: String,
+        /// Keep printing alerts as they are raised and change, until interrupted.
+        #[arg(long)]
+        follow: bool,
+    },
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -363,8 +372,68 @@ pub fn run(args: FieldArgs) -> Result<()> {
             println!("{record}");
         }
         FieldCommand::Sync => sync(&state)?,
+        FieldCommand::Alerts { status, follow } => alerts(&state, &status, follow)?,
     }
     Ok(())
+}
+
+fn alert_line(alert: &serde_json::Value) -> String {
+    let field = |k: &str| alert[k].as_str().unwrap_or_default().to_owned();
+    format!(
+        "{}\t{}\t{}\t{}\t{}",
+        field("raised_at"),
+        field("kind"),
+        field("status"),
+        field("id"),
+        field("text")
+    )
+}
+
+/// Runs `f` with a client, refreshing the session once if the access token has expired.
+fn with_session<T>(
+    state: &State,
+    mut f: impl FnMut(&Client) -> Result<T, ClientError>,
+) -> Result<T> {
+    let (mut client, mut saved) = state.client()?;
+    match f(&client) {
+        Err(ClientError::Api { status: 401, .. }) => {
+            if !refreshed(state, &mut client, &mut saved)? {
+                bail!("this device was revoked: sync to wipe it");
+            }
+            Ok(f(&client)?)
+        }
+        other => Ok(other?),
+    }
+}
+
+fn alerts(state: &State, status: &str, follow: bool) -> Result<()> {
+    if !follow {
+        let list = with_session(state, |c| c.get(&format!("/api/v1/alerts?status={status}")))?;
+        for alert in list["alerts"].as_array().into_iter().flatten() {
+            println!("{}", alert_line(alert));
+        }
+        println!("{} alerts", list["total"]);
+        return Ok(());
+    }
+    let mut last = None;
+    use std::io::Write;
+    loop {
+        let mut stream = with_session(state, |c| c.alert_stream(last))?;
+        if last.is_none() {
+            println!("following alerts as they come (Ctrl-C to stop)");
+            std::io::stdout().flush()?;
+        }
+        // The server ends a stream after a while; resume where it stopped.
+        while let Some(event) = stream.next_event()? {
+            let change = event.alert["change"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned();
+            println!("{change}\t{}", alert_line(&event.alert));
+            std::io::stdout().flush()?;
+            last = Some(event.id);
+        }
+    }
 }
 
 fn refreshed(state: &State, client: &mut Client, saved: &mut Saved) -> Result<bool> {
