@@ -21,6 +21,7 @@ use crate::sync::{Cursor, Response};
 const META_ACTOR: &[u8] = b"actor";
 const META_CURSOR: &[u8] = b"cursor";
 const META_SKEW: &[u8] = b"skew_ms";
+const META_ALERTS: &[u8] = b"alerts";
 
 /// What can go wrong on the phone.
 #[derive(Debug, thiserror::Error)]
@@ -87,6 +88,12 @@ impl Device {
         replica.skew_ms = store
             .get(Namespace::Meta, META_SKEW)?
             .and_then(|b| b.try_into().ok().map(i64::from_le_bytes));
+        if let Some(bytes) = store.get(Namespace::Meta, META_ALERTS)? {
+            replica.alerts = serde_json::from_slice(&bytes).map_err(|_| DeviceError::Damaged {
+                what: "alerts",
+                id: String::new(),
+            })?;
+        }
         let mut summaries = BTreeMap::new();
         for (key, value) in store.scan(Namespace::Summary)? {
             let summary: FileSummary =
@@ -231,6 +238,37 @@ impl Device {
         Ok(out)
     }
 
+    /// The alerts the server sent, not closed, newest event last.
+    pub fn alerts(&self) -> Vec<crate::sync::alerts::Alert> {
+        let mut list: Vec<_> = self.replica.alerts.alerts.values().cloned().collect();
+        list.sort_by_key(|a| a.seq);
+        list
+    }
+
+    /// Acknowledges an alert offline; the acknowledgement is stored now and sent with the next
+    /// sync. False for an alert this phone does not hold.
+    pub fn acknowledge_alert(
+        &mut self,
+        alert_id: &str,
+        note: &str,
+        at: DateTime<Utc>,
+    ) -> Result<bool, DeviceError> {
+        if !self
+            .replica
+            .alerts
+            .acknowledge(alert_id, note, at.timestamp_millis())
+        {
+            return Ok(false);
+        }
+        self.commit(Default::default())?;
+        Ok(true)
+    }
+
+    /// Acknowledgements made on this phone that the server has not answered yet.
+    pub fn pending_acks(&self) -> usize {
+        self.replica.alerts.acks.len()
+    }
+
     /// Deletes the store and everything in it. The app must also delete the key.
     pub fn wipe(self) -> Result<(), DeviceError> {
         Ok(self.store.wipe()?)
@@ -335,6 +373,8 @@ impl Device {
         if let Some(skew) = self.replica.skew_ms {
             batch.put(Namespace::Meta, META_SKEW, &skew.to_le_bytes());
         }
+        let alerts = serde_json::to_vec(&self.replica.alerts).unwrap_or_default();
+        batch.put(Namespace::Meta, META_ALERTS, &alerts);
         self.store.commit(batch)?;
         for (id, summary) in summaries {
             match summary {

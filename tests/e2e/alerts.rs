@@ -5,6 +5,7 @@
 use hmac::{Hmac, Mac};
 use homevisit_server::client::{AlertEvent, AlertStream, Client};
 use homevisit_sync_core::file::{Assertion, AttrKind, ChildId, DangerDetails, RecordVersion};
+use homevisit_sync_core::sync::{Request, Response};
 use homevisit_sync_core::vocab::{DangerKind, RecordKind};
 use serde_json::{Value, json};
 use sha2::Sha256;
@@ -661,4 +662,135 @@ fn two_instances_on_one_postgres_racing_the_job_raise_every_alert_once() {
     assert_eq!(counts.raised, counts.alerts, "each raised once");
     assert_eq!(counts.most, 1);
     drop((first, second));
+}
+
+/// One hand-made sync request from `client`, decoded.
+fn sync_items(
+    client: &Client,
+    request: &Request,
+) -> (u16, Vec<homevisit_sync_core::sync::wire::Item>) {
+    let reply = crate::harness::post_frame(client, &request.encode());
+    if reply.status != 200 {
+        return (reply.status, Vec::new());
+    }
+    let response = Response::decode(&reply.body).expect("a response");
+    (reply.status, response.items)
+}
+
+#[test]
+fn a_supervisors_phone_gets_alerts_by_sync_and_its_offline_acknowledgement_lands_once() {
+    use homevisit_sync_core::sync::alerts::{
+        ACK, ACK_RESULT, AFTER, ALERT, Ack, AckResult, UPTO, json_item, json_of, number_item,
+        number_of,
+    };
+    let server = Server::sqlite();
+    let mut supervisor = Phone::new(&server, "sup_a");
+    supervisor.sync();
+    assert!(supervisor.device.alerts().is_empty());
+    let mut director = Phone::new(&server, "dir_a");
+    let child = report_danger(&mut director, "赵小军", "210302001001");
+
+    // The next sync brings it; acknowledged offline, it shows so at once and waits.
+    supervisor.sync();
+    let alert = supervisor
+        .device
+        .alerts()
+        .into_iter()
+        .find(|a| a.child_id == child.to_string() && a.kind == "danger")
+        .expect("the danger reached the supervisor's phone");
+    assert_eq!(alert.status, "open");
+    assert!(alert.text.contains("独自居住"), "{alert:?}");
+    assert!(
+        supervisor
+            .device
+            .acknowledge_alert(&alert.id, "已到现场", now())
+            .expect("ack")
+    );
+    assert_eq!(supervisor.device.pending_acks(), 1);
+    supervisor.sync();
+    assert_eq!(supervisor.device.pending_acks(), 0);
+    let web = server.login("sup_a");
+    let (status, seen) = get(&web, &format!("/api/v1/alerts/{}", alert.id), &[]);
+    assert_eq!(
+        (status, seen["status"].as_str()),
+        (200, Some("acknowledged"))
+    );
+    assert_eq!(seen["acknowledged_by"], "sup_a");
+
+    // The same acknowledgement again, as a phone that never heard back would send it.
+    let ack = Ack {
+        alert_id: alert.id.clone(),
+        note: "已到现场".into(),
+        at_ms: 0,
+    };
+    let replay = Request {
+        items: vec![json_item(ACK, &ack), number_item(AFTER, 0)],
+        ..Request::default()
+    };
+    let (status, items) = sync_items(&supervisor.client, &replay);
+    assert_eq!(status, 200);
+    let result: AckResult = items
+        .iter()
+        .filter(|i| i.kind == ACK_RESULT)
+        .find_map(json_of)
+        .expect("answered");
+    assert!(result.ok, "{result:?}");
+    let (_, seen) = get(&web, &format!("/api/v1/alerts/{}", alert.id), &[]);
+    let acks = seen["history"]
+        .as_array()
+        .expect("history")
+        .iter()
+        .filter(|e| e["action"] == "acknowledged")
+        .count();
+    assert_eq!(acks, 1, "{seen}");
+
+    // Another township's supervisor, with hand-made frames: no alert of ours, no acknowledging.
+    let other = server.login("sup_b");
+    let (status, items) = sync_items(&other, &replay);
+    assert_eq!(status, 200);
+    let result: AckResult = items
+        .iter()
+        .filter(|i| i.kind == ACK_RESULT)
+        .find_map(json_of)
+        .expect("answered");
+    assert_eq!(
+        (result.ok, result.code.as_deref()),
+        (false, Some("region_forbidden"))
+    );
+    for after in [0, 1] {
+        let ask = Request {
+            items: vec![number_item(AFTER, after)],
+            ..Request::default()
+        };
+        let (_, items) = sync_items(&other, &ask);
+        assert!(
+            items
+                .iter()
+                .any(|i| i.kind == UPTO && number_of(i).is_some())
+        );
+        for item in items.iter().filter(|i| i.kind == ALERT) {
+            let text = String::from_utf8_lossy(&item.payload);
+            assert!(!text.contains(&child.to_string()), "{text}");
+        }
+    }
+    let junk = Request {
+        items: vec![homevisit_sync_core::sync::wire::Item {
+            kind: ACK,
+            payload: b"{not json".to_vec(),
+        }],
+        ..Request::default()
+    };
+    let (status, items) = sync_items(&other, &junk);
+    assert_eq!(status, 200);
+    assert!(items.iter().any(|i| i.kind == ACK_RESULT
+        && json_of::<AckResult>(i).and_then(|r| r.code).as_deref() == Some("invalid_item")));
+
+    // A version 2 phone is told nothing of alerts.
+    let old = Request {
+        version: 2,
+        items: vec![number_item(AFTER, 0)],
+        ..Request::default()
+    };
+    let (status, items) = sync_items(&supervisor.client, &old);
+    assert_eq!((status, items.len()), (200, 0));
 }

@@ -77,14 +77,6 @@ impl Server {
         s.start()
     }
 
-    /// [`Server::postgres`], not started yet, to adjust first.
-    pub fn postgres_unstarted() -> Server {
-        let db = crate::pg::TestDatabase::create();
-        let mut s = Server::prepare(Some(db.url.clone()));
-        s._pg = Some(db);
-        s
-    }
-
     /// A second instance on this server's database, with a data directory of its own; not
     /// started.
     pub fn another_instance(&self) -> Server {

@@ -124,6 +124,11 @@ pub async fn sync(
             cache: Some(&cache),
             audit: Some(&reader),
             schedules: Some(evaluating.get()),
+            alerts_for: Some(crate::service::alerts::Actor {
+                username: &caller.user.username,
+                role: caller.user.role,
+                scope: &caller.scope,
+            }),
         };
         Ok::<_, ApiError>(apply(c, &ctx, &request, &env)?)
     })

@@ -20,6 +20,7 @@ use crate::store::alerts::{self as rows, AlertRow, NewAlert, NewDelivery, NewEve
 use crate::store::people::Role;
 use crate::store::schedules::EvaluatedRow;
 use homevisit_sync_core::sync::Scope;
+use homevisit_sync_core::sync::wire::Item;
 
 /// The kinds of alert.
 pub const KINDS: [&str; 4] = ["due_soon", "overdue", "overdue_escalated", "danger"];
@@ -210,19 +211,21 @@ pub struct Policy {
     pub bus: Bus,
 }
 
-/// What [`reconcile`] changed.
+/// What a transaction changed of alerts.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Changed {
     /// Alerts raised.
     pub raised: usize,
     /// Alerts closed.
     pub closed: usize,
+    /// Alerts acknowledged.
+    pub acknowledged: usize,
 }
 
 impl Changed {
     /// Whether anything happened that a stream or a sender waits for.
     pub fn any(&self) -> bool {
-        self.raised + self.closed > 0
+        self.raised + self.closed + self.acknowledged > 0
     }
 }
 
@@ -385,6 +388,7 @@ pub fn reconcile(
     Ok(Changed {
         raised: raised.len(),
         closed: closed.len(),
+        acknowledged: 0,
     })
 }
 
@@ -704,6 +708,107 @@ pub fn view(row: AlertRow, lang: Lang) -> AlertView {
         text,
         history: None,
     }
+}
+
+/// The most acknowledgements one sync applies; the rest wait for the next.
+pub const MAX_SYNC_ACKS: usize = 1000;
+
+/// The alert items of a sync (protocol version 3): the device's acknowledgements applied, and
+/// the alerts that changed since the event it holds, as they are now. Run it in the sync's
+/// transaction. Returns the items, whether more alerts wait, and how many acknowledgements
+/// changed an alert.
+pub fn sync_items(
+    conn: &mut DbConnection,
+    actor: &Actor<'_>,
+    items: &[Item],
+    now: i64,
+) -> Result<(Vec<Item>, bool, usize), diesel::result::Error> {
+    use homevisit_sync_core::sync::alerts::{
+        ACK, ACK_RESULT, AFTER, Ack, AckResult, PAGE, UPTO, json_item, json_of, number_item,
+        number_of,
+    };
+    let mut out = Vec::new();
+    let mut acknowledged = 0;
+    for item in items.iter().filter(|i| i.kind == ACK).take(MAX_SYNC_ACKS) {
+        let Some(ack) = json_of::<Ack>(item) else {
+            out.push(json_item(
+                ACK_RESULT,
+                &AckResult {
+                    alert_id: String::new(),
+                    ok: false,
+                    code: Some("invalid_item".into()),
+                },
+            ));
+            continue;
+        };
+        let valid =
+            uuid::Uuid::parse_str(&ack.alert_id).is_ok() && ack.note.chars().count() <= 2000;
+        let outcome = if valid {
+            acknowledge(conn, actor, &ack.alert_id, &ack.note, now)
+        } else {
+            Err(AlertError::NotFound)
+        };
+        let (ok, code) = match outcome {
+            Ok((_, changed)) => {
+                acknowledged += usize::from(changed);
+                (true, None)
+            }
+            Err(AlertError::Store(e)) => return Err(e),
+            Err(AlertError::NotFound) if !valid => (false, Some("invalid_item")),
+            Err(AlertError::NotFound) => (false, Some("not_found")),
+            Err(AlertError::Forbidden(_)) => (false, Some("region_forbidden")),
+            Err(AlertError::Closed(_)) => (false, Some("alert_closed")),
+            Err(AlertError::ClosesItself(_)) => (false, Some("closes_itself")),
+        };
+        out.push(json_item(
+            ACK_RESULT,
+            &AckResult {
+                alert_id: ack.alert_id,
+                ok,
+                code: code.map(str::to_owned),
+            },
+        ));
+    }
+    let Some(after) = items.iter().find(|i| i.kind == AFTER).and_then(number_of) else {
+        return Ok((out, false, acknowledged));
+    };
+    let after = i64::try_from(after).unwrap_or(i64::MAX);
+    let visible = actor.visible();
+    let item = |seq: i64, row: AlertRow| {
+        let mut value = serde_json::to_value(view(row, Lang::Zh)).unwrap_or_default();
+        value["seq"] = seq.into();
+        json_item(homevisit_sync_core::sync::alerts::ALERT, &value)
+    };
+    let mut more = false;
+    let upto = if after == 0 {
+        // A first sync: what is not closed, newest first, as of the last event. (The number is
+        // read first: an alert raised in between is sent now and again next time, never lost.)
+        let last = rows::last_seq(conn)?;
+        let filter = rows::AlertFilter::default();
+        let (_, open) = rows::page(conn, &visible, &filter, (PAGE * 2) as i64)?;
+        out.extend(
+            open.into_iter()
+                .filter(|a| a.status != "closed")
+                .take(PAGE)
+                .map(|a| item(last, a)),
+        );
+        last
+    } else {
+        let events = rows::events_after(conn, &visible, after, PAGE as i64)?;
+        more = events.len() >= PAGE;
+        let upto = events.last().map_or(after, |(seq, ..)| *seq);
+        // Each alert once, as it is now, under its latest event.
+        let mut latest: BTreeMap<String, (i64, AlertRow)> = BTreeMap::new();
+        for (seq, _, row) in events {
+            latest.insert(row.id.clone(), (seq, row));
+        }
+        let mut changed: Vec<(i64, AlertRow)> = latest.into_values().collect();
+        changed.sort_by_key(|(seq, _)| *seq);
+        out.extend(changed.into_iter().map(|(seq, row)| item(seq, row)));
+        upto
+    };
+    out.push(number_item(UPTO, u64::try_from(upto).unwrap_or(0)));
+    Ok((out, more, acknowledged))
 }
 
 /// The view of an event.

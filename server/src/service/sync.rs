@@ -5,7 +5,7 @@
 use homevisit_sync_core::sync::server::{Context, HandleError, handle};
 use homevisit_sync_core::sync::{ChildId, Request, Response};
 
-use crate::service::alerts::Changed;
+use crate::service::alerts::{Actor, Changed};
 use crate::service::schedules::Evaluation;
 use crate::store::cache::DocCache;
 use crate::store::sync::SqlSyncStore;
@@ -22,6 +22,8 @@ pub struct Env<'a> {
     /// How the schedules (and alerts) of written files are evaluated; `None` leaves them to
     /// the job.
     pub schedules: Option<Evaluation<'a>>,
+    /// Whose alerts a version 3 sync carries, and who acknowledges them; `None`: none.
+    pub alerts_for: Option<Actor<'a>>,
 }
 
 /// Audit rows for files a request named but the caller may not see: each denial is recorded
@@ -80,12 +82,21 @@ fn merge(
 ) -> Result<(Response, Changed), HandleError<diesel::result::Error>> {
     write_transaction(conn, |c| {
         let mut store = SqlSyncStore::for_sync(c, env.cache);
-        let response = handle(&mut store, ctx, request)?;
+        let mut response = handle(&mut store, ctx, request)?;
         let touched = store.finish(ctx)?;
-        let changed = match &env.schedules {
+        let mut changed = match &env.schedules {
             Some(e) => crate::service::schedules::refresh(c, &touched, e)?,
             None => Changed::default(),
         };
+        // A revoked device is only told to wipe.
+        if let (true, Some(actor)) = (request.version >= 3 && !ctx.revoked, &env.alerts_for) {
+            let now = i64::try_from(ctx.now_ms / 1000).unwrap_or(i64::MAX);
+            let (items, more, acknowledged) =
+                crate::service::alerts::sync_items(c, actor, &request.items, now)?;
+            response.items.extend(items);
+            response.more |= more;
+            changed.acknowledged += acknowledged;
+        }
         crate::store::auth::touch_device(c, &ctx.device.0.to_string(), (ctx.now_ms / 1000) as i64)?;
         if let Some(reader) = env.audit {
             let delivered: std::collections::BTreeSet<String> = response

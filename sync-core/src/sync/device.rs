@@ -103,6 +103,8 @@ pub struct Replica {
     pub inbox: Vec<Item>,
     /// Items to send with the next request.
     pub outbox: Vec<Item>,
+    /// Alerts received, and acknowledgements not yet answered (version 3).
+    pub alerts: super::alerts::AlertBox,
     /// Files removed since the app last persisted (dropped by order of the server).
     pub removed: BTreeSet<ChildId>,
     sent: BTreeMap<ChildId, Vec<ChangeHash>>,
@@ -120,6 +122,7 @@ impl Replica {
             skew_ms: None,
             inbox: Vec::new(),
             outbox: Vec::new(),
+            alerts: Default::default(),
             removed: BTreeSet::new(),
             sent: BTreeMap::new(),
             sent_states: BTreeMap::new(),
@@ -202,7 +205,12 @@ impl Replica {
     pub fn request(&mut self) -> Vec<u8> {
         let mut req = Request {
             cursor: self.cursor,
-            items: self.outbox.clone(),
+            items: self
+                .outbox
+                .iter()
+                .cloned()
+                .chain(self.alerts.items())
+                .collect(),
             ..Request::default()
         };
         self.sent.clear();
@@ -306,7 +314,8 @@ impl Replica {
             }
         }
         self.outbox.clear();
-        self.inbox.extend(resp.items);
+        let other = self.alerts.take(resp.items);
+        self.inbox.extend(other);
         self.cursor = resp.cursor.or(self.cursor);
         Ok(if again { Outcome::Again } else { Outcome::Done })
     }

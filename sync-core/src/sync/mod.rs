@@ -47,6 +47,7 @@
 //! assert_eq!(b.file(&child).unwrap().view().unwrap().profile.name, "李小红");
 //! ```
 
+pub mod alerts;
 pub mod chunks;
 pub mod conformance;
 pub mod device;

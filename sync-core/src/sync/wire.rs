@@ -16,7 +16,7 @@ use super::{ChildId, Cursor};
 /// request. A version 1 peer would skip the unknown field and take its upload as stored, so the
 /// server answers each request in the version it came in, and refuses the whole of a version 1
 /// request as before.
-pub const PROTOCOL_VERSION: u8 = 2;
+pub const PROTOCOL_VERSION: u8 = 3;
 /// The oldest version this build still reads and answers.
 pub const MIN_PROTOCOL_VERSION: u8 = 1;
 /// Largest body a phone will decompress or accept (a first sync of a big village fits easily).
@@ -89,8 +89,9 @@ pub struct DocSync {
     pub message: Vec<u8>,
 }
 
-/// Something server and device exchange that is not a child file (alerts and their
-/// acknowledgements, later). Kinds a peer does not know are kept and ignored.
+/// Something server and device exchange that is not a child file: alerts and their
+/// acknowledgements (version 3, [`super::alerts`]). Kinds a peer does not know are kept and
+/// ignored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Item {
     /// What kind of item.
