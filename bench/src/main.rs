@@ -5,6 +5,7 @@
 //! on this machine. Nothing here asserts: a bar that is missed is reported as missed.
 
 mod device;
+mod evaluation;
 mod photo;
 mod report;
 mod server;
@@ -22,10 +23,18 @@ fn main() -> Result<()> {
     let mut report = Report::new();
     // For profiling one part: HOMEVISIT_BENCH_ONLY=server measures the server alone and
     // prints instead of writing BENCHMARKS.md.
-    if std::env::var("HOMEVISIT_BENCH_ONLY").as_deref() == Ok("server") {
-        server::server(&mut report)?;
-        print!("{}", report.render());
-        return Ok(());
+    match std::env::var("HOMEVISIT_BENCH_ONLY").as_deref() {
+        Ok("server") => {
+            server::server(&mut report)?;
+            print!("{}", report.render());
+            return Ok(());
+        }
+        Ok("evaluation") => {
+            evaluation::evaluation(&mut report)?;
+            print!("{}", report.render());
+            return Ok(());
+        }
+        _ => {}
     }
     eprintln!("file: 10 years of visits");
     sync::ten_year_file(&mut report)?;
@@ -36,6 +45,7 @@ fn main() -> Result<()> {
     eprintln!("device: open a 200-file store and list who is due");
     device::open_store(&mut report)?;
     server::server(&mut report)?;
+    evaluation::evaluation(&mut report)?;
     report.note(
         "Workload (DESIGN.md): per month of history one home visit and one contact, each with \
          four findings of about 12 Chinese characters and a note of about 40, drawn from phrase \

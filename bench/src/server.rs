@@ -272,21 +272,21 @@ fn measure(database_url: &str) -> Result<Throughput> {
     })
 }
 
-fn postgres_url() -> Option<String> {
+pub fn postgres_url() -> Option<String> {
     std::env::var("HOMEVISIT_BENCH_POSTGRES")
         .or_else(|_| std::env::var("HOMEVISIT_TEST_POSTGRES"))
         .ok()
 }
 
 /// A fresh database on the server `admin` points at, dropped afterwards.
-struct PgDatabase {
+pub struct PgDatabase {
     admin: String,
     name: String,
-    url: String,
+    pub url: String,
 }
 
 impl PgDatabase {
-    fn create(admin: &str) -> Result<PgDatabase> {
+    pub fn create(admin: &str) -> Result<PgDatabase> {
         use diesel::Connection;
         use diesel::connection::SimpleConnection;
         let name = format!("hv_bench_{}", uuid::Uuid::new_v4().simple());
