@@ -15,7 +15,7 @@ use homevisit_sync_core::demo::{FileSpec, Generator, at};
 use homevisit_sync_core::file::{Checked, ChildId, DangerDetails, Notified, RecordVersion};
 use homevisit_sync_core::sync::server::{Context, Merge, ServerStore};
 use homevisit_sync_core::sync::{DeviceId, Scope};
-use homevisit_sync_core::vocab::{DangerKind, RecordKind};
+use homevisit_sync_core::vocab::{DangerKind, Party, RecordKind};
 use std::path::Path;
 
 use diesel::prelude::*;
@@ -263,6 +263,7 @@ pub fn ensure_sized(
                     let danger = DangerDetails {
                         found: vec![DangerKind::LivingAlone],
                         notified: vec![Notified {
+                            party: Some(Party::Supervisor),
                             whom: "乡镇儿童督导员".into(),
                             at: at(found),
                         }],

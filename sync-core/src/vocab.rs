@@ -161,6 +161,33 @@ vocabulary!(
     }
 );
 
+impl DangerKind {
+    /// Whether a finding of this kind must be reported to the police at once: seed 002 item 8
+    /// ("第一时间向公安机关报告") for all of them but neglect, which seed 004 item 4 sends to the
+    /// police only when it is serious (the village committee admonishes first).
+    pub fn requires_police(self) -> bool {
+        !matches!(self, DangerKind::GuardianNeglect)
+    }
+}
+
+vocabulary!(
+    /// Who was told of a danger (强制报告的报告对象).
+    Party, "party", {
+        /// 公安机关: the police.
+        Police => "police",
+        /// 儿童督导员: the township supervisor.
+        Supervisor => "supervisor",
+        /// 民政部门: civil affairs.
+        CivilAffairs => "civil_affairs",
+        /// 村（居）民委员会: the village committee.
+        VillageCommittee => "village_committee",
+        /// 学校: the school.
+        School => "school",
+        /// Anyone else (the women's federation, the procuratorate...), named in `whom`.
+        Other => "other",
+    }
+);
+
 vocabulary!(
     /// Sex as recorded in the household register.
     Sex, "sex", {

@@ -204,6 +204,12 @@ fn a_director_works_offline_with_the_demo_county_and_the_supervisor_sees_the_dan
         .expect("the new child is listed")
         .clone();
     assert_eq!(new["danger_open"], true);
+    // Living alone must go to the police (seed 002 item 8), and no one was told.
+    assert_eq!(new["police_unreported"], true);
+    let unreported = client
+        .get("/api/v1/children?police_unreported=true")
+        .expect("unreported");
+    assert!(unreported.to_string().contains(&id), "{unreported}");
     let open = client
         .get("/api/v1/children?danger_open=true")
         .expect("open dangers");

@@ -1,3 +1,4 @@
+ALTER TABLE children DROP COLUMN police_unreported;
 ALTER TABLE child_records DROP COLUMN danger_found;
 DROP TABLE deliveries;
 DROP TABLE alert_seq;

@@ -70,3 +70,7 @@ CREATE INDEX deliveries_digest ON deliveries (digest);
 
 -- What a danger record found (comma-separated keys), for the alert it raises.
 ALTER TABLE child_records ADD COLUMN danger_found TEXT;
+
+-- An open danger report whose kind must go to the police and records no police report (seed
+-- 002 item 8): the county's list of cases to follow up.
+ALTER TABLE children ADD COLUMN police_unreported BOOLEAN NOT NULL DEFAULT FALSE;

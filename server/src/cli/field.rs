@@ -11,11 +11,13 @@ use chrono::{DateTime, NaiveDate, Utc};
 use clap::{Args, Subcommand};
 use homevisit_server::client::{Client, ClientError, Session};
 use homevisit_sync_core::device::Device;
-use homevisit_sync_core::file::{ChildId, DangerDetails, Findings, Profile, RecordVersion};
+use homevisit_sync_core::file::{
+    ChildId, DangerDetails, Findings, Notified, Profile, RecordVersion,
+};
 use homevisit_sync_core::photo::{self, PhotoLimits};
 use homevisit_sync_core::store::StoreKey;
 use homevisit_sync_core::sync::device::Outcome;
-use homevisit_sync_core::vocab::{DangerKind, RecordKind, Sex};
+use homevisit_sync_core::vocab::{DangerKind, Party, RecordKind, Sex};
 use serde::{Deserialize, Serialize};
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -98,6 +100,11 @@ enum FieldCommand {
         /// For a danger record: what was found (living_alone, domestic_violence, ...).
         #[arg(long)]
         danger: Vec<String>,
+        /// For a danger record: who was told, now (police, supervisor, civil_affairs,
+        /// village_committee, school, other). A kind that must go to the police is flagged
+        /// until the police are among them.
+        #[arg(long)]
+        told: Vec<String>,
         /// Attach a photo (processed on the device: resized, metadata stripped).
         #[arg(long)]
         photo: Vec<PathBuf>,
@@ -326,6 +333,7 @@ pub fn run(args: FieldArgs) -> Result<()> {
             date,
             notes,
             danger,
+            told,
             photo,
         } => {
             let by = state.saved()?.username;
@@ -345,9 +353,19 @@ pub fn run(args: FieldArgs) -> Result<()> {
                     if found.is_empty() {
                         bail!("a danger record needs at least one --danger");
                     }
+                    let notified = told
+                        .iter()
+                        .map(|t| {
+                            Ok(Notified {
+                                party: Some(t.parse::<Party>()?),
+                                whom: String::new(),
+                                at,
+                            })
+                        })
+                        .collect::<Result<Vec<_>, homevisit_sync_core::vocab::UnknownKey>>()?;
                     let details = DangerDetails {
                         found,
-                        notified: Vec::new(),
+                        notified,
                         outcome: None,
                     };
                     RecordVersion::danger(date, &by, at, details)

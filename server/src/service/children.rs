@@ -78,6 +78,9 @@ pub struct ListFilter {
     pub risk_flag: Option<String>,
     /// Only children with (or without) an open danger report.
     pub danger_open: Option<bool>,
+    /// Only children with an open danger report that must go to the police and records no
+    /// police report (seed 002 item 8).
+    pub police_unreported: Option<bool>,
     /// At most this many (default 200).
     #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<usize>,
@@ -125,6 +128,9 @@ pub struct ChildRow {
     pub last_home_visit: Option<String>,
     /// A danger record without an outcome.
     pub danger_open: bool,
+    /// An open danger report of a kind that must go to the police, with no police report
+    /// recorded.
+    pub police_unreported: bool,
 }
 
 /// When one kind of record is next due for a child.
@@ -166,6 +172,7 @@ pub fn list(
         category: filter.category.as_deref(),
         risk_flag: filter.risk_flag.as_deref(),
         danger_open: filter.danger_open,
+        police_unreported: filter.police_unreported,
     };
     let limit = filter.limit.unwrap_or(200).min(1000) as i64;
     let offset = i64::from(filter.offset.unwrap_or(0));
@@ -196,6 +203,7 @@ pub fn list(
             status: row.status,
             last_home_visit: row.last_home_visit,
             danger_open: row.danger_open,
+            police_unreported: row.police_unreported,
         })
         .collect();
     Ok(ChildList {

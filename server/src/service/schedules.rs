@@ -169,21 +169,34 @@ pub fn evaluate_all_if_due(
         if !due(conn)? {
             return Ok(Run::UpToDate);
         }
-        let mut after = String::new();
-        let mut count = 0;
-        loop {
-            let ids = rows::ids_after(conn, &after, BATCH)?;
-            let Some(last) = ids.last().cloned() else {
-                break;
-            };
-            let changed = write_transaction(conn, |c| refresh_ids(c, &ids, e))?;
-            if changed.any() {
-                e.alerts.bus.wake();
+        let count = crate::store::with_fresh_plans(conn, |conn| {
+            let mut after = String::new();
+            let mut count = 0;
+            loop {
+                let ids = rows::ids_after(conn, &after, BATCH)?;
+                let Some(last) = ids.last().cloned() else {
+                    break;
+                };
+                let changed = write_transaction(conn, |c| refresh_ids(c, &ids, e))?;
+                if changed.any() {
+                    e.alerts.bus.wake();
+                }
+                count += ids.len();
+                after = last;
             }
-            count += ids.len();
-            after = last;
-        }
+            Ok::<_, diesel::result::Error>(count)
+        })?;
         write_transaction(conn, |c| rows::set_last_evaluation(c, on, &print))?;
+        crate::store::analyze(
+            conn,
+            &[
+                "children",
+                "schedules",
+                "child_labels",
+                "alerts",
+                "alert_events",
+            ],
+        )?;
         Ok(Run::Evaluated(count))
     })();
     crate::store::release_job_lock(conn, JOB_LOCK)?;

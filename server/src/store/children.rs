@@ -30,12 +30,10 @@ pub fn project(conn: &mut DbConnection, view: &ChildFileView, seq: u64) -> Query
         .filter(|r| r.kind == RecordKind::HomeVisit)
         .map(|r| r.current().date)
         .max();
-    let danger_open = live().any(|r| {
-        r.current()
-            .danger
-            .as_ref()
-            .is_some_and(|d| d.outcome.is_none())
-    });
+    let open_dangers =
+        || live().filter_map(|r| r.current().danger.as_ref().filter(|d| d.outcome.is_none()));
+    let danger_open = open_dangers().next().is_some();
+    let police_unreported = open_dangers().any(|d| d.police_report_missing());
     let row = (
         children::village.eq(&view.profile.village_code),
         children::name.eq(&view.profile.name),
@@ -44,6 +42,7 @@ pub fn project(conn: &mut DbConnection, view: &ChildFileView, seq: u64) -> Query
         children::registered_on.eq(view.profile.registered_on.to_string()),
         children::last_home_visit.eq(last_home_visit.map(|d| d.to_string())),
         children::danger_open.eq(danger_open),
+        children::police_unreported.eq(police_unreported),
         children::seq.eq(seq as i64),
     );
     let updated = diesel::update(children::table.filter(children::id.eq(&id)))
@@ -275,6 +274,8 @@ pub struct PageFilter<'a> {
     pub risk_flag: Option<&'a str>,
     /// Whether a danger report is open.
     pub danger_open: Option<bool>,
+    /// Whether an open danger report lacks the police report it requires.
+    pub police_unreported: Option<bool>,
 }
 
 /// One child of a page, as projected and evaluated.
@@ -292,7 +293,11 @@ pub struct PageRow {
     pub last_home_visit: Option<String>,
     /// A danger record without an outcome.
     pub danger_open: bool,
+    /// An open danger report without the police report it requires.
+    pub police_unreported: bool,
 }
+
+type PageTuple = (String, String, String, String, Option<String>, bool, bool);
 
 /// The children of `scope` matching `filter`, ordered by village, name and id: how many in
 /// all, and `limit` of them after `offset`. Filtering and paging happen in the database.
@@ -325,6 +330,9 @@ pub fn page(
         if let Some(d) = filter.danger_open {
             all = Box::new(all.and(children::danger_open.eq(d)));
         }
+        if let Some(p) = filter.police_unreported {
+            all = Box::new(all.and(children::police_unreported.eq(p)));
+        }
         for (label, value) in [
             ("category", filter.category),
             ("risk_flag", filter.risk_flag),
@@ -355,19 +363,23 @@ pub fn page(
             children::status,
             children::last_home_visit,
             children::danger_open,
+            children::police_unreported,
         ))
-        .load::<(String, String, String, String, Option<String>, bool)>(conn)?;
+        .load::<PageTuple>(conn)?;
     Ok((
         total,
         rows.into_iter()
             .map(
-                |(id, name, village, status, last_home_visit, danger_open)| PageRow {
-                    id,
-                    name,
-                    village,
-                    status,
-                    last_home_visit,
-                    danger_open,
+                |(id, name, village, status, last_home_visit, danger_open, police_unreported)| {
+                    PageRow {
+                        id,
+                        name,
+                        village,
+                        status,
+                        last_home_visit,
+                        danger_open,
+                        police_unreported,
+                    }
                 },
             )
             .collect(),

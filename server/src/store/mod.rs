@@ -209,6 +209,34 @@ pub fn try_job_lock(conn: &mut DbConnection, key: i64) -> diesel::QueryResult<bo
     }
 }
 
+/// Runs `f` with PostgreSQL planning every statement for its own parameters, then restores
+/// the default. For long jobs whose tables grow as they run: a plan cached while a table was
+/// empty (a sequential scan) would otherwise be reused for every later batch. Nothing to do
+/// on SQLite.
+pub fn with_fresh_plans<T, E: From<diesel::result::Error>>(
+    conn: &mut DbConnection,
+    f: impl FnOnce(&mut DbConnection) -> Result<T, E>,
+) -> Result<T, E> {
+    let postgres = matches!(conn, DbConnection::Postgresql(_));
+    if postgres {
+        conn.batch_execute("SET plan_cache_mode = force_custom_plan")?;
+    }
+    let outcome = f(conn);
+    if postgres {
+        conn.batch_execute("RESET plan_cache_mode")?;
+    }
+    outcome
+}
+
+/// Refreshes PostgreSQL's statistics of `tables` after a job rewrote them, so the queries
+/// that follow are planned for what they now hold. Nothing to do on SQLite.
+pub fn analyze(conn: &mut DbConnection, tables: &[&str]) -> diesel::QueryResult<()> {
+    if matches!(conn, DbConnection::Postgresql(_)) && !tables.is_empty() {
+        conn.batch_execute(&format!("ANALYZE {}", tables.join(", ")))?;
+    }
+    Ok(())
+}
+
 /// Releases what [`try_job_lock`] took.
 pub fn release_job_lock(conn: &mut DbConnection, key: i64) -> diesel::QueryResult<()> {
     use diesel::RunQueryDsl;

@@ -124,6 +124,7 @@ diesel::table! {
         seq -> BigInt,
         status -> Text,
         evaluated_on -> Nullable<Text>,
+        police_unreported -> Bool,
     }
 }
 

@@ -8,7 +8,7 @@ use std::fmt;
 use std::str::FromStr;
 use uuid::Uuid;
 
-use crate::vocab::{DangerKind, Guardianship, RecordKind, Sex};
+use crate::vocab::{DangerKind, Guardianship, Party, RecordKind, Sex};
 
 /// The id of a child file, a random UUID minted on the phone that registers the child.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -187,7 +187,12 @@ pub struct ProblemDetails {
 /// Someone told of a danger.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Notified {
-    /// Who: police, civil affairs, the village committee, the supervisor...
+    /// Which party: police, supervisor, civil affairs, village committee, school, other.
+    /// Absent in records written before it was asked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub party: Option<Party>,
+    /// Who, in words (the station, the person).
+    #[serde(default)]
     pub whom: String,
     /// When they were told.
     pub at: DateTime<Utc>,
@@ -204,6 +209,15 @@ pub struct DangerDetails {
     /// What came of it, once known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub outcome: Option<String>,
+}
+
+impl DangerDetails {
+    /// Whether what was found must be reported to the police and no police report is recorded
+    /// (seed 002 item 8).
+    pub fn police_report_missing(&self) -> bool {
+        self.found.iter().any(|k| k.requires_police())
+            && !self.notified.iter().any(|n| n.party == Some(Party::Police))
+    }
 }
 
 /// One version of a record. The fields a kind needs are checked by validation.

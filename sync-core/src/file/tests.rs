@@ -372,3 +372,36 @@ fn a_tree_brought_up_to_date_by_patches_equals_a_fresh_read() {
             .expect("b gets a");
     }
 }
+
+#[test]
+fn a_danger_that_must_go_to_the_police_is_flagged_until_a_police_report_is_recorded() {
+    use crate::file::{DangerDetails, Notified};
+    use crate::vocab::{DangerKind, Party};
+    let at = chrono::DateTime::parse_from_rfc3339("2026-11-27T08:00:00Z")
+        .expect("time")
+        .with_timezone(&chrono::Utc);
+    let told = |party: Party| Notified {
+        party: Some(party),
+        whom: String::new(),
+        at,
+    };
+    let mut danger = DangerDetails {
+        found: vec![DangerKind::LivingAlone],
+        notified: vec![told(Party::Supervisor)],
+        outcome: None,
+    };
+    assert!(danger.police_report_missing());
+    danger.notified.push(told(Party::Police));
+    assert!(!danger.police_report_missing());
+    // Neglect goes to the village committee first (seed 004 item 4).
+    let neglect = DangerDetails {
+        found: vec![DangerKind::GuardianNeglect],
+        notified: vec![told(Party::VillageCommittee)],
+        outcome: None,
+    };
+    assert!(!neglect.police_report_missing());
+    // Records written before the party was asked read back without one.
+    let old: Notified =
+        serde_json::from_str(r#"{"whom": "派出所", "at": "2026-11-01T00:00:00Z"}"#).expect("old");
+    assert_eq!(old.party, None);
+}
