@@ -180,6 +180,7 @@ impl Phone {
 }
 
 struct Throughput {
+    danger_to_stream: (Duration, Duration, usize),
     syncs: usize,
     seconds: f64,
     p50: Duration,
@@ -215,6 +216,7 @@ fn measure(database_url: &str) -> Result<Throughput> {
     let daily_changes = supervisor.visit(&mut g, CHANGED_PER_SYNC)?;
     let daily = supervisor.sync(&mut scratch)?;
     let idle = supervisor.sync(&mut scratch)?;
+    let danger_to_stream = danger_latency(&running, &password)?;
 
     // Throughput: every director's phone makes daily syncs as fast as it can.
     let mut phones = Vec::new();
@@ -262,6 +264,7 @@ fn measure(database_url: &str) -> Result<Throughput> {
     let at = |q: f64| all[((all.len() as f64 * q) as usize).min(all.len() - 1)];
     drop(running);
     Ok(Throughput {
+        danger_to_stream,
         syncs: all.len(),
         seconds: MEASURE.as_secs_f64(),
         p50: at(0.50),
@@ -270,6 +273,73 @@ fn measure(database_url: &str) -> Result<Throughput> {
         daily_changes,
         idle,
     })
+}
+
+/// Dangers reported one after another by a director's phone, each timed from the start of its
+/// sync to its `raised` event on the supervisor's stream: p50, p99 and the count.
+fn danger_latency(
+    running: &Running,
+    password: &dyn Fn(&str) -> Result<String>,
+) -> Result<(Duration, Duration, usize)> {
+    use homevisit_sync_core::file::{DangerDetails, RecordVersion};
+    use homevisit_sync_core::vocab::{DangerKind, RecordKind};
+    const DANGERS: usize = 60;
+    let mut web = Client::new(&running.base, Some(&running.ca))?;
+    web.login(
+        "supervisor1",
+        &password("supervisor1")?,
+        &uuid::Uuid::new_v4().to_string(),
+        "bench stream",
+    )?;
+    let mut stream = web.alert_stream(None)?;
+    let (tx, rx) = std::sync::mpsc::channel::<(String, Instant)>();
+    std::thread::spawn(move || {
+        while let Ok(Some(event)) = stream.next_event() {
+            if event.alert["kind"] == "danger" && event.alert["change"] == "raised" {
+                let child = event.alert["child_id"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned();
+                if tx.send((child, Instant::now())).is_err() {
+                    return;
+                }
+            }
+        }
+    });
+    let mut director = Phone::new(running, "director11", &password("director11")?)?;
+    let mut scratch = Vec::new();
+    director.sync(&mut scratch)?;
+    let files = director.replica.file_ids();
+    let mut latencies = Vec::new();
+    for i in 0..DANGERS {
+        let id = files[i % files.len()];
+        let held = director.replica.docs.get_mut(&id).context("held file")?;
+        let now = chrono::DateTime::from_timestamp(homevisit_server::service::clock::unix_now(), 0)
+            .unwrap_or_default();
+        let danger = DangerDetails {
+            found: vec![DangerKind::LivingAlone],
+            notified: Vec::new(),
+            outcome: None,
+        };
+        let record = RecordVersion::danger(today(), &director.user, now, danger);
+        held.file
+            .add_record(RecordKind::Danger, &record, &director.user, now)?;
+        let started = Instant::now();
+        director.sync(&mut scratch)?;
+        let child = id.to_string();
+        loop {
+            let (raised, at) = rx
+                .recv_timeout(Duration::from_secs(10))
+                .context("no event within 10 s")?;
+            if raised == child {
+                latencies.push(at - started);
+                break;
+            }
+        }
+    }
+    latencies.sort();
+    let at = |q: f64| latencies[((latencies.len() as f64 * q) as usize).min(latencies.len() - 1)];
+    Ok((at(0.5), at(0.99), latencies.len()))
 }
 
 pub fn postgres_url() -> Option<String> {
@@ -317,6 +387,19 @@ impl Drop for PgDatabase {
 }
 
 fn record(report: &mut Report, backend: &str, t: &Throughput) {
+    let (p50, p99, n) = t.danger_to_stream;
+    report.row(
+        &format!(
+            "danger report on {backend}: from the director's sync to the supervisor's event stream"
+        ),
+        format!(
+            "p50 {:.1} ms, p99 {:.1} ms over {n} reports (the sync round trip included)",
+            p50.as_secs_f64() * 1e3,
+            p99.as_secs_f64() * 1e3
+        ),
+        "p99 under 1 s on loopback (issue 8)",
+        Some(p99 < Duration::from_secs(1)),
+    );
     let rate = t.syncs as f64 / t.seconds;
     report.row(
         &format!("server on {backend}: daily syncs ({CHANGED_PER_SYNC} new visits each) per second, 48 phones"),

@@ -12,16 +12,14 @@
 
 use chrono::{Months, NaiveDate};
 use homevisit_sync_core::demo::{FileSpec, Generator, at};
-use homevisit_sync_core::file::{Checked, ChildId, DangerDetails, Notified, RecordVersion};
-use homevisit_sync_core::sync::server::{Context, Merge, ServerStore};
-use homevisit_sync_core::sync::{DeviceId, Scope};
+use homevisit_sync_core::file::{DangerDetails, Notified, RecordVersion};
 use homevisit_sync_core::vocab::{DangerKind, Party, RecordKind};
 use std::path::Path;
 
 use diesel::prelude::*;
 
+use crate::service::sync::store_made_here;
 use crate::store::people::{self, Region, Role};
-use crate::store::sync::SqlSyncStore;
 use crate::store::{DbConnection, write_transaction};
 
 /// The demo county's code.
@@ -61,6 +59,9 @@ pub enum DemoError {
     /// A file could not be generated.
     #[error("generating files: {0}")]
     File(#[from] homevisit_sync_core::file::FileError),
+    /// A file could not be stored.
+    #[error("storing files: {0}")]
+    Store(#[from] crate::service::sync::MadeHereError),
     /// The database already has users of its own: the demo is only built in an empty one.
     #[error("this database already has users: the demo county is only built in an empty database")]
     NotEmpty,
@@ -247,7 +248,6 @@ pub fn ensure_sized(
         // One transaction per village: a file is stored, compacted and projected as a sync
         // would, and a half-built village never shows.
         write_transaction(conn, |c| -> Result<(), DemoError> {
-            let mut store = SqlSyncStore::new(c);
             for n in 0..size.children {
                 // Most children are up to date; some a month or three behind.
                 let behind = [0, 0, 0, 0, 1, 0, 2, 0, 0, 3][(n + i) % 10];
@@ -273,28 +273,8 @@ pub fn ensure_sized(
                         .with_notes("祖父住院，孩子独自在家，已联系邻居临时照看");
                     file.add_record(RecordKind::Danger, &record, director, at(found))?;
                 }
-                let id: ChildId = file.id()?;
-                let checked = Checked {
-                    view: file.view()?,
-                    tree: file.to_json(),
-                };
                 // Imported, not received from a phone: there is no receipt to record.
-                let scope = Scope::new([village]);
-                let ctx = Context {
-                    device: DeviceId(uuid::Uuid::nil()),
-                    user: director,
-                    author: director,
-                    scope: &scope,
-                    now_ms: 0,
-                    page_bytes: 0,
-                    revoked: false,
-                };
-                let merge = Merge {
-                    checked: &checked,
-                    received: &[],
-                    ctx: &ctx,
-                };
-                store.put_doc(id, &merge, file.doc_mut())?;
+                store_made_here(c, &mut file, director)?;
                 children += 1;
             }
             Ok(())

@@ -33,6 +33,9 @@ enum Command {
     /// Users: add, disable, enable, reset passwords.
     #[command(subcommand)]
     User(cli::people::UserCommand),
+    /// Rosters: a county's list of children becomes their files.
+    #[command(subcommand)]
+    Roster(cli::roster::RosterCommand),
     /// Settings files.
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -71,6 +74,7 @@ fn run(command: Command) -> anyhow::Result<()> {
         Command::Migrate(args) => cli::serve::migrate(&args)?,
         Command::Demo(args) => cli::serve::demo(&args)?,
         Command::Field(args) => cli::field::run(args)?,
+        Command::Roster(command) => cli::roster::run(command)?,
         Command::Config(ConfigCommand::Default) => cli::serve::config_default(),
     }
     Ok(())

@@ -16,5 +16,6 @@ mod ops;
 #[path = "../../server/tests/it/pg.rs"]
 mod pg;
 mod photos;
+mod roster;
 mod sync;
 mod sync_access;

@@ -77,10 +77,10 @@ fn actor(caller: &Caller) -> Actor<'_> {
 #[into_params(parameter_in = Query)]
 pub struct ListQuery {
     /// `due_soon`, `overdue`, `overdue_escalated` or `danger`.
-    #[param(example = "overdue")]
+    #[param(inline, value_type = Option<AlertKind>)]
     pub kind: Option<String>,
     /// `open`, `acknowledged` or `closed`.
-    #[param(example = "open")]
+    #[param(inline, value_type = Option<AlertStatus>)]
     pub status: Option<String>,
     /// One child's alerts.
     pub child_id: Option<uuid::Uuid>,
@@ -88,7 +88,36 @@ pub struct ListQuery {
     #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<usize>,
     /// `next_cursor` of the previous page.
+    #[param(
+        pattern = "^[0-9]{1,18}_[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
+    )]
     pub cursor: Option<String>,
+}
+
+/// The kinds of alert, as the list filters by them.
+#[derive(utoipa::ToSchema)]
+#[schema(rename_all = "snake_case")]
+pub enum AlertKind {
+    /// A visit is due within the due-soon window.
+    DueSoon,
+    /// A visit is past due.
+    Overdue,
+    /// A visit is past due for longer than the escalation threshold.
+    OverdueEscalated,
+    /// A danger found on a visit.
+    Danger,
+}
+
+/// The statuses of an alert.
+#[derive(utoipa::ToSchema)]
+#[schema(rename_all = "snake_case")]
+pub enum AlertStatus {
+    /// Raised, nobody has acknowledged it.
+    Open,
+    /// Someone is on it.
+    Acknowledged,
+    /// Done.
+    Closed,
 }
 
 /// A page of alerts.
@@ -226,6 +255,18 @@ pub struct Close {
     pub outcome: String,
 }
 
+/// The body as `T`, refused unless it is a JSON object: serde would also read a struct from an
+/// array of its fields, which the document does not allow.
+fn object<T: serde::de::DeserializeOwned>(body: serde_json::Value) -> Result<T, ApiError> {
+    if !body.is_object() {
+        return Err(ApiError::bad_request(
+            "invalid_json",
+            "the body is a JSON object",
+        ));
+    }
+    serde_json::from_value(body).map_err(|e| ApiError::bad_request("invalid_json", e.to_string()))
+}
+
 fn check_text(field: &str, text: &str, required: bool) -> Result<(), ApiError> {
     if required && text.trim().is_empty() {
         return Err(ApiError::bad_request(
@@ -263,11 +304,11 @@ pub async fn acknowledge(
     state: web::Data<AppState>,
     caller: Caller,
     path: web::Path<uuid::Uuid>,
-    body: web::Json<Ack>,
+    body: web::Json<serde_json::Value>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(READERS)?;
-    let note = body.into_inner().note;
+    let note = object::<Ack>(body.into_inner())?.note;
     check_text("note", &note, false)?;
     let id = path.into_inner().to_string();
     let (alert, changed) = with_db(&state.pool, move |c| {
@@ -304,11 +345,11 @@ pub async fn close(
     state: web::Data<AppState>,
     caller: Caller,
     path: web::Path<uuid::Uuid>,
-    body: web::Json<Close>,
+    body: web::Json<serde_json::Value>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(READERS)?;
-    let outcome = body.into_inner().outcome;
+    let outcome = object::<Close>(body.into_inner())?.outcome;
     check_text("outcome", &outcome, true)?;
     let id = path.into_inner().to_string();
     let alert = with_db(&state.pool, move |c| {

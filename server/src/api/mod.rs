@@ -9,6 +9,7 @@ pub mod children;
 pub mod error;
 pub mod health;
 pub mod openapi;
+pub mod roster;
 pub mod sync;
 
 /// The routes, each describing itself for the OpenAPI document.
@@ -35,5 +36,6 @@ pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
         .service(alerts::list)
         .service(alerts::detail)
         .service(alerts::acknowledge)
-        .service(alerts::close);
+        .service(alerts::close)
+        .service(roster::import);
 }

@@ -3,5 +3,6 @@
 pub mod field;
 pub mod json;
 pub mod people;
+pub mod roster;
 pub mod rules;
 pub mod serve;

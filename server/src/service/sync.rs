@@ -124,3 +124,49 @@ fn merge(
         Ok((response, changed))
     })
 }
+
+/// Stores a file made on the server (the demo county, a roster import) as a sync would store
+/// a phone's: checked, saved, projected and numbered, so phones in its village receive it at
+/// their next sync. There is no device, so no receipt. Run it in a write transaction.
+pub fn store_made_here(
+    conn: &mut DbConnection,
+    file: &mut homevisit_sync_core::file::ChildFile,
+    by: &str,
+) -> Result<(), MadeHereError> {
+    use homevisit_sync_core::file::Checked;
+    use homevisit_sync_core::sync::server::{Merge, ServerStore};
+    use homevisit_sync_core::sync::{DeviceId, Scope};
+    let id = file.id()?;
+    let checked = Checked {
+        view: file.view()?,
+        tree: file.to_json(),
+    };
+    let scope = Scope::new([checked.view.profile.village_code.clone()]);
+    let ctx = Context {
+        device: DeviceId(uuid::Uuid::nil()),
+        user: by,
+        author: by,
+        scope: &scope,
+        now_ms: 0,
+        page_bytes: 0,
+        revoked: false,
+    };
+    let merge = Merge {
+        checked: &checked,
+        received: &[],
+        ctx: &ctx,
+    };
+    SqlSyncStore::new(conn).put_doc(id, &merge, file.doc_mut())?;
+    Ok(())
+}
+
+/// Why a file made on the server could not be stored.
+#[derive(Debug, thiserror::Error)]
+pub enum MadeHereError {
+    /// The file does not read back.
+    #[error("file: {0}")]
+    File(#[from] homevisit_sync_core::file::FileError),
+    /// The database failed.
+    #[error("database: {0}")]
+    Store(#[from] diesel::result::Error),
+}

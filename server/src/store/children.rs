@@ -385,3 +385,25 @@ pub fn page(
             .collect(),
     ))
 }
+
+/// The natural keys of the children of `villages`: (village, name, birth date, sex).
+pub fn natural_keys(
+    conn: &mut DbConnection,
+    villages: &[String],
+) -> QueryResult<std::collections::BTreeSet<(String, String, String, String)>> {
+    let mut out = std::collections::BTreeSet::new();
+    for chunk in villages.chunks(500) {
+        out.extend(
+            children::table
+                .filter(children::village.eq_any(chunk))
+                .select((
+                    children::village,
+                    children::name,
+                    children::birth_date,
+                    children::sex,
+                ))
+                .load::<(String, String, String, String)>(conn)?,
+        );
+    }
+    Ok(out)
+}

@@ -389,6 +389,17 @@ fn load_user(
     }))
 }
 
+/// The codes of the villages (and communities) among the regions: 12 digits, not ending in a
+/// zero village part.
+pub fn village_codes(conn: &mut DbConnection) -> QueryResult<std::collections::BTreeSet<String>> {
+    Ok(regions::table
+        .select(regions::code)
+        .load::<String>(conn)?
+        .into_iter()
+        .filter(|c| c.len() == 12 && !c.ends_with("000"))
+        .collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -6,15 +6,14 @@ use diesel::prelude::*;
 use homevisit_server::demo::{Size, ensure_sized};
 use homevisit_server::service::alerts::{self, Actor, AlertError, Policy};
 use homevisit_server::service::schedules::{Evaluation, evaluate_all_if_due, refresh_ids};
+use homevisit_server::service::sync::store_made_here;
 use homevisit_server::store::people::Role;
 use homevisit_server::store::sync::SqlSyncStore;
 use homevisit_server::store::{DatabaseUrl, DbConnection, DbPool, open, write_transaction};
-use homevisit_sync_core::file::{
-    Assertion, AttrKind, Checked, ChildFile, ChildId, Findings, RecordVersion,
-};
+use homevisit_sync_core::file::{Assertion, AttrKind, ChildFile, ChildId, Findings, RecordVersion};
 use homevisit_sync_core::rules::RuleSet;
-use homevisit_sync_core::sync::server::{Context, Merge, ServerStore};
-use homevisit_sync_core::sync::{DeviceId, Scope};
+use homevisit_sync_core::sync::Scope;
+use homevisit_sync_core::sync::server::ServerStore;
 use homevisit_sync_core::vocab::RecordKind;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -239,26 +238,7 @@ fn amend(
         let stored = SqlSyncStore::new(c).doc(id)?.ok_or("no such file")?;
         let mut file = ChildFile::load(&stored.bytes, [7; 16])?;
         change(&mut file);
-        let checked = Checked {
-            view: file.view()?,
-            tree: file.to_json(),
-        };
-        let scope = Scope::new([stored.village.clone()]);
-        let ctx = Context {
-            device: DeviceId(uuid::Uuid::nil()),
-            user: "director",
-            author: "director",
-            scope: &scope,
-            now_ms: 0,
-            page_bytes: 0,
-            revoked: false,
-        };
-        let merge = Merge {
-            checked: &checked,
-            received: &[],
-            ctx: &ctx,
-        };
-        SqlSyncStore::new(c).put_doc(id, &merge, file.doc_mut())?;
+        store_made_here(c, &mut file, "director")?;
         refresh_ids(c, &[child.to_owned()], &evaluation(rules, &policy, on))?;
         Ok(())
     })
