@@ -1,10 +1,12 @@
 """schemathesis hooks for the homevisit API (loaded through schemathesis.toml).
 
-Two bodies the schema can describe only as bytes need help to be *valid* bytes, so that the
-positive tests reach the server's logic instead of its input checks:
+Three bodies the schema can describe only as bytes or text need help to be *valid*, so that
+the positive tests reach the server's logic instead of its input checks:
 
 * a sync request frame (`application/vnd.homevisit.sync`, docs/PROTOCOL.md "Bytes"): an idle
   request, with or without a cursor, and with unknown fields a newer phone might add;
+* a roster (`POST /api/v1/roster`, `text/csv`, docs/OPERATIONS.md "Roster import"): a header
+  and a few children of the demo county's villages, each named once;
 * a photo (`PUT /api/v1/blobs/{sha256}`): a photo is named by the SHA-256 of its bytes, which
   a schema cannot say, so a well-formed name is replaced by the body's own hash. A generated
   `Content-Range` (a pattern cannot say that END fits the body) is dropped from those cases.
@@ -12,6 +14,7 @@ positive tests reach the server's logic instead of its input checks:
 And one call the stateful phase makes up is replaced (see `before_call`).
 """
 
+import datetime
 import hashlib
 import re
 import struct
@@ -51,9 +54,30 @@ frames = st.builds(
     lambda cursor, extra, version: frame(cursor + b"".join(extra), version),
     st.one_of(st.just(b""), cursors),
     st.lists(unknown, max_size=2),
-    st.sampled_from([1, 2]),
+    st.sampled_from([1, 2, 3]),
 )
 schemathesis.openapi.media_type("application/vnd.homevisit.sync", frames)
+
+DEMO_VILLAGES = [f"210302{t:03}{v:03}" for t in range(1, 4) for v in range(1, 5)]
+roster_rows = st.lists(
+    st.tuples(
+        st.text(alphabet="李王张刘陈杨赵黄周吴小红明军花雨林", min_size=2, max_size=6),
+        st.sampled_from(["男", "女", "male", "female"]),
+        st.dates(min_value=datetime.date(2009, 1, 1), max_value=datetime.date(2020, 12, 31)),
+        st.sampled_from(DEMO_VILLAGES),
+        st.sampled_from(["left_behind", "family_difficulty", "left_behind、own_difficulty"]),
+        st.sampled_from(["", "较好", "一般", "较差", "poor"]),
+    ),
+    max_size=3,
+    unique_by=lambda row: (row[0], row[3]),
+)
+rosters = roster_rows.map(
+    lambda rows: (
+        "姓名,性别,出生日期,村（社区）代码,类别,监护状况\n"
+        + "".join(f"{n},{s},{d.isoformat()},{v},{c},{g}\n" for n, s, d, v, c, g in rows)
+    ).encode()
+)
+schemathesis.openapi.media_type("text/csv", rosters)
 
 SHA256 = re.compile(r"[0-9a-f]{64}")
 
