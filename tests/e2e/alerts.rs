@@ -4,7 +4,7 @@
 
 use hmac::{Hmac, Mac};
 use homevisit_server::client::{AlertEvent, AlertStream, Client};
-use homevisit_sync_core::file::{Assertion, AttrKind, ChildId, DangerDetails, RecordVersion};
+use homevisit_sync_core::file::{AttrKind, ChildId, DangerDetails, RecordVersion};
 use homevisit_sync_core::sync::{Request, Response};
 use homevisit_sync_core::vocab::{DangerKind, RecordKind};
 use serde_json::{Value, json};
@@ -598,27 +598,17 @@ fn a_webhook_receiver_that_was_down_gets_every_delivery_once_when_it_returns() {
 fn two_instances_on_one_postgres_racing_the_job_raise_every_alert_once() {
     let server = Server::postgres();
     let mut phone = Phone::new(&server, "dir_a");
-    let at = now();
     let effective = chrono::NaiveDate::from_ymd_opt(2026, 1, 10).expect("date");
     for i in 0..12 {
         let child = phone.register(&format!("孩子{i}"), "210302001001");
-        for (attr, value) in [
-            (AttrKind::Category, "left_behind"),
-            (AttrKind::Guardianship, "average"),
-        ] {
-            let assertion = Assertion {
-                attr,
-                value: value.into(),
-                present: true,
-                effective,
-                recorded_at: at,
-                by: "dir_a".into(),
-            };
-            phone
-                .device
-                .edit(&child, |f| f.assert_attribute(&assertion, "dir_a", at))
-                .expect("assert");
-        }
+        phone.assert_attributes(
+            &child,
+            &[
+                (AttrKind::Category, "left_behind"),
+                (AttrKind::Guardianship, "average"),
+            ],
+            effective,
+        );
     }
     phone.sync();
     let url = server.database_url().expect("postgres").to_owned();

@@ -322,6 +322,29 @@ impl Phone {
             .expect("create")
     }
 
+    /// Records that `child` took each of `values` on `effective`, as this phone's user.
+    pub fn assert_attributes(
+        &mut self,
+        child: &ChildId,
+        values: &[(homevisit_sync_core::file::AttrKind, &str)],
+        effective: NaiveDate,
+    ) {
+        let at = now();
+        for (attr, value) in values {
+            let assertion = homevisit_sync_core::file::Assertion {
+                attr: *attr,
+                value: (*value).into(),
+                present: true,
+                effective,
+                recorded_at: at,
+                by: self.user.clone(),
+            };
+            self.device
+                .edit(child, |f| f.assert_attribute(&assertion, &self.user, at))
+                .expect("assert");
+        }
+    }
+
     /// Uploads a processed photo whole.
     pub fn upload(&self, photo: &Processed) -> homevisit_server::client::Reply {
         self.client

@@ -1,7 +1,7 @@
 //! What operators see: metrics, logs and the API description, and that none of it leaks a
 //! child's file.
 
-use homevisit_sync_core::file::{Assertion, AttrKind};
+use homevisit_sync_core::file::AttrKind;
 
 use crate::harness::{Phone, Server};
 
@@ -155,23 +155,14 @@ fn today_can_be_fixed_only_for_the_demo_or_development_and_schedules_follow_it()
     let child = director.register("钟小林", "210302001001");
     let at = crate::harness::now();
     let effective = chrono::NaiveDate::from_ymd_opt(2026, 1, 10).expect("date");
-    for (attr, value) in [
-        (AttrKind::Category, "left_behind"),
-        (AttrKind::Guardianship, "poor"),
-    ] {
-        let assertion = Assertion {
-            attr,
-            value: value.into(),
-            present: true,
-            effective,
-            recorded_at: at,
-            by: "dir_a".into(),
-        };
-        director
-            .device
-            .edit(&child, |f| f.assert_attribute(&assertion, "dir_a", at))
-            .expect("assert");
-    }
+    director.assert_attributes(
+        &child,
+        &[
+            (AttrKind::Category, "left_behind"),
+            (AttrKind::Guardianship, "poor"),
+        ],
+        effective,
+    );
     director.sync();
     let status = |server: &Server| {
         let list = server.login("sup_a").get("/api/v1/children").expect("list");

@@ -17,7 +17,8 @@ use crate::service::alerts::{
 };
 use crate::service::clock::unix_now;
 use crate::state::{AppState, with_db};
-use crate::store::alerts::{self as rows, AlertFilter};
+use crate::store::DbConnection;
+use crate::store::alerts::{self as rows, AlertFilter, AlertRow};
 use crate::store::people::Role;
 use crate::store::write_transaction;
 
@@ -310,18 +311,32 @@ pub async fn acknowledge(
     caller.require(READERS)?;
     let note = object::<Ack>(body.into_inner())?.note;
     check_text("note", &note, false)?;
+    change(&state, caller, path, &req, move |c, actor, id, now| {
+        alerts::acknowledge(c, actor, id, &note, now)
+    })
+    .await
+}
+
+/// Changes one alert in a transaction of its own as `f` says, waking the streams when it
+/// changed, and answers with the alert.
+async fn change(
+    state: &AppState,
+    caller: Caller,
+    path: web::Path<uuid::Uuid>,
+    req: &HttpRequest,
+    f: impl FnOnce(&mut DbConnection, &Actor<'_>, &str, i64) -> Result<(AlertRow, bool), AlertError>
+    + Send
+    + 'static,
+) -> Result<HttpResponse, ApiError> {
     let id = path.into_inner().to_string();
     let (alert, changed) = with_db(&state.pool, move |c| {
-        write_transaction(c, |c| {
-            alerts::acknowledge(c, &actor(&caller), &id, &note, unix_now())
-        })
-        .map_err(ApiError::from)
+        write_transaction(c, |c| f(c, &actor(&caller), &id, unix_now())).map_err(ApiError::from)
     })
     .await?;
     if changed {
         state.alerts.bus.wake();
     }
-    Ok(HttpResponse::Ok().json(view(alert, lang(&req))))
+    Ok(HttpResponse::Ok().json(view(alert, lang(req))))
 }
 
 /// Closes a danger alert with its outcome. Schedule alerts close by themselves when the record
@@ -351,16 +366,10 @@ pub async fn close(
     caller.require(READERS)?;
     let outcome = object::<Close>(body.into_inner())?.outcome;
     check_text("outcome", &outcome, true)?;
-    let id = path.into_inner().to_string();
-    let alert = with_db(&state.pool, move |c| {
-        write_transaction(c, |c| {
-            alerts::close(c, &actor(&caller), &id, &outcome, unix_now())
-        })
-        .map_err(ApiError::from)
+    change(&state, caller, path, &req, move |c, actor, id, now| {
+        alerts::close(c, actor, id, &outcome, now).map(|a| (a, true))
     })
-    .await?;
-    state.alerts.bus.wake();
-    Ok(HttpResponse::Ok().json(view(alert, lang(&req))))
+    .await
 }
 
 /// The body of an event stream: what the task feeding it sends.

@@ -123,7 +123,7 @@ pub fn signature(secret: &str, body: &[u8]) -> String {
 }
 
 /// DingTalk's `timestamp` and `sign` parameters for `secret` at `now_ms`: the base64 of
-/// HMAC-SHA256(secret, "<timestamp>\n<secret>"), URL-encoded.
+/// HMAC-SHA256(secret, `"{timestamp}\n{secret}"`), URL-encoded.
 pub fn dingtalk_sign(secret: &str, now_ms: i64) -> String {
     let mac = hmac_sha256(secret.as_bytes(), format!("{now_ms}\n{secret}").as_bytes());
     let sign = base64::engine::general_purpose::STANDARD.encode(mac);

@@ -49,50 +49,36 @@ pub struct AlertRow {
     pub name: String,
 }
 
-type AlertColumns = (
-    (
-        alerts::id,
-        alerts::kind,
-        alerts::child_id,
-        alerts::village,
-        alerts::subject,
-        alerts::schedule_kind,
-        alerts::due,
-        alerts::record_date,
-        alerts::danger_kind,
-        alerts::status,
-        alerts::raised_at,
-        alerts::acknowledged_by,
-        alerts::acknowledged_at,
-        alerts::closed_at,
-        alerts::closed_by,
-        alerts::outcome,
-    ),
-    children::name,
-);
-
-const fn columns() -> AlertColumns {
-    (
+// Column names are both types and values: one list serves as the select's type and as the
+// select itself.
+macro_rules! alert_columns {
+    () => {
         (
-            alerts::id,
-            alerts::kind,
-            alerts::child_id,
-            alerts::village,
-            alerts::subject,
-            alerts::schedule_kind,
-            alerts::due,
-            alerts::record_date,
-            alerts::danger_kind,
-            alerts::status,
-            alerts::raised_at,
-            alerts::acknowledged_by,
-            alerts::acknowledged_at,
-            alerts::closed_at,
-            alerts::closed_by,
-            alerts::outcome,
-        ),
-        children::name,
-    )
+            (
+                alerts::id,
+                alerts::kind,
+                alerts::child_id,
+                alerts::village,
+                alerts::subject,
+                alerts::schedule_kind,
+                alerts::due,
+                alerts::record_date,
+                alerts::danger_kind,
+                alerts::status,
+                alerts::raised_at,
+                alerts::acknowledged_by,
+                alerts::acknowledged_at,
+                alerts::closed_at,
+                alerts::closed_by,
+                alerts::outcome,
+            ),
+            children::name,
+        )
+    };
+}
+
+const fn columns() -> alert_columns!() {
+    alert_columns!()
 }
 
 type Flat = (

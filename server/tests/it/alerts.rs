@@ -263,6 +263,14 @@ fn sqlite_pool(dir: &tempfile::TempDir) -> DbPool {
     open(&url, 2).expect("open")
 }
 
+/// A small demo county on SQLite, built on 2026-11-27, and the `tiedong` rules.
+fn tiedong_county() -> (tempfile::TempDir, DbPool, RuleSet) {
+    let dir = tempfile::tempdir().expect("dir");
+    let pool = sqlite_pool(&dir);
+    county(&pool, &dir, date("2026-11-27"));
+    (dir, pool, RuleSet::preset("tiedong").expect("rules"))
+}
+
 /// The first alert of `kind` that is open, as (child, subject, id).
 fn first_open(conn: &mut DbConnection, kind: &str) -> Option<(String, String, String)> {
     all_alerts(conn)
@@ -281,10 +289,7 @@ fn status_of(conn: &mut DbConnection, id: &str) -> (String, Option<String>) {
 
 #[test]
 fn a_visit_recorded_on_its_due_date_closes_the_due_soon_alert_and_none_becomes_overdue() {
-    let dir = tempfile::tempdir().expect("dir");
-    let pool = sqlite_pool(&dir);
-    county(&pool, &dir, date("2026-11-27"));
-    let rules = RuleSet::preset("tiedong").expect("rules");
+    let (_dir, pool, rules) = tiedong_county();
     let mut conn = pool.get().expect("conn");
     // Walk forward until some child is due soon.
     let mut on = date("2026-11-27");
@@ -313,10 +318,7 @@ fn a_visit_recorded_on_its_due_date_closes_the_due_soon_alert_and_none_becomes_o
 
 #[test]
 fn a_child_who_ages_out_has_its_alerts_closed_as_no_longer_served() {
-    let dir = tempfile::tempdir().expect("dir");
-    let pool = sqlite_pool(&dir);
-    county(&pool, &dir, date("2026-11-27"));
-    let rules = RuleSet::preset("tiedong").expect("rules");
+    let (_dir, pool, rules) = tiedong_county();
     let mut conn = pool.get().expect("conn");
     use homevisit_server::store::schema::children;
     job(&mut conn, &rules, date("2026-11-27"));
@@ -367,10 +369,7 @@ fn a_child_who_ages_out_has_its_alerts_closed_as_no_longer_served() {
 
 #[test]
 fn a_better_guardianship_level_reschedules_and_closes_the_overdue_alert() {
-    let dir = tempfile::tempdir().expect("dir");
-    let pool = sqlite_pool(&dir);
-    county(&pool, &dir, date("2026-11-27"));
-    let rules = RuleSet::preset("tiedong").expect("rules");
+    let (_dir, pool, rules) = tiedong_county();
     let mut conn = pool.get().expect("conn");
     // Six weeks on, monthly children are overdue; find one whose schedule is monthly.
     let on = date("2027-01-10");
@@ -426,10 +425,7 @@ fn a_better_guardianship_level_reschedules_and_closes_the_overdue_alert() {
 
 #[test]
 fn a_danger_record_raises_one_alert_that_only_a_person_closes_with_the_outcome() {
-    let dir = tempfile::tempdir().expect("dir");
-    let pool = sqlite_pool(&dir);
-    county(&pool, &dir, date("2026-11-27"));
-    let rules = RuleSet::preset("tiedong").expect("rules");
+    let (_dir, pool, rules) = tiedong_county();
     let mut conn = pool.get().expect("conn");
     job(&mut conn, &rules, date("2026-11-27"));
     let (child, _, id) = first_open(&mut conn, "danger").expect("the demo's danger raises one");
