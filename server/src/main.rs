@@ -33,6 +33,9 @@ enum Command {
     /// Users: add, disable, enable, reset passwords.
     #[command(subcommand)]
     User(cli::people::UserCommand),
+    /// Reports for counties: compliance by region and category.
+    #[command(subcommand)]
+    Report(cli::report::ReportCommand),
     /// Rosters: a county's list of children becomes their files.
     #[command(subcommand)]
     Roster(cli::roster::RosterCommand),
@@ -75,6 +78,7 @@ fn run(command: Command) -> anyhow::Result<()> {
         Command::Demo(args) => cli::serve::demo(&args)?,
         Command::Field(args) => cli::field::run(args)?,
         Command::Roster(command) => cli::roster::run(command)?,
+        Command::Report(command) => cli::report::run(command)?,
         Command::Config(ConfigCommand::Default) => cli::serve::config_default(),
     }
     Ok(())

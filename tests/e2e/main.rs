@@ -16,6 +16,7 @@ mod ops;
 #[path = "../../server/tests/it/pg.rs"]
 mod pg;
 mod photos;
+mod reports;
 mod roster;
 mod sync;
 mod sync_access;

@@ -9,6 +9,7 @@ pub mod children;
 pub mod error;
 pub mod health;
 pub mod openapi;
+pub mod reports;
 pub mod roster;
 pub mod sync;
 
@@ -37,5 +38,6 @@ pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
         .service(alerts::detail)
         .service(alerts::acknowledge)
         .service(alerts::close)
-        .service(roster::import);
+        .service(roster::import)
+        .service(reports::compliance);
 }

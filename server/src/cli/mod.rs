@@ -3,6 +3,7 @@
 pub mod field;
 pub mod json;
 pub mod people;
+pub mod report;
 pub mod roster;
 pub mod rules;
 pub mod serve;

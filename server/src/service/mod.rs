@@ -9,6 +9,7 @@ pub mod auth;
 pub mod children;
 pub mod clock;
 pub mod photos;
+pub mod reports;
 pub mod roster;
 pub mod schedules;
 pub mod sync;

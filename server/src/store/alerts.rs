@@ -924,3 +924,57 @@ pub fn place_names(
     }
     Ok(out)
 }
+
+/// The danger alerts of villages under `prefixes`, as the compliance report counts them.
+pub fn danger_facts(
+    conn: &mut DbConnection,
+    prefixes: &[&str],
+    zone: chrono_tz::Tz,
+) -> QueryResult<Vec<crate::service::reports::DangerFact>> {
+    let mut out = Vec::new();
+    for p in prefixes
+        .iter()
+        .filter(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+    {
+        let rows: Vec<(String, String, Option<String>, Option<i64>)> = alerts::table
+            .filter(alerts::kind.eq("danger"))
+            .filter(alerts::village.like(format!("{p}%")))
+            .select((
+                alerts::child_id,
+                alerts::village,
+                alerts::record_date,
+                alerts::closed_at,
+            ))
+            .load(conn)?;
+        out.extend(rows.into_iter().map(|(child, village, dated, closed_at)| {
+            crate::service::reports::DangerFact {
+                child,
+                village,
+                dated: dated.and_then(|d| d.parse().ok()),
+                closed_on: closed_at.and_then(|t| {
+                    chrono::DateTime::from_timestamp(t, 0)
+                        .map(|t| t.with_timezone(&zone).date_naive())
+                }),
+            }
+        }));
+    }
+    Ok(out)
+}
+
+/// The names of the regions `codes`, where the regions table has them.
+pub fn region_names(
+    conn: &mut DbConnection,
+    codes: &[String],
+) -> QueryResult<BTreeMap<String, String>> {
+    use super::schema::regions;
+    let mut out = BTreeMap::new();
+    for chunk in codes.chunks(500) {
+        out.extend(
+            regions::table
+                .filter(regions::code.eq_any(chunk))
+                .select((regions::code, regions::name))
+                .load::<(String, String)>(conn)?,
+        );
+    }
+    Ok(out)
+}

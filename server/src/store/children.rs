@@ -407,3 +407,29 @@ pub fn natural_keys(
     }
     Ok(out)
 }
+
+/// Up to `limit` ids of children in villages under `prefixes`, after `after`, in id order.
+pub fn ids_in_scope_after(
+    conn: &mut DbConnection,
+    prefixes: &[&str],
+    after: &str,
+    limit: i64,
+) -> QueryResult<Vec<String>> {
+    use super::connection::MultiBackend;
+    use diesel::sql_types::Bool;
+    // No prefix matches nothing; region codes are digits, anything else is skipped.
+    let mut any: Box<dyn BoxableExpression<children::table, MultiBackend, SqlType = Bool>> =
+        Box::new(children::id.ne(children::id));
+    for p in prefixes {
+        if !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) {
+            any = Box::new(any.or(children::village.like(format!("{p}%"))));
+        }
+    }
+    children::table
+        .filter(any)
+        .filter(children::id.gt(after))
+        .order(children::id)
+        .select(children::id)
+        .limit(limit)
+        .load(conn)
+}

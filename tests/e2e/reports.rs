@@ -1,0 +1,202 @@
+//! The compliance report over HTTPS and on the command line, against files synced by a phone.
+
+use chrono::NaiveDate;
+use homevisit_sync_core::file::{AttrKind, ChildId, DangerDetails, Findings, RecordVersion};
+use homevisit_sync_core::vocab::{DangerKind, RecordKind};
+use serde_json::Value;
+
+use crate::harness::{Phone, Server, now, token};
+
+fn date(s: &str) -> NaiveDate {
+    s.parse().expect("date")
+}
+
+fn visit(phone: &mut Phone, child: &ChildId, on: &str) {
+    let by = phone.user.clone();
+    let v = RecordVersion::home_visit(date(on), &by, now(), Findings::default());
+    phone
+        .device
+        .edit(child, |f| {
+            f.add_record(RecordKind::HomeVisit, &v, &by, now())
+        })
+        .expect("visit");
+}
+
+fn get(client: &homevisit_server::client::Client, path: &str) -> homevisit_server::client::Reply {
+    client
+        .call("GET", path, Some(&token(client)), "", &[])
+        .expect("an answer")
+}
+
+#[test]
+fn the_compliance_report_counts_visits_required_made_late_and_owed_and_dangers_by_region() {
+    let mut server = Server::sqlite_unstarted();
+    server
+        .env
+        .push(("HOMEVISIT__DEVELOPMENT".into(), "true".into()));
+    server.extra = vec!["--today".into(), "2026-12-05".into()];
+    let server = server.start();
+    let mut director = Phone::new(&server, "dir_a");
+    // Monthly (一般): due 11-05 after the October visit, visited late on 11-20.
+    let late = director.register("李小红", "210302001001");
+    director.assert_attributes(
+        &late,
+        &[
+            (AttrKind::Category, "left_behind"),
+            (AttrKind::Guardianship, "average"),
+        ],
+        date("2026-01-10"),
+    );
+    visit(&mut director, &late, "2026-10-05");
+    visit(&mut director, &late, "2026-11-20");
+    // Every three months (较好): due 11-15, never visited; a danger found on 11-10.
+    let owed = director.register("张小军", "210302001001");
+    director.assert_attributes(
+        &owed,
+        &[
+            (AttrKind::Category, "left_behind"),
+            (AttrKind::Guardianship, "good"),
+        ],
+        date("2026-01-10"),
+    );
+    visit(&mut director, &owed, "2026-08-15");
+    let by = director.user.clone();
+    let danger = DangerDetails {
+        found: vec![DangerKind::LivingAlone],
+        notified: Vec::new(),
+        outcome: None,
+    };
+    let record = RecordVersion::danger(date("2026-11-10"), &by, now(), danger);
+    director
+        .device
+        .edit(&owed, |f| {
+            f.add_record(RecordKind::Danger, &record, &by, now())
+        })
+        .expect("danger");
+    director.sync();
+
+    let county = server.login("county");
+    let reply = get(
+        &county,
+        "/api/v1/reports/compliance?period=2026-11&level=township",
+    );
+    assert_eq!(reply.status, 200);
+    let report: Value = reply.json();
+    assert_eq!(
+        (report["from"].as_str(), report["to"].as_str()),
+        (Some("2026-11-01"), Some("2026-11-30"))
+    );
+    let row = |category: &str| {
+        report["rows"]
+            .as_array()
+            .expect("rows")
+            .iter()
+            .find(|r| r["region"] == "210302001000" && r["category"] == category)
+            .cloned()
+            .unwrap_or_else(|| panic!("no {category} row: {report}"))
+    };
+    for category in ["all", "left_behind"] {
+        let r = row(category);
+        assert_eq!(r["name"], "新华街道");
+        let figures: Vec<u64> = [
+            "children_served",
+            "visits_required",
+            "visits_on_time",
+            "visits_late",
+            "overdue_now",
+            "dangers_opened",
+            "dangers_closed",
+            "dangers_open",
+        ]
+        .iter()
+        .map(|k| r[*k].as_u64().unwrap_or(99))
+        .collect();
+        assert_eq!(figures, [2, 2, 0, 1, 1, 1, 0, 1], "{category}: {r}");
+        assert_eq!(r["median_days_overdue"], 15.0);
+    }
+    assert!(
+        !report.to_string().contains("李小红"),
+        "a report names no child"
+    );
+
+    // The same as CSV (chosen by Accept) and as XLSX.
+    let csv = county
+        .call_with(
+            "GET",
+            "/api/v1/reports/compliance?period=2026-Q4&level=village",
+            Some(&token(&county)),
+            "",
+            &[],
+            &[("Accept", "text/csv")],
+        )
+        .expect("csv");
+    assert_eq!(csv.status, 200);
+    assert!(csv.content_type.starts_with("text/csv"));
+    let text = String::from_utf8(csv.body).expect("utf-8");
+    assert!(
+        text.starts_with("\u{feff}region,name,category,children_served"),
+        "{text}"
+    );
+    assert!(text.contains("210302001001,新华村,all,2,"), "{text}");
+    let xlsx = get(
+        &county,
+        "/api/v1/reports/compliance?period=2026-Q4&format=xlsx",
+    );
+    assert_eq!(xlsx.status, 200);
+    assert!(xlsx.body.starts_with(b"PK\x03\x04"), "an XLSX is a zip");
+
+    // Another township's supervisor sees none of it; directors and admins get no reports.
+    let other: Value = get(
+        &server.login("sup_b"),
+        "/api/v1/reports/compliance?period=2026-11",
+    )
+    .json();
+    assert!(!other.to_string().contains("210302001000"), "{other}");
+    for user in ["dir_a", "admin"] {
+        let reply = get(
+            &server.login(user),
+            "/api/v1/reports/compliance?period=2026-11",
+        );
+        assert_eq!(
+            (reply.status, reply.json()["code"].as_str()),
+            (403, Some("role_forbidden"))
+        );
+    }
+    for query in [
+        "period=2026-13",
+        "period=2026-Q5",
+        "period=2026-11&level=province",
+        "period=2026-11&format=pdf",
+        "period=2026-11&colour=red",
+        "level=county",
+    ] {
+        let reply = get(&county, &format!("/api/v1/reports/compliance?{query}"));
+        assert_eq!(
+            (reply.status, reply.json()["code"].as_str()),
+            (400, Some("invalid_query")),
+            "{query}"
+        );
+    }
+
+    // A period that has not begun has nothing in it yet.
+    let ahead: Value = get(&county, "/api/v1/reports/compliance?period=2027-01").json();
+    assert_eq!(ahead["rows"].as_array().map(Vec::len), Some(0), "{ahead}");
+
+    // On the command line.
+    let out = server.homevisit(
+        &[
+            "report",
+            "compliance",
+            "--period",
+            "2026-11",
+            "--region",
+            "210302000000",
+            "--level",
+            "county",
+        ],
+        None,
+    );
+    assert!(out.status.success(), "{out:?}");
+    let csv = String::from_utf8_lossy(&out.stdout);
+    assert!(csv.contains("210302000000,铁东区,all,2,2,"), "{csv}");
+}
