@@ -65,7 +65,11 @@ fn invalid(message: impl Into<String>) -> ApiError {
     security(("bearer" = [])),
     params(ReportQuery),
     responses(
-        (status = 200, description = "the report: JSON, or `text/csv`, or XLSX", body = Report),
+        (status = 200, description = "the report: JSON, CSV or XLSX", content(
+            (Report = "application/json"),
+            (String = "text/csv"),
+            (crate::api::openapi::Binary = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
+        )),
         (status = 400, description = "`invalid_query`: a bad period, an unknown level or format, an unknown key", body = Error),
         (status = 401, description = "`missing_token`, `invalid_token` or `device_revoked`", body = Error),
         (status = 403, description = "`role_forbidden`", body = Error),
