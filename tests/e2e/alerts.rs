@@ -12,7 +12,7 @@ use sha2::Sha256;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::harness::{Phone, Server, now, token};
@@ -40,7 +40,8 @@ impl Received {
 /// while down, else 200 with `{"errcode":0}` as the group robots do.
 struct Receiver {
     port: u16,
-    got: Arc<Mutex<Vec<Received>>>,
+    /// Every request taken, and a signal for each one that arrives.
+    got: Arc<(Mutex<Vec<Received>>, Condvar)>,
     up: Arc<AtomicBool>,
 }
 
@@ -48,7 +49,7 @@ impl Receiver {
     fn start() -> Receiver {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
         let port = listener.local_addr().expect("addr").port();
-        let got = Arc::new(Mutex::new(Vec::new()));
+        let got = Arc::new((Mutex::new(Vec::new()), Condvar::new()));
         let up = Arc::new(AtomicBool::new(true));
         let (g, u) = (got.clone(), up.clone());
         std::thread::spawn(move || {
@@ -90,12 +91,13 @@ impl Receiver {
                     "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
                 };
                 let _ = stream.write_all(answer.as_bytes());
-                g.lock().expect("lock").push(Received {
+                g.0.lock().expect("lock").push(Received {
                     path,
                     headers,
                     body: String::from_utf8_lossy(&body).into_owned(),
                     accepted,
                 });
+                g.1.notify_all();
             }
         });
         Receiver { port, got, up }
@@ -105,30 +107,51 @@ impl Receiver {
         format!("http://127.0.0.1:{}{path}", self.port)
     }
 
+    /// Everything taken so far, accepted or not.
+    fn all(&self) -> Vec<Received> {
+        self.got.0.lock().expect("lock").clone()
+    }
+
     fn accepted(&self, path_prefix: &str) -> Vec<Received> {
-        self.got
-            .lock()
-            .expect("lock")
-            .iter()
+        self.all()
+            .into_iter()
             .filter(|r| r.accepted && r.path.starts_with(path_prefix))
-            .cloned()
             .collect()
+    }
+
+    /// Waits, woken by each request (or after `tick` at most, to look at `until` again),
+    /// until `until` holds of every request taken; fails after a minute.
+    fn wait_for(&self, tick: Duration, until: impl Fn(&[Received]) -> bool) -> Vec<Received> {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let mut got = self.got.0.lock().expect("lock");
+        loop {
+            if until(&got) {
+                return got.clone();
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            assert!(
+                !left.is_zero(),
+                "the receiver never got what was expected: {:?}",
+                *got
+            );
+            got = self
+                .got
+                .1
+                .wait_timeout(got, left.min(tick))
+                .expect("lock")
+                .0;
+        }
     }
 
     /// Waits until `until` holds of what was accepted at `path_prefix`.
     fn wait(&self, path_prefix: &str, until: impl Fn(&[Received]) -> bool) -> Vec<Received> {
-        let start = Instant::now();
-        loop {
-            let got = self.accepted(path_prefix);
-            if until(&got) {
-                return got;
-            }
-            assert!(
-                start.elapsed() < Duration::from_secs(60),
-                "the receiver never got what was expected at {path_prefix}: {got:?}"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        let accepted = |all: &[Received]| -> Vec<Received> {
+            all.iter()
+                .filter(|r| r.accepted && r.path.starts_with(path_prefix))
+                .cloned()
+                .collect()
+        };
+        accepted(&self.wait_for(Duration::from_secs(60), |all| until(&accepted(all))))
     }
 }
 
@@ -540,26 +563,30 @@ fn a_webhook_receiver_that_was_down_gets_every_delivery_once_when_it_returns() {
         );
     }
     // Down for a while: attempts fail and are retried.
-    let start = Instant::now();
-    while receiver.got.lock().expect("lock").len() < 6 {
-        assert!(
-            start.elapsed() < Duration::from_secs(30),
-            "no attempts made"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    receiver.wait_for(Duration::from_secs(60), |all| all.len() >= 6);
     receiver.up.store(true, Ordering::SeqCst);
-    let generic = receiver.wait("/generic", |got| {
+    receiver.wait("/generic", |got| {
         children
             .iter()
             .all(|c| got.iter().any(|r| r.body.contains(&c.to_string())))
     });
-    // Give any duplicate time to show, then count.
-    std::thread::sleep(Duration::from_secs(3));
-    let generic = {
-        let _ = generic;
-        receiver.accepted("/generic")
-    };
+    // Once the outbox holds nothing more to send, no duplicate can follow: count then.
+    let database = homevisit_server::store::DatabaseUrl::Sqlite(
+        server
+            .dir
+            .path()
+            .join("homevisit.sqlite")
+            .display()
+            .to_string(),
+    );
+    let pool = homevisit_server::store::open(&database, 1).expect("the server's database");
+    receiver.wait_for(Duration::from_millis(100), |_| {
+        let mut conn = pool.get().expect("conn");
+        homevisit_server::store::alerts::backlog(&mut conn)
+            .expect("backlog")
+            .is_empty()
+    });
+    let generic = receiver.accepted("/generic");
     let ids: Vec<&str> = generic
         .iter()
         .filter_map(|r| r.header("X-Homevisit-Delivery"))
@@ -572,8 +599,11 @@ fn a_webhook_receiver_that_was_down_gets_every_delivery_once_when_it_returns() {
     );
     assert_eq!(ids.len(), children.len(), "{ids:?}");
     // Failed attempts carried the same delivery ids as the accepted ones.
-    let all = receiver.got.lock().expect("lock").clone();
-    for r in all.iter().filter(|r| !r.accepted && r.path == "/generic") {
+    for r in receiver
+        .all()
+        .iter()
+        .filter(|r| !r.accepted && r.path == "/generic")
+    {
         let id = r.header("X-Homevisit-Delivery").unwrap_or_default();
         assert!(unique.contains(id), "a retry under a new id: {id}");
     }

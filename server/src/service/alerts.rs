@@ -249,13 +249,13 @@ pub fn reconcile(
         evaluated.iter().map(|e| (e.child.as_str(), e)).collect();
 
     // What the schedules call for now.
-    let mut wanted: BTreeMap<(String, &'static str, String), NewAlert> = BTreeMap::new();
+    let mut wanted: BTreeMap<(String, String, String), NewAlert> = BTreeMap::new();
     for e in evaluated {
         for s in &e.schedules {
             let mut want = |kind: &'static str| {
                 let subject = subject(&s.kind, &s.due);
                 wanted.insert(
-                    (e.child.clone(), kind, subject.clone()),
+                    (e.child.clone(), kind.to_owned(), subject.clone()),
                     NewAlert {
                         id: uuid::Uuid::new_v4().to_string(),
                         kind,
@@ -292,7 +292,7 @@ pub fn reconcile(
         }
         let key = (
             open.child_id.clone(),
-            kind_key(&open.kind),
+            open.kind.clone(),
             open.subject.clone(),
         );
         if wanted.remove(&key).is_some() {
@@ -330,7 +330,7 @@ pub fn reconcile(
             continue;
         };
         wanted.insert(
-            (child.clone(), "danger", record.clone()),
+            (child.clone(), "danger".to_owned(), record.clone()),
             NewAlert {
                 id: uuid::Uuid::new_v4().to_string(),
                 kind: "danger",
@@ -390,10 +390,6 @@ pub fn reconcile(
         closed: closed.len(),
         acknowledged: 0,
     })
-}
-
-fn kind_key(kind: &str) -> &'static str {
-    KINDS.iter().find(|k| **k == kind).copied().unwrap_or("")
 }
 
 /// Why an alert could not be read or changed.

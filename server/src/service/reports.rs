@@ -218,19 +218,6 @@ pub fn child_figures(
     out
 }
 
-/// A danger alert as the report counts it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DangerFact {
-    /// The child.
-    pub child: String,
-    /// The village.
-    pub village: String,
-    /// The danger record's date.
-    pub dated: Option<NaiveDate>,
-    /// When it was closed, as a local date.
-    pub closed_on: Option<NaiveDate>,
-}
-
 fn median(v: &mut [u32]) -> Option<f64> {
     if v.is_empty() {
         return None;
@@ -335,7 +322,7 @@ pub fn compliance(
             r.dangers_open += u64::from(made_by_end && !closed_by_end);
         }
     }
-    let names = crate::store::alerts::region_names(
+    let names = crate::store::people::region_names(
         conn,
         &rows.keys().map(|k| k.0.clone()).collect::<Vec<_>>(),
     )?;

@@ -178,7 +178,7 @@ pub fn render(
         }
         Format::Wecom | Format::Dingtalk => {
             let villages: Vec<String> = pending.rows.iter().map(|r| r.3.clone()).collect();
-            let places = rows::place_names(conn, &villages)?;
+            let places = crate::store::people::place_names(conn, &villages)?;
             let text = digest_text(pending, &places, hook.language, &delivery.public_url);
             let title = match hook.language {
                 Lang::Zh => "homevisit 提醒",

@@ -892,37 +892,17 @@ pub fn backlog(conn: &mut DbConnection) -> QueryResult<BTreeMap<String, i64>> {
     Ok(rows.into_iter().collect())
 }
 
-/// For each village code that has a region row: `"<parent name> <village name>"` (or the
-/// village name alone).
-pub fn place_names(
-    conn: &mut DbConnection,
-    villages: &[String],
-) -> QueryResult<BTreeMap<String, String>> {
-    use super::schema::regions;
-    let codes: std::collections::BTreeSet<&String> = villages.iter().collect();
-    let codes: Vec<&String> = codes.into_iter().collect();
-    let mut out = BTreeMap::new();
-    for chunk in codes.chunks(500) {
-        let rows: Vec<(String, String, Option<String>)> = regions::table
-            .filter(regions::code.eq_any(chunk))
-            .select((regions::code, regions::name, regions::parent))
-            .load(conn)?;
-        let parents: Vec<String> = rows.iter().filter_map(|r| r.2.clone()).collect();
-        let parent_names: BTreeMap<String, String> = regions::table
-            .filter(regions::code.eq_any(&parents))
-            .select((regions::code, regions::name))
-            .load::<(String, String)>(conn)?
-            .into_iter()
-            .collect();
-        for (code, name, parent) in rows {
-            let place = match parent.and_then(|p| parent_names.get(&p).cloned()) {
-                Some(p) => format!("{p} {name}"),
-                None => name,
-            };
-            out.insert(code, place);
-        }
-    }
-    Ok(out)
+/// A danger alert as the report counts it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DangerFact {
+    /// The child.
+    pub child: String,
+    /// The village.
+    pub village: String,
+    /// The danger record's date.
+    pub dated: Option<chrono::NaiveDate>,
+    /// When it was closed, as a local date.
+    pub closed_on: Option<chrono::NaiveDate>,
 }
 
 /// The danger alerts of villages under `prefixes`, as the compliance report counts them.
@@ -930,7 +910,7 @@ pub fn danger_facts(
     conn: &mut DbConnection,
     prefixes: &[&str],
     zone: chrono_tz::Tz,
-) -> QueryResult<Vec<crate::service::reports::DangerFact>> {
+) -> QueryResult<Vec<DangerFact>> {
     let mut out = Vec::new();
     for p in prefixes
         .iter()
@@ -946,34 +926,17 @@ pub fn danger_facts(
                 alerts::closed_at,
             ))
             .load(conn)?;
-        out.extend(rows.into_iter().map(|(child, village, dated, closed_at)| {
-            crate::service::reports::DangerFact {
-                child,
-                village,
-                dated: dated.and_then(|d| d.parse().ok()),
-                closed_on: closed_at.and_then(|t| {
-                    chrono::DateTime::from_timestamp(t, 0)
-                        .map(|t| t.with_timezone(&zone).date_naive())
-                }),
-            }
-        }));
-    }
-    Ok(out)
-}
-
-/// The names of the regions `codes`, where the regions table has them.
-pub fn region_names(
-    conn: &mut DbConnection,
-    codes: &[String],
-) -> QueryResult<BTreeMap<String, String>> {
-    use super::schema::regions;
-    let mut out = BTreeMap::new();
-    for chunk in codes.chunks(500) {
         out.extend(
-            regions::table
-                .filter(regions::code.eq_any(chunk))
-                .select((regions::code, regions::name))
-                .load::<(String, String)>(conn)?,
+            rows.into_iter()
+                .map(|(child, village, dated, closed_at)| DangerFact {
+                    child,
+                    village,
+                    dated: dated.and_then(|d| d.parse().ok()),
+                    closed_on: closed_at.and_then(|t| {
+                        chrono::DateTime::from_timestamp(t, 0)
+                            .map(|t| t.with_timezone(&zone).date_naive())
+                    }),
+                }),
         );
     }
     Ok(out)

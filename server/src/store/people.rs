@@ -400,6 +400,54 @@ pub fn village_codes(conn: &mut DbConnection) -> QueryResult<std::collections::B
         .collect())
 }
 
+/// For each village code that has a region row: `"<parent name> <village name>"` (or the
+/// village name alone).
+pub fn place_names(
+    conn: &mut DbConnection,
+    villages: &[String],
+) -> QueryResult<std::collections::BTreeMap<String, String>> {
+    let codes: std::collections::BTreeSet<&String> = villages.iter().collect();
+    let codes: Vec<&String> = codes.into_iter().collect();
+    let mut rows: Vec<(String, String, Option<String>)> = Vec::new();
+    for chunk in codes.chunks(500) {
+        rows.extend(
+            regions::table
+                .filter(regions::code.eq_any(chunk))
+                .select((regions::code, regions::name, regions::parent))
+                .load::<(String, String, Option<String>)>(conn)?,
+        );
+    }
+    let parents: Vec<String> = rows.iter().filter_map(|r| r.2.clone()).collect();
+    let parent_names = region_names(conn, &parents)?;
+    Ok(rows
+        .into_iter()
+        .map(|(code, name, parent)| {
+            let place = match parent.and_then(|p| parent_names.get(&p)) {
+                Some(p) => format!("{p} {name}"),
+                None => name,
+            };
+            (code, place)
+        })
+        .collect())
+}
+
+/// The names of the regions `codes`, where the regions table has them.
+pub fn region_names(
+    conn: &mut DbConnection,
+    codes: &[String],
+) -> QueryResult<std::collections::BTreeMap<String, String>> {
+    let mut out = std::collections::BTreeMap::new();
+    for chunk in codes.chunks(500) {
+        out.extend(
+            regions::table
+                .filter(regions::code.eq_any(chunk))
+                .select((regions::code, regions::name))
+                .load::<(String, String)>(conn)?,
+        );
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
