@@ -299,6 +299,26 @@ pub struct PageRow {
 
 type PageTuple = (String, String, String, String, Option<String>, bool, bool);
 
+type Condition = Box<
+    dyn BoxableExpression<
+            children::table,
+            super::connection::MultiBackend,
+            SqlType = diesel::sql_types::Bool,
+        >,
+>;
+
+/// Children of villages under any of `prefixes`. No prefix matches nothing; region codes are
+/// digits, anything else is skipped.
+fn under<'a>(prefixes: impl Iterator<Item = &'a str>) -> Condition {
+    let mut any: Condition = Box::new(children::id.ne(children::id));
+    for p in prefixes {
+        if !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) {
+            any = Box::new(any.or(children::village.like(format!("{p}%"))));
+        }
+    }
+    any
+}
+
 /// The children of `scope` matching `filter`, ordered by village, name and id: how many in
 /// all, and `limit` of them after `offset`. Filtering and paging happen in the database.
 pub fn page(
@@ -308,19 +328,9 @@ pub fn page(
     limit: i64,
     offset: i64,
 ) -> QueryResult<(i64, Vec<PageRow>)> {
-    use super::connection::MultiBackend;
     use super::schema::child_labels;
-    use diesel::sql_types::Bool;
-    type Condition = Box<dyn BoxableExpression<children::table, MultiBackend, SqlType = Bool>>;
     let condition = || -> Condition {
-        // No prefix matches nothing; region codes are digits, anything else is skipped.
-        let mut any: Condition = Box::new(children::id.ne(children::id));
-        for p in scope.prefixes() {
-            if !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) {
-                any = Box::new(any.or(children::village.like(format!("{p}%"))));
-            }
-        }
-        let mut all: Condition = any;
+        let mut all = under(scope.prefixes());
         if let Some(v) = filter.village {
             all = Box::new(all.and(children::village.eq(v.to_owned())));
         }
@@ -415,18 +425,8 @@ pub fn ids_in_scope_after(
     after: &str,
     limit: i64,
 ) -> QueryResult<Vec<String>> {
-    use super::connection::MultiBackend;
-    use diesel::sql_types::Bool;
-    // No prefix matches nothing; region codes are digits, anything else is skipped.
-    let mut any: Box<dyn BoxableExpression<children::table, MultiBackend, SqlType = Bool>> =
-        Box::new(children::id.ne(children::id));
-    for p in prefixes {
-        if !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) {
-            any = Box::new(any.or(children::village.like(format!("{p}%"))));
-        }
-    }
     children::table
-        .filter(any)
+        .filter(under(prefixes.iter().copied()))
         .filter(children::id.gt(after))
         .order(children::id)
         .select(children::id)
