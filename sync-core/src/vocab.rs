@@ -20,7 +20,7 @@ pub struct UnknownKey {
 }
 
 macro_rules! vocabulary {
-    ($(#[$meta:meta])* $name:ident, $field:literal, { $($(#[$vmeta:meta])* $variant:ident => $key:literal,)+ }) => {
+    ($(#[$meta:meta])* $name:ident, $field:literal, { $($(#[$vmeta:meta])* $variant:ident => $key:literal / $zh:literal,)+ }) => {
         $(#[$meta])*
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
         #[serde(rename_all = "snake_case")]
@@ -36,6 +36,21 @@ macro_rules! vocabulary {
             pub fn key(self) -> &'static str {
                 match self {
                     $($name::$variant => $key,)+
+                }
+            }
+
+            /// The Chinese label that forms and spreadsheets use.
+            pub fn label_zh(self) -> &'static str {
+                match self {
+                    $($name::$variant => $zh,)+
+                }
+            }
+
+            /// Reads the key or the Chinese label, as people type either into a spreadsheet.
+            pub fn from_key_or_label(s: &str) -> Result<Self, UnknownKey> {
+                match s {
+                    $($zh => Ok($name::$variant),)+
+                    other => other.parse(),
                 }
             }
         }
@@ -63,17 +78,17 @@ vocabulary!(
     /// Kinds of record kept in a child file. Only `home_visit` and `contact` count for schedules.
     RecordKind, "record kind", {
         /// 入户走访: a visit to the child's home.
-        HomeVisit => "home_visit",
+        HomeVisit => "home_visit" / "入户走访",
         /// 联系: a phone call, message or meeting.
-        Contact => "contact",
+        Contact => "contact" / "联系",
         /// 工作日志: a work-log entry.
-        WorkLog => "work_log",
+        WorkLog => "work_log" / "工作日志",
         /// 关爱帮扶: a care or assistance record.
-        Assistance => "assistance",
+        Assistance => "assistance" / "关爱帮扶",
         /// 问题及解决: a problem found and its solution.
-        Problem => "problem",
+        Problem => "problem" / "问题及解决",
         /// 强制报告: a danger found and reported.
-        Danger => "danger",
+        Danger => "danger" / "强制报告",
     }
 );
 
@@ -81,17 +96,17 @@ vocabulary!(
     /// Categories of served children (seed 002 section 二).
     Category, "category", {
         /// 留守儿童: under 16 only.
-        LeftBehind => "left_behind",
+        LeftBehind => "left_behind" / "留守儿童",
         /// 家庭困境.
-        FamilyDifficulty => "family_difficulty",
+        FamilyDifficulty => "family_difficulty" / "家庭困境儿童",
         /// 自身困境.
-        OwnDifficulty => "own_difficulty",
+        OwnDifficulty => "own_difficulty" / "自身困境儿童",
         /// 监护困境.
-        GuardianshipDifficulty => "guardianship_difficulty",
+        GuardianshipDifficulty => "guardianship_difficulty" / "监护困境儿童",
         /// 社会散居孤儿.
-        ScatteredOrphan => "scattered_orphan",
+        ScatteredOrphan => "scattered_orphan" / "社会散居孤儿",
         /// 事实无人抚养儿童.
-        DeFactoUnsupported => "de_facto_unsupported",
+        DeFactoUnsupported => "de_facto_unsupported" / "事实无人抚养儿童",
     }
 );
 
@@ -99,11 +114,11 @@ vocabulary!(
     /// 监护状况: how well the child is looked after.
     Guardianship, "guardianship", {
         /// 较好.
-        Good => "good",
+        Good => "good" / "较好",
         /// 一般.
-        Average => "average",
+        Average => "average" / "一般",
         /// 较差.
-        Poor => "poor",
+        Poor => "poor" / "较差",
     }
 );
 
@@ -111,33 +126,33 @@ vocabulary!(
     /// Risk flags that call for more frequent visits (seed 002 item 8, seed 004 item 8).
     RiskFlag, "risk flag", {
         /// 低保、特困 and similar poverty.
-        PoorFamily => "poor_family",
+        PoorFamily => "poor_family" / "家庭贫困",
         /// 社会散居孤儿 (also those treated as orphans).
-        ScatteredOrphan => "scattered_orphan",
+        ScatteredOrphan => "scattered_orphan" / "社会散居孤儿",
         /// 事实无人抚养.
-        DeFactoUnsupported => "de_facto_unsupported",
+        DeFactoUnsupported => "de_facto_unsupported" / "事实无人抚养儿童",
         /// HIV-infected.
-        Hiv => "hiv",
+        Hiv => "hiv" / "艾滋病病毒感染",
         /// A parent imprisoned or in compulsory drug rehabilitation.
-        ParentImprisonedOrRehab => "parent_imprisoned_or_rehab",
+        ParentImprisonedOrRehab => "parent_imprisoned_or_rehab" / "父母服刑或强制隔离戒毒",
         /// Privately adopted.
-        PrivatelyAdopted => "privately_adopted",
+        PrivatelyAdopted => "privately_adopted" / "私自收养",
         /// 农村单亲家庭.
-        RuralSingleParent => "rural_single_parent",
+        RuralSingleParent => "rural_single_parent" / "农村单亲家庭",
         /// 无户籍.
-        NoHouseholdRegistration => "no_household_registration",
+        NoHouseholdRegistration => "no_household_registration" / "无户籍",
         /// 失辍学.
-        OutOfSchool => "out_of_school",
+        OutOfSchool => "out_of_school" / "失辍学",
         /// Seriously ill.
-        SeriouslyIll => "seriously_ill",
+        SeriouslyIll => "seriously_ill" / "重病",
         /// Disabled.
-        Disabled => "disabled",
+        Disabled => "disabled" / "残疾",
         /// 流浪经历.
-        WanderingHistory => "wandering_history",
+        WanderingHistory => "wandering_history" / "有流浪经历",
         /// A parent with a severe physical or intellectual disability.
-        ParentSevereDisability => "parent_severe_disability",
+        ParentSevereDisability => "parent_severe_disability" / "父母重度残疾",
         /// Psychological or behavioural abnormality.
-        PsychBehavioural => "psych_behavioural",
+        PsychBehavioural => "psych_behavioural" / "心理或行为异常",
     }
 );
 
@@ -145,19 +160,19 @@ vocabulary!(
     /// What a visit can find that skips the schedule and must be reported at once (强制报告).
     DangerKind, "danger kind", {
         /// A child living alone without guardianship.
-        LivingAlone => "living_alone",
+        LivingAlone => "living_alone" / "脱离监护单独居住",
         /// A child who is missing.
-        Missing => "missing",
+        Missing => "missing" / "失踪",
         /// A guardian who has lost capacity.
-        GuardianIncapable => "guardian_incapable",
+        GuardianIncapable => "guardian_incapable" / "监护人丧失监护能力",
         /// A guardian who does not fulfil the duty (neglect).
-        GuardianNeglect => "guardian_neglect",
+        GuardianNeglect => "guardian_neglect" / "监护人不履行监护职责",
         /// Suspected domestic violence.
-        DomesticViolence => "domestic_violence",
+        DomesticViolence => "domestic_violence" / "疑似遭受家庭暴力",
         /// Suspected accidental injury.
-        AccidentalInjury => "accidental_injury",
+        AccidentalInjury => "accidental_injury" / "疑似遭受意外伤害",
         /// Suspected unlawful harm.
-        UnlawfulHarm => "unlawful_harm",
+        UnlawfulHarm => "unlawful_harm" / "疑似遭受不法侵害",
     }
 );
 
@@ -174,17 +189,17 @@ vocabulary!(
     /// Who was told of a danger (强制报告的报告对象).
     Party, "party", {
         /// 公安机关: the police.
-        Police => "police",
+        Police => "police" / "公安机关",
         /// 儿童督导员: the township supervisor.
-        Supervisor => "supervisor",
+        Supervisor => "supervisor" / "儿童督导员",
         /// 民政部门: civil affairs.
-        CivilAffairs => "civil_affairs",
+        CivilAffairs => "civil_affairs" / "民政部门",
         /// 村（居）民委员会: the village committee.
-        VillageCommittee => "village_committee",
+        VillageCommittee => "village_committee" / "村（居）民委员会",
         /// 学校: the school.
-        School => "school",
+        School => "school" / "学校",
         /// Anyone else (the women's federation, the procuratorate...), named in `whom`.
-        Other => "other",
+        Other => "other" / "其他",
     }
 );
 
@@ -192,9 +207,9 @@ vocabulary!(
     /// Sex as recorded in the household register.
     Sex, "sex", {
         /// 男.
-        Male => "male",
+        Male => "male" / "男",
         /// 女.
-        Female => "female",
+        Female => "female" / "女",
     }
 );
 

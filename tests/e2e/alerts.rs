@@ -281,7 +281,7 @@ fn a_danger_synced_from_a_phone_reaches_supervisor_and_county_by_stream_and_webh
         alert["text"]
             .as_str()
             .unwrap_or_default()
-            .contains("独自居住"),
+            .contains("单独居住"),
         "{alert}"
     );
     assert!(
@@ -719,7 +719,7 @@ fn a_supervisors_phone_gets_alerts_by_sync_and_its_offline_acknowledgement_lands
         .find(|a| a.child_id == child.to_string() && a.kind == "danger")
         .expect("the danger reached the supervisor's phone");
     assert_eq!(alert.status, "open");
-    assert!(alert.text.contains("独自居住"), "{alert:?}");
+    assert!(alert.text.contains("单独居住"), "{alert:?}");
     assert!(
         supervisor
             .device

@@ -171,7 +171,7 @@ fn a_director_works_offline_with_the_demo_county_and_the_supervisor_sees_the_dan
     let _ = follow.kill();
     let _ = follow.wait();
     assert!(
-        live.contains("周小雨") && live.contains("独自居住"),
+        live.contains("周小雨") && live.contains("单独居住"),
         "{live}"
     );
     assert!(

@@ -82,16 +82,94 @@ fn a_roster_with_one_bad_row_changes_nothing_and_names_the_row_and_field() {
 }
 
 fn upload(client: &homevisit_server::client::Client, body: &[u8]) -> (u16, Value) {
+    upload_as(client, "text/csv", body)
+}
+
+fn upload_as(
+    client: &homevisit_server::client::Client,
+    content_type: &str,
+    body: &[u8],
+) -> (u16, Value) {
     let reply = client
         .call(
             "POST",
             "/api/v1/roster",
             Some(&token(client)),
-            "text/csv",
+            content_type,
             body,
         )
         .expect("an answer");
     (reply.status, reply.json())
+}
+
+const XLSX: &str = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet";
+
+/// [`ROSTER`] as a county keeps it in Excel: dates as date cells, village codes as numbers.
+fn roster_workbook() -> Vec<u8> {
+    let mut book = rust_xlsxwriter::Workbook::new();
+    let sheet = book.add_worksheet();
+    let date = rust_xlsxwriter::Format::new().set_num_format("yyyy年m月d日");
+    for (r, line) in ROSTER.lines().enumerate() {
+        for (c, cell) in line.split(',').enumerate() {
+            let (r, c) = (r as u32, c as u16);
+            let written = match (r, c) {
+                (1.., 2) => {
+                    let d: chrono::NaiveDate = cell.parse().expect("date");
+                    let d = rust_xlsxwriter::ExcelDateTime::parse_from_str(&d.to_string())
+                        .expect("excel date");
+                    sheet.write_datetime_with_format(r, c, &d, &date)
+                }
+                (1.., 3) => sheet.write_number(r, c, cell.parse::<f64>().expect("code")),
+                _ => sheet.write_string(r, c, cell),
+            };
+            written.expect("cell");
+        }
+    }
+    book.save_to_buffer().expect("xlsx")
+}
+
+#[test]
+fn an_xlsx_roster_imports_as_its_csv_would_and_a_workbook_that_is_not_one_is_refused() {
+    let mut server = Server::sqlite();
+    server.kill();
+    let path = server.dir.path().join("花名册.xlsx");
+    std::fs::write(&path, roster_workbook()).expect("workbook");
+    let out = server.homevisit(&["roster", "import", path.to_str().expect("utf-8")], None);
+    assert!(out.status.success(), "{out:?}");
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(said.contains("4 files created, 0 children"), "{said}");
+    // The CSV twin finds every child already there.
+    let again = import(&server, ROSTER);
+    let said = String::from_utf8_lossy(&again.stdout);
+    assert!(
+        said.contains("0 files created, 4 children already had one"),
+        "{said}"
+    );
+
+    let server = server.start();
+    let county = server.login("county");
+    let (status, body) = upload_as(&county, XLSX, &roster_workbook());
+    assert_eq!(
+        (status, body["created"].as_u64(), body["unchanged"].as_u64()),
+        (200, Some(0), Some(4)),
+        "{body}"
+    );
+    let mut torn = roster_workbook();
+    torn.truncate(torn.len() / 2);
+    for not_one in [ROSTER.as_bytes(), &torn, b"PK\x03\x04\x00\x00"] {
+        let (status, body) = upload_as(&county, XLSX, not_one);
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (422, Some("unreadable_roster")),
+            "{body}"
+        );
+        assert!(
+            body["message"].as_str().is_some_and(|m| m.contains("XLSX")),
+            "{body}"
+        );
+    }
+    let mut director = Phone::new(&server, "dir_a");
+    assert_eq!(held_names(&mut director), ["张小军", "李小红", "王小花"]);
 }
 
 #[test]

@@ -1,4 +1,4 @@
-//! `homevisit roster import FILE.csv`: a county's list of children becomes their files.
+//! `homevisit roster import FILE.csv|FILE.xlsx`: a county's list of children becomes their files.
 
 use anyhow::{Context, Result};
 use clap::Subcommand;
@@ -13,10 +13,10 @@ use super::serve::SettingsArgs;
 /// `homevisit roster ...`.
 #[derive(Debug, Subcommand)]
 pub enum RosterCommand {
-    /// Create a file for each child of a CSV roster who has none (docs/OPERATIONS.md lists the
-    /// columns). A roster with any bad row changes nothing; importing it again changes nothing.
+    /// Create a file for each child of a roster (CSV or XLSX) who has none (docs/OPERATIONS.md
+    /// lists the columns). A roster with any bad row changes nothing; importing it again changes nothing.
     Import {
-        /// The roster (UTF-8 CSV with a header row).
+        /// The roster: UTF-8 CSV, or an XLSX workbook (its first sheet), with a header row.
         file: PathBuf,
         #[command(flatten)]
         settings: SettingsArgs,
@@ -35,7 +35,12 @@ pub fn run(command: RosterCommand) -> Result<()> {
     let pool = store::open(&s.database()?, 1)?;
     let mut conn = pool.get()?;
     let villages = people::village_codes(&mut conn)?;
-    let children = match roster::parse_csv(&bytes, &villages, None, today) {
+    let format = match file.extension().and_then(|e| e.to_str()) {
+        Some(e) if e.eq_ignore_ascii_case("xlsx") => roster::Format::Xlsx,
+        Some(e) if e.eq_ignore_ascii_case("csv") => roster::Format::Csv,
+        _ => roster::Format::sniff(&bytes),
+    };
+    let children = match roster::parse(&bytes, format, &villages, None, today) {
         Ok(children) => children,
         Err(RosterError::Invalid(errors)) => {
             for e in &errors {

@@ -528,20 +528,13 @@ fn schedule_kind_text(kind: &str, lang: Lang) -> &str {
 }
 
 fn danger_kind_text(kind: &str, lang: Lang) -> &str {
+    let Ok(known) = kind.parse::<homevisit_sync_core::vocab::DangerKind>() else {
+        return kind;
+    };
     match lang {
-        Lang::Zh => match kind {
-            "living_alone" => "独自居住",
-            "missing" => "走失",
-            "guardian_incapable" => "监护人丧失监护能力",
-            "guardian_neglect" => "监护人不履行监护职责",
-            "domestic_violence" => "疑似遭受家庭暴力",
-            "accidental_injury" => "疑似意外伤害",
-            "unlawful_harm" => "疑似遭受不法侵害",
-            other => other,
-        },
-        Lang::En => match kind {
+        Lang::Zh => known.label_zh(),
+        Lang::En => match known.key() {
             "living_alone" => "living alone",
-            "missing" => "missing",
             "guardian_incapable" => "guardian incapable",
             "guardian_neglect" => "guardian neglect",
             "domestic_violence" => "suspected domestic violence",

@@ -103,34 +103,44 @@ const COLUMNS: &[(&str, &[&str], bool)] = &[
     ("registered_on", &["建档日期", "登记日期"], false),
 ];
 
-fn sex_of(value: &str) -> Option<Sex> {
-    match value {
-        "男" => Some(Sex::Male),
-        "女" => Some(Sex::Female),
-        other => other.parse().ok(),
+/// The forms a roster comes in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// UTF-8 CSV with a header row (a byte-order mark is allowed).
+    Csv,
+    /// An Excel workbook: the first sheet, its first row the header.
+    Xlsx,
+}
+
+impl Format {
+    /// What the bytes are: an XLSX workbook is a ZIP archive, anything else is read as CSV.
+    pub fn sniff(bytes: &[u8]) -> Format {
+        if bytes.starts_with(b"PK\x03\x04") {
+            Format::Xlsx
+        } else {
+            Format::Csv
+        }
     }
 }
 
-fn guardianship_of(value: &str) -> Option<Guardianship> {
-    match value {
-        "较好" => Some(Guardianship::Good),
-        "一般" => Some(Guardianship::Average),
-        "较差" => Some(Guardianship::Poor),
-        other => other.parse().ok(),
-    }
+/// The most columns read from a sheet; a roster has eleven.
+const MAX_COLUMNS: u32 = 64;
+
+/// The most bytes a workbook may declare its parts to hold, once inflated: a few kilobytes of
+/// deflated XML can claim gigabytes (a ZIP bomb), and the reader is held to the declared sizes.
+pub const MAX_INFLATED_BYTES: u64 = 256 << 20;
+
+/// A roster as text cells: the header with its row number, then each row with its number in
+/// the file, or why the row could not be read.
+struct Table {
+    header_row: usize,
+    header: Vec<String>,
+    rows: Vec<(usize, Result<Vec<String>, String>)>,
 }
 
-/// Reads a roster in CSV (UTF-8, a header row; a byte-order mark is allowed), checking every
-/// row. `villages` are the village codes the regions table knows; `scope`, when given, the
-/// regions the importer may write in.
-pub fn parse_csv(
-    bytes: &[u8],
-    villages: &BTreeSet<String>,
-    scope: Option<&Scope>,
-    today: NaiveDate,
-) -> Result<Vec<RosterChild>, RosterError> {
+fn csv_table(bytes: &[u8]) -> Result<Table, RosterError> {
     let text = std::str::from_utf8(bytes)
-        .map_err(|_| RosterError::Unreadable("a roster is UTF-8 text (CSV)".into()))?;
+        .map_err(|_| RosterError::Unreadable("a CSV roster is UTF-8 text".into()))?;
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut reader = csv::ReaderBuilder::new()
         .flexible(true)
@@ -139,9 +149,132 @@ pub fn parse_csv(
     let header = reader
         .headers()
         .map_err(|e| RosterError::Unreadable(format!("the header row: {e}")))?
-        .clone();
+        .iter()
+        .map(str::to_owned)
+        .collect();
+    let mut rows = Vec::new();
+    for (n, record) in reader.records().enumerate() {
+        if n >= MAX_ROWS {
+            return Err(too_many_rows());
+        }
+        let cells = record
+            .map(|r| r.iter().map(str::to_owned).collect())
+            .map_err(|e| e.to_string());
+        rows.push((n + 2, cells));
+    }
+    Ok(Table {
+        header_row: 1,
+        header,
+        rows,
+    })
+}
+
+fn too_many_rows() -> RosterError {
+    RosterError::Unreadable(format!("a roster has at most {MAX_ROWS} rows"))
+}
+
+fn not_a_workbook(why: impl std::fmt::Display) -> RosterError {
+    RosterError::Unreadable(format!("not an XLSX workbook: {why}"))
+}
+
+/// The text of a cell as a person typed it: whole numbers without a decimal point (a village
+/// code is often stored as a number), dates as YYYY-MM-DD.
+fn cell_text(value: &calamine::DataRef<'_>) -> Result<String, String> {
+    use calamine::DataRef;
+    Ok(match value {
+        DataRef::String(s) => s.trim().to_owned(),
+        DataRef::SharedString(s) => s.trim().to_owned(),
+        DataRef::Int(i) => i.to_string(),
+        DataRef::Float(f) if f.fract() == 0.0 && f.abs() < 1e15 => format!("{f:.0}"),
+        DataRef::Float(f) => f.to_string(),
+        DataRef::Bool(b) => b.to_string(),
+        DataRef::DateTime(d) if d.is_datetime() => {
+            let (y, m, day, ..) = d.to_ymd_hms_milli();
+            format!("{y:04}-{m:02}-{day:02}")
+        }
+        DataRef::DateTime(d) => d.as_f64().to_string(),
+        DataRef::DateTimeIso(s) | DataRef::DurationIso(s) => {
+            s.split('T').next().unwrap_or_default().to_owned()
+        }
+        DataRef::Error(e) => return Err(format!("a cell holds the spreadsheet error {e}")),
+        DataRef::Empty => String::new(),
+    })
+}
+
+fn xlsx_table(bytes: &[u8]) -> Result<Table, RosterError> {
+    use calamine::Reader;
+    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(bytes)).map_err(not_a_workbook)?;
+    let mut inflated: u64 = 0;
+    for i in 0..archive.len() {
+        let entry = archive.by_index_raw(i).map_err(not_a_workbook)?;
+        inflated = inflated.saturating_add(entry.size());
+    }
+    if inflated > MAX_INFLATED_BYTES {
+        return Err(RosterError::Unreadable(format!(
+            "the workbook inflates to {inflated} bytes; at most {MAX_INFLATED_BYTES} are read"
+        )));
+    }
+    let mut book: calamine::Xlsx<_> =
+        calamine::Xlsx::new(std::io::Cursor::new(bytes)).map_err(not_a_workbook)?;
+    let first = book
+        .sheet_names()
+        .into_iter()
+        .next()
+        .ok_or_else(|| not_a_workbook("it has no sheet"))?;
+    let mut cells = book
+        .worksheet_cells_reader(&first)
+        .map_err(not_a_workbook)?;
+    // Rows by their number in the sheet; cells arrive row by row, but nothing relies on it.
+    let mut rows: BTreeMap<u32, Result<Vec<String>, String>> = BTreeMap::new();
+    while let Some(cell) = cells.next_cell().map_err(not_a_workbook)? {
+        let (r, c) = cell.get_position();
+        if c >= MAX_COLUMNS {
+            continue;
+        }
+        if !rows.contains_key(&r) && rows.len() > MAX_ROWS {
+            return Err(too_many_rows());
+        }
+        let row = rows.entry(r).or_insert_with(|| Ok(Vec::new()));
+        let Ok(values) = row else { continue };
+        match cell_text(cell.get_value()) {
+            Ok(text) => {
+                let c = c as usize;
+                if values.len() <= c {
+                    values.resize(c + 1, String::new());
+                }
+                values[c] = text;
+            }
+            Err(e) => *row = Err(format!("column {}: {e}", c + 1)),
+        }
+    }
+    let mut rows = rows.into_iter().map(|(r, cells)| (r as usize + 1, cells));
+    let Some((header_row, header)) = rows.next() else {
+        return Err(RosterError::Unreadable("the first sheet is empty".into()));
+    };
+    let header = header.map_err(|e| RosterError::Unreadable(format!("the header row: {e}")))?;
+    Ok(Table {
+        header_row,
+        header,
+        rows: rows.collect(),
+    })
+}
+
+/// Reads a roster in CSV or XLSX, checking every row. `villages` are the village codes the
+/// regions table knows; `scope`, when given, the regions the importer may write in.
+pub fn parse(
+    bytes: &[u8],
+    format: Format,
+    villages: &BTreeSet<String>,
+    scope: Option<&Scope>,
+    today: NaiveDate,
+) -> Result<Vec<RosterChild>, RosterError> {
+    let table = match format {
+        Format::Csv => csv_table(bytes)?,
+        Format::Xlsx => xlsx_table(bytes)?,
+    };
     let mut index: BTreeMap<&str, usize> = BTreeMap::new();
-    for (i, cell) in header.iter().enumerate() {
+    for (i, cell) in table.header.iter().enumerate() {
+        let cell = cell.trim();
         if let Some((key, ..)) = COLUMNS
             .iter()
             .find(|(key, names, _)| *key == cell || names.contains(&cell))
@@ -153,7 +286,7 @@ pub fn parse_csv(
     for (key, _, required) in COLUMNS {
         if *required && !index.contains_key(key) {
             errors.push(RowError {
-                row: 1,
+                row: table.header_row,
                 field: (*key).to_owned(),
                 message: "this column is missing".into(),
             });
@@ -164,31 +297,26 @@ pub fn parse_csv(
     }
     let mut children = Vec::new();
     let mut seen: BTreeMap<(String, String, NaiveDate, &'static str), usize> = BTreeMap::new();
-    for (n, record) in reader.records().enumerate() {
-        let row = n + 2;
-        if n >= MAX_ROWS {
-            return Err(RosterError::Unreadable(format!(
-                "a roster has at most {MAX_ROWS} rows"
-            )));
-        }
+    for (row, record) in table.rows {
         let record = match record {
             Ok(r) => r,
-            Err(e) => {
+            Err(message) => {
                 errors.push(RowError {
                     row,
                     field: "row".into(),
-                    message: e.to_string(),
+                    message,
                 });
                 continue;
             }
         };
-        if record.iter().all(str::is_empty) {
+        if record.iter().all(|c| c.trim().is_empty()) {
             continue;
         }
         let cell = |key: &str| {
             index
                 .get(key)
                 .and_then(|i| record.get(*i))
+                .map(|c| c.trim())
                 .unwrap_or_default()
                 .to_owned()
         };
@@ -234,7 +362,7 @@ fn child_of(
     if name.is_empty() || name.chars().count() > 50 {
         bad("name", "a name of 1 to 50 characters".into());
     }
-    let sex = sex_of(&cell("sex"));
+    let sex = Sex::from_key_or_label(&cell("sex")).ok();
     if sex.is_none() {
         bad(
             "sex",
@@ -291,7 +419,7 @@ fn child_of(
     };
     let mut categories = Vec::new();
     for c in list("categories") {
-        match c.parse::<Category>() {
+        match Category::from_key_or_label(&c) {
             Ok(c) => categories.push(c),
             Err(e) => bad("categories", e.to_string()),
         }
@@ -302,7 +430,7 @@ fn child_of(
     let guardianship = match cell("guardianship").as_str() {
         "" => None,
         raw => {
-            let g = guardianship_of(raw);
+            let g = Guardianship::from_key_or_label(raw).ok();
             if g.is_none() {
                 bad(
                     "guardianship",
@@ -314,7 +442,7 @@ fn child_of(
     };
     let mut risk_flags = Vec::new();
     for f in list("risk_flags") {
-        match f.parse::<RiskFlag>() {
+        match RiskFlag::from_key_or_label(&f) {
             Ok(f) => risk_flags.push(f),
             Err(e) => bad("risk_flags", e.to_string()),
         }
@@ -425,8 +553,8 @@ mod tests {
     fn a_roster_in_chinese_or_english_headings_reads_the_same() {
         let zh = "姓名,性别,出生日期,村（社区）代码,类别,监护状况\n李小红,女,2016-02-29,210302001001,left_behind,一般\n";
         let en = "name,sex,birth_date,village,categories,guardianship\n李小红,female,2016/02/29,210302001001,left_behind,average\n";
-        let a = parse_csv(zh.as_bytes(), &villages(), None, today()).expect("zh");
-        let b = parse_csv(en.as_bytes(), &villages(), None, today()).expect("en");
+        let a = parse(zh.as_bytes(), Format::Csv, &villages(), None, today()).expect("zh");
+        let b = parse(en.as_bytes(), Format::Csv, &villages(), None, today()).expect("en");
         assert_eq!(a, b);
         assert_eq!(a[0].guardianship, Some(Guardianship::Average));
         assert_eq!(a[0].profile.registered_on, today());
@@ -439,7 +567,7 @@ mod tests {
                    王小明,x,2016-13-01,999999999999,nonsense\n\
                    李小红,女,2016-02-29,210302001001,left_behind\n";
         let Err(RosterError::Invalid(errors)) =
-            parse_csv(csv.as_bytes(), &villages(), None, today())
+            parse(csv.as_bytes(), Format::Csv, &villages(), None, today())
         else {
             panic!("refused");
         };
@@ -459,7 +587,7 @@ mod tests {
     #[test]
     fn a_roster_without_its_required_columns_or_outside_the_scope_is_refused() {
         let Err(RosterError::Invalid(errors)) =
-            parse_csv(b"name,sex\n", &villages(), None, today())
+            parse(b"name,sex\n", Format::Csv, &villages(), None, today())
         else {
             panic!("refused");
         };
@@ -467,12 +595,122 @@ mod tests {
         let csv = "name,sex,birth_date,village,categories\n李小红,女,2016-02-29,210302001001,left_behind\n";
         let elsewhere = Scope::new(["210303"]);
         assert!(matches!(
-            parse_csv(csv.as_bytes(), &villages(), Some(&elsewhere), today()),
+            parse(csv.as_bytes(), Format::Csv, &villages(), Some(&elsewhere), today()),
             Err(RosterError::Invalid(e)) if e[0].field == "village"
         ));
         assert!(matches!(
-            parse_csv(&[0xff, 0xfe, 0x00], &villages(), None, today()),
+            parse(&[0xff, 0xfe, 0x00], Format::Csv, &villages(), None, today()),
             Err(RosterError::Unreadable(_))
         ));
+    }
+
+    /// A workbook as Excel writes one: a header in Chinese, the village code as a number, the
+    /// birth date as a date cell.
+    /// Name, sex, birth date (year, month, day), village code, categories.
+    type SheetRow<'a> = (&'a str, &'a str, Option<(u16, u8, u8)>, f64, &'a str);
+
+    fn workbook(rows: &[SheetRow<'_>]) -> Vec<u8> {
+        let mut book = rust_xlsxwriter::Workbook::new();
+        let sheet = book.add_worksheet();
+        let date = rust_xlsxwriter::Format::new().set_num_format("yyyy-mm-dd");
+        for (col, heading) in ["姓名", "性别", "出生日期", "村（社区）代码", "类别"]
+            .into_iter()
+            .enumerate()
+        {
+            sheet.write_string(0, col as u16, heading).expect("heading");
+        }
+        for (i, (name, sex, born, village, categories)) in rows.iter().enumerate() {
+            let r = i as u32 + 1;
+            sheet.write_string(r, 0, *name).expect("name");
+            sheet.write_string(r, 1, *sex).expect("sex");
+            if let Some((y, m, d)) = born {
+                let born = rust_xlsxwriter::ExcelDateTime::from_ymd(*y, *m, *d).expect("date");
+                sheet
+                    .write_datetime_with_format(r, 2, &born, &date)
+                    .expect("born");
+            }
+            sheet.write_number(r, 3, *village).expect("village");
+            sheet.write_string(r, 4, *categories).expect("categories");
+        }
+        book.save_to_buffer().expect("xlsx")
+    }
+
+    #[test]
+    fn an_xlsx_roster_reads_as_its_csv_twin_with_dates_and_numeric_codes() {
+        let xlsx = workbook(&[(
+            "李小红",
+            "女",
+            Some((2016, 2, 29)),
+            210302001001.0,
+            "留守儿童",
+        )]);
+        assert_eq!(Format::sniff(&xlsx), Format::Xlsx);
+        let csv = "name,sex,birth_date,village,categories\n李小红,女,2016-02-29,210302001001,left_behind\n";
+        assert_eq!(Format::sniff(csv.as_bytes()), Format::Csv);
+        let from_xlsx = parse(&xlsx, Format::Xlsx, &villages(), None, today()).expect("xlsx");
+        let from_csv = parse(csv.as_bytes(), Format::Csv, &villages(), None, today()).expect("csv");
+        assert_eq!(from_xlsx, from_csv);
+    }
+
+    #[test]
+    fn a_bad_xlsx_row_is_named_by_its_row_in_the_sheet() {
+        let xlsx = workbook(&[
+            (
+                "李小红",
+                "女",
+                Some((2016, 2, 29)),
+                210302001001.0,
+                "留守儿童",
+            ),
+            ("王小明", "女", None, 999.0, "left_behind"),
+        ]);
+        let Err(RosterError::Invalid(errors)) =
+            parse(&xlsx, Format::Xlsx, &villages(), None, today())
+        else {
+            panic!("refused");
+        };
+        let fields: Vec<(usize, &str)> = errors.iter().map(|e| (e.row, e.field.as_str())).collect();
+        assert_eq!(fields, [(3, "birth_date"), (3, "village")]);
+    }
+
+    #[test]
+    fn an_xlsx_that_is_not_one_is_unreadable() {
+        let csv = b"name,sex,birth_date,village,categories\n";
+        let mut torn = workbook(&[]);
+        torn.truncate(torn.len() / 2);
+        let mut not_a_book = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+        not_a_book
+            .start_file("hello.txt", zip::write::SimpleFileOptions::default())
+            .expect("entry");
+        std::io::Write::write_all(&mut not_a_book, b"hello").expect("write");
+        let not_a_book = not_a_book.finish().expect("zip").into_inner();
+        for bytes in [&csv[..], &torn, &not_a_book, b"PK\x03\x04 and then nothing"] {
+            match parse(bytes, Format::Xlsx, &villages(), None, today()) {
+                Err(RosterError::Unreadable(m)) => assert!(m.contains("XLSX"), "{m}"),
+                other => panic!("{other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn a_workbook_that_inflates_past_the_bound_is_refused_before_it_is_read() {
+        let mut bomb = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+        bomb.start_file(
+            "xl/sharedStrings.xml",
+            zip::write::SimpleFileOptions::default()
+                .compression_method(zip::CompressionMethod::Deflated)
+                .large_file(true),
+        )
+        .expect("entry");
+        let zeros = vec![b' '; 1 << 20];
+        for _ in 0..=(MAX_INFLATED_BYTES >> 20) {
+            std::io::Write::write_all(&mut bomb, &zeros).expect("write");
+        }
+        let bomb = bomb.finish().expect("zip").into_inner();
+        assert!(bomb.len() < 1 << 20, "{} bytes", bomb.len());
+        match parse(&bomb, Format::Xlsx, &villages(), None, today()) {
+            Err(RosterError::Unreadable(m)) => assert!(m.contains("inflates"), "{m}"),
+            other => panic!("{other:?}"),
+        }
     }
 }
