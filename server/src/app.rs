@@ -221,6 +221,7 @@ pub async fn launch_with_listener(
         body_timeout: std::time::Duration::from_secs(settings.body_timeout.max(1)),
         clock: settings.clock()?,
         alerts: Arc::new(settings.alert_policy()?),
+        national_columns: Arc::new(settings.national_columns()?),
     };
     sweep_partial_uploads(state.blobs.clone());
     // Everyone is evaluated before the first request, so no list is answered from an older day.

@@ -45,6 +45,17 @@ pub struct Settings {
     pub alerts: AlertSettings,
     /// Where alerts are delivered besides the API (`[[webhooks]]`).
     pub webhooks: Vec<Webhook>,
+    /// Reports.
+    pub reports: ReportSettings,
+}
+
+/// Reports (docs/REPORTS.md).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ReportSettings {
+    /// A TOML file that renames (or leaves out) columns of the national update; empty: the
+    /// standard headings.
+    pub national_columns: String,
 }
 
 /// How alerts are raised and delivered (docs/ALERTS.md).
@@ -108,6 +119,7 @@ impl Default for Settings {
             tls: TlsSettings::default(),
             alerts: AlertSettings::default(),
             webhooks: Vec::new(),
+            reports: ReportSettings::default(),
         }
     }
 }
@@ -138,6 +150,7 @@ impl std::fmt::Debug for Settings {
             .field("tls", &self.tls)
             .field("alerts", &self.alerts)
             .field("webhooks", &self.webhooks)
+            .field("reports", &self.reports)
             .finish()
     }
 }
@@ -238,6 +251,11 @@ retry_for_hours = 48
 # region = "220303"                        # only villages under this code; empty: all
 # secret = ""                              # generic: HMAC key; dingtalk: signing secret
 # language = "zh"                          # zh or en
+
+[reports]
+# A TOML file renaming columns of the national update to the province's import template
+# (column_key = "heading", or column_key = false to leave it out); empty: standard headings.
+national_columns = ""
 
 [tls]
 # PEM files of the certificate chain and its key.
@@ -342,6 +360,23 @@ impl Settings {
             escalate_after_days: self.alerts.escalate_after_days,
             webhooks: self.webhooks.clone(),
             bus: Default::default(),
+        })
+    }
+
+    /// The columns of the national update: the standard ones, or as the mapping file names.
+    pub fn national_columns(&self) -> Result<crate::service::national::Columns, SettingsError> {
+        use crate::service::national::Columns;
+        let path = &self.reports.national_columns;
+        if path.is_empty() {
+            return Ok(Columns::default());
+        }
+        let text = std::fs::read_to_string(path).map_err(|source| SettingsError::Read {
+            path: path.into(),
+            source,
+        })?;
+        Columns::from_mapping(&text).map_err(|e| SettingsError::Parse {
+            origin: path.clone(),
+            message: e.to_string(),
         })
     }
 

@@ -33,6 +33,8 @@ pub struct AppState {
     pub clock: crate::service::clock::Clock,
     /// How alerts are raised, and the bus that tells streams and senders of them.
     pub alerts: Arc<crate::service::alerts::Policy>,
+    /// The columns of the national update.
+    pub national_columns: Arc<crate::service::national::Columns>,
 }
 
 impl AppState {

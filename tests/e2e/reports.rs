@@ -1,7 +1,9 @@
 //! The compliance report over HTTPS and on the command line, against files synced by a phone.
 
 use chrono::NaiveDate;
-use homevisit_sync_core::file::{AttrKind, ChildId, DangerDetails, Findings, RecordVersion};
+use homevisit_sync_core::file::{
+    AttrKind, ChildId, DangerDetails, Findings, Person, PersonRole, RecordVersion,
+};
 use homevisit_sync_core::vocab::{DangerKind, RecordKind};
 use serde_json::Value;
 
@@ -28,8 +30,11 @@ fn get(client: &homevisit_server::client::Client, path: &str) -> homevisit_serve
         .expect("an answer")
 }
 
-#[test]
-fn the_compliance_report_counts_visits_required_made_late_and_owed_and_dangers_by_region() {
+/// A server whose today is 2026-12-05, with two children of one village: 李小红 (monthly,
+/// visited on 10-05 and late on 11-20, a guardian recorded) and 张小军 (every three months,
+/// last visited 08-15 and so overdue since 11-15, living alone since 11-10, the police not yet
+/// told).
+fn two_children_in_november() -> (Server, ChildId, ChildId) {
     let mut server = Server::sqlite_unstarted();
     server
         .env
@@ -49,6 +54,20 @@ fn the_compliance_report_counts_visits_required_made_late_and_owed_and_dangers_b
     );
     visit(&mut director, &late, "2026-10-05");
     visit(&mut director, &late, "2026-11-20");
+    let by = director.user.clone();
+    let grandmother = Person {
+        role: PersonRole::Guardian,
+        name: "李奶奶".into(),
+        relation: "祖母".into(),
+        phone: Some("13800000000".into()),
+        void: None,
+    };
+    director
+        .device
+        .edit(&late, |f| {
+            f.add_person(&grandmother, &by, now()).map(|_| ())
+        })
+        .expect("guardian");
     // Every three months (较好): due 11-15, never visited; a danger found on 11-10.
     let owed = director.register("张小军", "210302001001");
     director.assert_attributes(
@@ -74,6 +93,12 @@ fn the_compliance_report_counts_visits_required_made_late_and_owed_and_dangers_b
         })
         .expect("danger");
     director.sync();
+    (server, late, owed)
+}
+
+#[test]
+fn the_compliance_report_counts_visits_required_made_late_and_owed_and_dangers_by_region() {
+    let (server, ..) = two_children_in_november();
 
     let county = server.login("county");
     let reply = get(
@@ -199,4 +224,177 @@ fn the_compliance_report_counts_visits_required_made_late_and_owed_and_dangers_b
     assert!(out.status.success(), "{out:?}");
     let csv = String::from_utf8_lossy(&out.stdout);
     assert!(csv.contains("210302000000,铁东区,all,2,2,"), "{csv}");
+}
+
+/// The first sheet of a workbook, as text.
+fn sheet(xlsx: &[u8]) -> Vec<Vec<String>> {
+    use calamine::Reader;
+    let mut book: calamine::Xlsx<_> =
+        calamine::Xlsx::new(std::io::Cursor::new(xlsx)).expect("a workbook");
+    let first = book.sheet_names()[0].clone();
+    let range = book.worksheet_range(&first).expect("a sheet");
+    range
+        .rows()
+        .map(|r| r.iter().map(|c| c.to_string()).collect())
+        .collect()
+}
+
+#[test]
+fn the_national_update_has_a_row_per_child_with_its_quarter_and_each_file_read_is_audited() {
+    let (server, late, owed) = two_children_in_november();
+    let county = server.login("county");
+    let reply = get(&county, "/api/v1/reports/national?period=2026-Q4");
+    assert_eq!(reply.status, 200);
+    assert!(
+        reply
+            .content_type
+            .starts_with("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+    );
+    let rows = sheet(&reply.body);
+    let header = &rows[0];
+    let standard: Vec<&str> = homevisit_server::service::national::COLUMNS
+        .iter()
+        .map(|(_, h)| *h)
+        .collect();
+    assert_eq!(header, &standard);
+    assert_eq!(rows.len(), 3, "{rows:?}");
+    let of = |id: &ChildId| -> std::collections::BTreeMap<&str, &str> {
+        let row = rows
+            .iter()
+            .find(|r| r[0] == id.to_string())
+            .unwrap_or_else(|| panic!("no row for {id}: {rows:?}"));
+        standard
+            .iter()
+            .copied()
+            .zip(row.iter().map(String::as_str))
+            .collect()
+    };
+    let li = of(&late);
+    for (column, value) in [
+        ("姓名", "李小红"),
+        ("村（社区）区划代码", "210302001001"),
+        ("村（社区）", "新华村"),
+        ("乡镇（街道）", "新华街道"),
+        ("儿童类别", "留守儿童"),
+        ("监护状况", "一般"),
+        ("监护人姓名", "李奶奶"),
+        ("监护人与儿童关系", "祖母"),
+        ("本期入户走访次数", "2"),
+        ("最近入户走访日期", "2026-11-20"),
+        ("最近走访人", "dir_a"),
+        ("走访状态", "正常"),
+        ("未结危险情况数", "0"),
+        ("已向公安机关报告", ""),
+        ("服务状态", "在册服务"),
+        ("统计期", "2026-Q4"),
+    ] {
+        assert_eq!(li[column], value, "{column}: {li:?}");
+    }
+    let zhang = of(&owed);
+    for (column, value) in [
+        ("姓名", "张小军"),
+        ("本期入户走访次数", "0"),
+        ("最近入户走访日期", "2026-08-15"),
+        ("走访状态", "逾期"),
+        ("逾期天数", "20"),
+        ("未结危险情况数", "1"),
+        ("未结危险情形", "脱离监护单独居住"),
+        ("已向公安机关报告", "否"),
+    ] {
+        assert_eq!(zhang[column], value, "{column}: {zhang:?}");
+    }
+
+    // Each file exported is a read of it, in the audit log.
+    let audit: Value = get(&server.login("admin"), "/api/v1/audit?user=county").json();
+    let mut exported: Vec<&str> = audit["entries"]
+        .as_array()
+        .expect("entries")
+        .iter()
+        .filter(|e| e["action"] == "reports.national")
+        .filter_map(|e| e["child_id"].as_str())
+        .collect();
+    exported.sort();
+    let mut expected = [late.to_string(), owed.to_string()];
+    expected.sort();
+    assert_eq!(exported, expected, "{audit}");
+
+    // Only county staff export, only their county, and only a real period.
+    for user in ["sup_a", "dir_a", "admin"] {
+        let reply = get(
+            &server.login(user),
+            "/api/v1/reports/national?period=2026-Q4",
+        );
+        assert_eq!(
+            (reply.status, reply.json()["code"].as_str()),
+            (403, Some("role_forbidden")),
+            "{user}"
+        );
+    }
+    let elsewhere = get(
+        &server.login("county_x"),
+        "/api/v1/reports/national?period=2026-Q4",
+    );
+    assert_eq!(sheet(&elsewhere.body).len(), 1, "only the header");
+    for query in [
+        "period=2026-Q5",
+        "period=Q4",
+        "period=2026-Q4&format=csv",
+        "",
+    ] {
+        let reply = get(&county, &format!("/api/v1/reports/national?{query}"));
+        assert_eq!(
+            (reply.status, reply.json()["code"].as_str()),
+            (400, Some("invalid_query")),
+            "{query}"
+        );
+    }
+
+    // On the command line, with the province's headings.
+    let mapping = server.dir.path().join("columns.toml");
+    std::fs::write(&mapping, "name = \"儿童姓名\"\nid_number = false\n").expect("mapping");
+    let out_path = server.dir.path().join("national.xlsx");
+    let out = server.homevisit(
+        &[
+            "report",
+            "national",
+            "--period",
+            "2026-Q4",
+            "--region",
+            "210302000000",
+            "--columns",
+            mapping.to_str().expect("utf-8"),
+            "--out",
+            out_path.to_str().expect("utf-8"),
+        ],
+        None,
+    );
+    assert!(out.status.success(), "{out:?}");
+    let rows = sheet(&std::fs::read(&out_path).expect("written"));
+    assert_eq!(rows.len(), 3);
+    assert_eq!(rows[0][1], "儿童姓名");
+    assert!(
+        !rows[0].iter().any(|h| h == "公民身份号码"),
+        "{:?}",
+        rows[0]
+    );
+    let bad = std::fs::write(&mapping, "nmae = \"x\"\n");
+    bad.expect("mapping");
+    let out = server.homevisit(
+        &[
+            "report",
+            "national",
+            "--region",
+            "210302000000",
+            "--columns",
+            mapping.to_str().expect("utf-8"),
+            "--out",
+            out_path.to_str().expect("utf-8"),
+        ],
+        None,
+    );
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("`nmae` is not a column"),
+        "{out:?}"
+    );
 }

@@ -39,5 +39,6 @@ pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
         .service(alerts::acknowledge)
         .service(alerts::close)
         .service(roster::import)
-        .service(reports::compliance);
+        .service(reports::compliance)
+        .service(reports::national);
 }

@@ -6,6 +6,7 @@ use serde::Deserialize;
 
 use crate::api::caller::Caller;
 use crate::api::error::{ApiError, Body as Error};
+use crate::service::national as national_update;
 use crate::service::reports::{self, Level, Period, Report};
 use crate::state::{AppState, with_db};
 use crate::store::audit;
@@ -136,4 +137,61 @@ pub async fn compliance(
             .body(reports::to_xlsx(&report).map_err(|e| ApiError::internal("xlsx", &e))?),
         _ => HttpResponse::Ok().json(report),
     })
+}
+
+/// What the national update is asked for.
+#[derive(Debug, Clone, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct NationalQuery {
+    /// A quarter (`2026-Q4`) or a month (`2026-11`); one that has not begun has no rows.
+    #[param(pattern = "^[0-9]{4}-(0[1-9]|1[0-2]|Q[1-4])$", example = "2026-Q4")]
+    pub period: String,
+}
+
+/// The quarterly update for the national Child Welfare Information System: one row per child
+/// file of the county's regions, as XLSX. Every file exported is audited as a read.
+#[utoipa::path(
+    tag = "reports",
+    security(("bearer" = [])),
+    params(NationalQuery),
+    responses(
+        (status = 200, description = "the update, one sheet", content(
+            (crate::api::openapi::Binary = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
+        )),
+        (status = 400, description = "`invalid_query`: a bad period or an unknown key", body = Error),
+        (status = 401, description = "`missing_token`, `invalid_token` or `device_revoked`", body = Error),
+        (status = 403, description = "`role_forbidden`: only county staff export", body = Error),
+    )
+)]
+#[get("/api/v1/reports/national")]
+pub async fn national(
+    state: web::Data<AppState>,
+    caller: Caller,
+    query: web::Query<NationalQuery>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(&[Role::County])?;
+    let label = query.into_inner().period;
+    let period = Period::parse(&label)
+        .ok_or_else(|| invalid("period is a quarter (2026-Q4) or a month (2026-11)"))?;
+    let today = state.clock.today();
+    let rules = state.rules.clone();
+    let columns = state.national_columns.clone();
+    let name = format!("national-{label}");
+    let national = with_db(&state.pool, move |c| {
+        write_transaction(c, |c| {
+            let reader = caller.read(national_update::ACTION, None, None);
+            national_update::export(c, &caller.scope, &reader, &rules, (&label, period), today)
+        })
+    })
+    .await?;
+    let bytes = national_update::to_xlsx(&national, &columns)
+        .map_err(|e| ApiError::internal("xlsx", &e))?;
+    Ok(HttpResponse::Ok()
+        .content_type(XLSX)
+        .insert_header((
+            "Content-Disposition",
+            format!("attachment; filename=\"{name}.xlsx\""),
+        ))
+        .body(bytes))
 }

@@ -8,6 +8,7 @@ pub mod alerts;
 pub mod auth;
 pub mod children;
 pub mod clock;
+pub mod national;
 pub mod photos;
 pub mod reports;
 pub mod roster;

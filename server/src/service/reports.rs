@@ -368,6 +368,7 @@ pub const COLUMNS: [(&str, &str); 13] = [
 ];
 
 /// A cell of a row, as text or a number.
+#[derive(Debug, Clone, PartialEq)]
 pub enum Cell {
     /// Text.
     Text(String),
@@ -420,18 +421,29 @@ pub fn to_csv(report: &Report) -> Vec<u8> {
 
 /// The report as an XLSX workbook: one sheet, Chinese headings.
 pub fn to_xlsx(report: &Report) -> Result<Vec<u8>, rust_xlsxwriter::XlsxError> {
+    let headings: Vec<&str> = COLUMNS.iter().map(|(_, heading)| *heading).collect();
+    let rows: Vec<Vec<Cell>> = report.rows.iter().map(|r| cells(report, r)).collect();
+    workbook("走访合规", &headings, rows.iter().map(|r| r.iter()))
+}
+
+/// A workbook of one sheet: a row of headings, then the rows.
+pub fn workbook<'a, R: Iterator<Item = &'a Cell>>(
+    sheet_name: &str,
+    headings: &[&str],
+    rows: impl Iterator<Item = R>,
+) -> Result<Vec<u8>, rust_xlsxwriter::XlsxError> {
     let mut book = rust_xlsxwriter::Workbook::new();
     let sheet = book.add_worksheet();
-    sheet.set_name("走访合规")?;
-    for (col, (_, heading)) in COLUMNS.iter().enumerate() {
+    sheet.set_name(sheet_name)?;
+    for (col, heading) in headings.iter().enumerate() {
         sheet.write_string(0, col as u16, *heading)?;
     }
-    for (i, r) in report.rows.iter().enumerate() {
+    for (i, cells) in rows.enumerate() {
         let row = (i + 1) as u32;
-        for (col, cell) in cells(report, r).into_iter().enumerate() {
+        for (col, cell) in cells.enumerate() {
             match cell {
                 Cell::Text(t) => sheet.write_string(row, col as u16, t)?,
-                Cell::Number(v) => sheet.write_number(row, col as u16, v)?,
+                Cell::Number(v) => sheet.write_number(row, col as u16, *v)?,
                 Cell::Empty => sheet,
             };
         }
@@ -442,6 +454,11 @@ pub fn to_xlsx(report: &Report) -> Result<Vec<u8>, rust_xlsxwriter::XlsxError> {
 /// The month of `today`, as a period (the default of the command line).
 pub fn current_month(today: NaiveDate) -> String {
     format!("{}-{:02}", today.year(), today.month())
+}
+
+/// The quarter of `today`, as a period.
+pub fn current_quarter(today: NaiveDate) -> String {
+    format!("{}-Q{}", today.year(), today.month0() / 3 + 1)
 }
 
 #[cfg(test)]
