@@ -80,13 +80,14 @@ pub async fn list(
             format!("village {village} is outside your regions"),
         ));
     }
+    let today = state.clock.today();
     let list = with_db(&state.pool, move |c| {
         write_transaction(c, |c| {
             audit::record(
                 c,
                 &caller.read("children.list", None, filter.village.as_deref()),
             )?;
-            children::list(c, &caller.scope, &filter)
+            children::list(c, &caller.scope, &filter, today)
         })
     })
     .await?;

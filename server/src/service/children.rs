@@ -160,11 +160,13 @@ pub struct ChildList {
 }
 
 /// The children of `scope` matching `filter`, as last evaluated (by the sync that touched
-/// them, or the daily job): filtered and paged in the database.
+/// them, or the daily job): filtered and paged in the database. Days overdue are counted to
+/// `today`.
 pub fn list(
     conn: &mut DbConnection,
     scope: &Scope,
     filter: &ListFilter,
+    today: chrono::NaiveDate,
 ) -> diesel::QueryResult<ChildList> {
     let page_filter = PageFilter {
         village: filter.village.as_deref(),
@@ -189,12 +191,20 @@ pub fn list(
                 .unwrap_or_default()
                 .into_iter()
                 .map(|s| ScheduleView {
+                    // The job rewrites a child's rows when its status changes, not every day
+                    // it stays overdue.
+                    days_overdue: match (s.status.as_str(), s.due.parse()) {
+                        ("overdue", Ok(due)) => {
+                            i32::try_from(homevisit_sync_core::rules::days_past(due, today))
+                                .unwrap_or(i32::MAX)
+                        }
+                        _ => s.days_overdue,
+                    },
                     kind: s.kind,
                     every: s.every,
                     last: s.last,
                     due: s.due,
                     status: s.status,
-                    days_overdue: s.days_overdue,
                 })
                 .collect(),
             id: row.id,

@@ -44,6 +44,7 @@ pub fn project(conn: &mut DbConnection, view: &ChildFileView, seq: u64) -> Query
         children::danger_open.eq(danger_open),
         children::police_unreported.eq(police_unreported),
         children::seq.eq(seq as i64),
+        children::rules_digest.eq(Some(view.summary().rules_digest())),
     );
     let updated = diesel::update(children::table.filter(children::id.eq(&id)))
         .set(row.clone())

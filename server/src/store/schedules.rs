@@ -38,13 +38,21 @@ pub struct EvaluatedRow {
     pub schedules: Vec<ScheduleRow>,
     /// `(label, value)`: `category` and `risk_flag` values in force.
     pub labels: Vec<(&'static str, String)>,
+    /// A hash of all of the above but the days overdue: the job compares it with the stored
+    /// one and leaves alone a child whose evaluation did not change.
+    pub hash: i64,
+    /// A hash of the labels alone.
+    pub labels_hash: i64,
+    /// The stored labels are these already (the job knows from `labels_hash`): they are not
+    /// rewritten.
+    pub keep_labels: bool,
 }
 
 /// Replaces the evaluation of each child in `rows` with what `rows` says, as of `on`.
 pub fn replace(conn: &mut DbConnection, rows: &[EvaluatedRow], on: NaiveDate) -> QueryResult<()> {
     let on = on.to_string();
     // Batches stay under SQLite's bound-parameter limit.
-    for batch in rows.chunks(100) {
+    for batch in rows.chunks(1000) {
         let ids: Vec<&str> = batch.iter().map(|r| r.child.as_str()).collect();
         // On PostgreSQL, two evaluations of one child (the job and a sync) would each delete the
         // rows they see and insert their own, and the second insert would collide with the
@@ -59,7 +67,12 @@ pub fn replace(conn: &mut DbConnection, rows: &[EvaluatedRow], on: NaiveDate) ->
                 .load::<String>(c)?;
         }
         diesel::delete(schedules::table.filter(schedules::child_id.eq_any(&ids))).execute(conn)?;
-        diesel::delete(child_labels::table.filter(child_labels::child_id.eq_any(&ids)))
+        let relabelled: Vec<&str> = batch
+            .iter()
+            .filter(|r| !r.keep_labels)
+            .map(|r| r.child.as_str())
+            .collect();
+        diesel::delete(child_labels::table.filter(child_labels::child_id.eq_any(&relabelled)))
             .execute(conn)?;
         let schedule_rows: Vec<_> = batch
             .iter()
@@ -77,12 +90,13 @@ pub fn replace(conn: &mut DbConnection, rows: &[EvaluatedRow], on: NaiveDate) ->
                 })
             })
             .collect();
-        for chunk in schedule_rows.chunks(100) {
+        for chunk in schedule_rows.chunks(1000) {
             let insert = diesel::insert_into(schedules::table).values(chunk);
             on_backend!(&mut *conn, |c| insert.execute(c))?;
         }
         let label_rows: Vec<_> = batch
             .iter()
+            .filter(|r| !r.keep_labels)
             .flat_map(|r| {
                 r.labels.iter().map(|(label, value)| {
                     (
@@ -93,22 +107,183 @@ pub fn replace(conn: &mut DbConnection, rows: &[EvaluatedRow], on: NaiveDate) ->
                 })
             })
             .collect();
-        for chunk in label_rows.chunks(200) {
+        for chunk in label_rows.chunks(2000) {
             let insert = diesel::insert_into(child_labels::table).values(chunk);
             on_backend!(&mut *conn, |c| insert.execute(c))?;
         }
-        // One statement per status, not per child.
-        let mut by_status: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
-        for r in batch {
-            by_status.entry(r.status).or_default().push(&r.child);
-        }
-        for (status, ids) in by_status {
-            diesel::update(children::table.filter(children::id.eq_any(ids)))
-                .set((children::status.eq(status), children::evaluated_on.eq(&on)))
-                .execute(conn)?;
+        set_evaluated(conn, batch, &on)?;
+    }
+    Ok(())
+}
+
+/// `UPDATE children SET ... FROM (VALUES ...)`, one statement for many children, with the
+/// placeholders of the backend (`$n` or `?`): `head` binds first, then each row's `columns`,
+/// named `column1`, `column2`, ... as both backends name the columns of a VALUES list.
+fn update_from_values(set: &str, head: usize, columns: usize, rows: usize, pg: bool) -> String {
+    let mut n = 0;
+    let mut next = || {
+        n += 1;
+        if pg { format!("${n}") } else { "?".to_owned() }
+    };
+    let head: Vec<String> = (0..head).map(|_| next()).collect();
+    let values: Vec<String> = (0..rows)
+        .map(|_| {
+            let cells: Vec<String> = (0..columns).map(|_| next()).collect();
+            format!("({})", cells.join(", "))
+        })
+        .collect();
+    let mut set = set.to_owned();
+    for (i, placeholder) in head.iter().enumerate() {
+        set = set.replace(&format!("{{{i}}}"), placeholder);
+    }
+    format!(
+        "UPDATE children SET {set} FROM (VALUES {}) AS v WHERE children.id = v.column1",
+        values.join(", ")
+    )
+}
+
+/// Each child's worst status and evaluation hash, as evaluated on `on`: one statement per few
+/// hundred children (the hashes differ, so they cannot be grouped like the statuses).
+fn set_evaluated(conn: &mut DbConnection, rows: &[EvaluatedRow], on: &str) -> QueryResult<()> {
+    use diesel::sql_types::{BigInt, Text};
+    const SET: &str = "status = v.column2, evaluation_hash = v.column3, \
+                       labels_hash = v.column4, evaluated_on = {0}";
+    for chunk in rows.chunks(1000) {
+        match &mut *conn {
+            DbConnection::Postgresql(c) => {
+                let sql = update_from_values(SET, 1, 4, chunk.len(), true);
+                let mut q = diesel::sql_query(sql)
+                    .into_boxed::<diesel::pg::Pg>()
+                    .bind::<Text, _>(on);
+                for r in chunk {
+                    q = q
+                        .bind::<Text, _>(&r.child)
+                        .bind::<Text, _>(r.status)
+                        .bind::<BigInt, _>(r.hash)
+                        .bind::<BigInt, _>(r.labels_hash);
+                }
+                q.execute(c)?;
+            }
+            DbConnection::Sqlite(c) => {
+                let sql = update_from_values(SET, 1, 4, chunk.len(), false);
+                let mut q = diesel::sql_query(sql)
+                    .into_boxed::<diesel::sqlite::Sqlite>()
+                    .bind::<Text, _>(on);
+                for r in chunk {
+                    q = q
+                        .bind::<Text, _>(&r.child)
+                        .bind::<Text, _>(r.status)
+                        .bind::<BigInt, _>(r.hash)
+                        .bind::<BigInt, _>(r.labels_hash);
+                }
+                q.execute(c)?;
+            }
         }
     }
     Ok(())
+}
+
+/// Stores the rules digests of children whose projection was written before digests were
+/// kept: one statement per few hundred.
+pub fn set_digests(conn: &mut DbConnection, digests: &[(String, Vec<u8>)]) -> QueryResult<()> {
+    use diesel::sql_types::{Binary, Text};
+    const SET: &str = "rules_digest = v.column2";
+    for chunk in digests.chunks(300) {
+        match &mut *conn {
+            DbConnection::Postgresql(c) => {
+                let sql = update_from_values(SET, 0, 2, chunk.len(), true);
+                let mut q = diesel::sql_query(sql).into_boxed::<diesel::pg::Pg>();
+                for (id, digest) in chunk {
+                    q = q.bind::<Text, _>(id).bind::<Binary, _>(digest);
+                }
+                q.execute(c)?;
+            }
+            DbConnection::Sqlite(c) => {
+                let sql = update_from_values(SET, 0, 2, chunk.len(), false);
+                let mut q = diesel::sql_query(sql).into_boxed::<diesel::sqlite::Sqlite>();
+                for (id, digest) in chunk {
+                    q = q.bind::<Text, _>(id).bind::<Binary, _>(digest);
+                }
+                q.execute(c)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// What the job reads of a child: enough to evaluate it without its records.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DigestRow {
+    /// The child.
+    pub id: String,
+    /// Its village.
+    pub village: String,
+    /// Its sequence number: a sync that merges into the file changes it.
+    pub seq: i64,
+    /// Its rules digest, unless the projection predates them.
+    pub digest: Option<Vec<u8>>,
+    /// The hash of its stored evaluation, if any.
+    pub hash: Option<i64>,
+    /// The hash of its stored labels, if any.
+    pub labels_hash: Option<i64>,
+}
+
+/// Up to `limit` children after `after`, in id order, with their digests.
+pub fn digests_after(
+    conn: &mut DbConnection,
+    after: &str,
+    limit: i64,
+) -> QueryResult<Vec<DigestRow>> {
+    type Row = (
+        String,
+        String,
+        i64,
+        Option<Vec<u8>>,
+        Option<i64>,
+        Option<i64>,
+    );
+    let rows: Vec<Row> = children::table
+        .filter(children::id.gt(after))
+        .order(children::id)
+        .select((
+            children::id,
+            children::village,
+            children::seq,
+            children::rules_digest,
+            children::evaluation_hash,
+            children::labels_hash,
+        ))
+        .limit(limit)
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, village, seq, digest, hash, labels_hash)| DigestRow {
+            id,
+            village,
+            seq,
+            digest,
+            hash,
+            labels_hash,
+        })
+        .collect())
+}
+
+/// The sequence numbers of `ids` as they stand, their rows locked until commit on PostgreSQL
+/// (in id order, as every writer locks them), so no sync merges into them meanwhile.
+pub fn lock_seqs(conn: &mut DbConnection, ids: &[&str]) -> QueryResult<BTreeMap<String, i64>> {
+    let mut out = BTreeMap::new();
+    for chunk in ids.chunks(1000) {
+        let query = children::table
+            .filter(children::id.eq_any(chunk))
+            .order(children::id)
+            .select((children::id, children::seq));
+        let rows: Vec<(String, i64)> = match &mut *conn {
+            DbConnection::Postgresql(c) => query.for_update().load(c)?,
+            DbConnection::Sqlite(c) => query.load(c)?,
+        };
+        out.extend(rows);
+    }
+    Ok(out)
 }
 
 /// The schedules of `ids`, by child, in kind order.

@@ -125,6 +125,9 @@ diesel::table! {
         status -> Text,
         evaluated_on -> Nullable<Text>,
         police_unreported -> Bool,
+        rules_digest -> Nullable<Binary>,
+        evaluation_hash -> Nullable<BigInt>,
+        labels_hash -> Nullable<BigInt>,
     }
 }
 

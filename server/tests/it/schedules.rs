@@ -159,3 +159,184 @@ fn of_many_racing_instances_one_evaluates_on_postgres() {
         Run::Evaluated(20)
     );
 }
+
+/// What the stored evaluation of every child says: its status, its schedules (days overdue
+/// counted to `on`, as readers count them) and its labels.
+type Stored = std::collections::BTreeMap<String, (String, Vec<String>, Vec<String>)>;
+
+fn stored(conn: &mut homevisit_server::store::DbConnection, on: NaiveDate) -> Stored {
+    use homevisit_server::store::schema::{child_labels, children, schedules};
+    let mut out: Stored = children::table
+        .select((children::id, children::status))
+        .load::<(String, String)>(conn)
+        .expect("children")
+        .into_iter()
+        .map(|(id, status)| (id, (status, Vec::new(), Vec::new())))
+        .collect();
+    let rows: Vec<(String, String, String, Option<String>, String, String)> = schedules::table
+        .order((schedules::child_id, schedules::kind))
+        .select((
+            schedules::child_id,
+            schedules::kind,
+            schedules::every,
+            schedules::last_date,
+            schedules::due,
+            schedules::status,
+        ))
+        .load(conn)
+        .expect("schedules");
+    for (child, kind, every, last, due, status) in rows {
+        let days = match (status.as_str(), due.parse()) {
+            ("overdue", Ok(d)) => homevisit_sync_core::rules::days_past(d, on),
+            _ => 0,
+        };
+        let line = format!("{kind} {every} {last:?} {due} {status} {days}");
+        out.get_mut(&child).expect("child").1.push(line);
+    }
+    let labels: Vec<(String, String, String)> = child_labels::table
+        .order((
+            child_labels::child_id,
+            child_labels::label,
+            child_labels::value,
+        ))
+        .select((
+            child_labels::child_id,
+            child_labels::label,
+            child_labels::value,
+        ))
+        .load(conn)
+        .expect("labels");
+    for (child, label, value) in labels {
+        out.get_mut(&child)
+            .expect("child")
+            .2
+            .push(format!("{label}={value}"));
+    }
+    out
+}
+
+/// What the rules engine says of every child on `on`, from its whole projection.
+fn from_scratch(
+    conn: &mut homevisit_server::store::DbConnection,
+    rules: &RuleSet,
+    on: NaiveDate,
+) -> Stored {
+    use homevisit_server::service::schedules::evaluate;
+    let ids = homevisit_server::store::schedules::ids_after(conn, "", 10_000).expect("ids");
+    homevisit_server::store::children::summaries(conn, &ids)
+        .expect("summaries")
+        .iter()
+        .map(|s| {
+            let e = evaluate(s, rules, on);
+            let mut labels: Vec<String> = e
+                .categories
+                .iter()
+                .map(|c| format!("category={c}"))
+                .chain(e.risk_flags.iter().map(|f| format!("risk_flag={f}")))
+                .collect();
+            labels.sort();
+            let mut lines: Vec<String> = e
+                .schedules
+                .iter()
+                .map(|x| {
+                    format!(
+                        "{} {} {:?} {} {} {}",
+                        x.kind,
+                        x.every,
+                        x.last.map(|d| d.to_string()),
+                        x.due,
+                        x.status.key(),
+                        x.days_overdue
+                    )
+                })
+                .collect();
+            lines.sort();
+            (s.id.to_string(), (e.status.to_owned(), lines, labels))
+        })
+        .collect()
+}
+
+fn children_written_on(pool: &DbPool, on: NaiveDate) -> i64 {
+    use homevisit_server::store::schema::children;
+    let mut conn = pool.get().expect("conn");
+    children::table
+        .filter(children::evaluated_on.eq(on.to_string()))
+        .count()
+        .get_result(&mut *conn)
+        .expect("count")
+}
+
+fn the_job_from_digests_says_what_the_whole_files_say_and_writes_only_what_changed(pool: &DbPool) {
+    use homevisit_server::store::schema::{child_records, children};
+    let dir = tempfile::tempdir().expect("dir");
+    let built = date("2026-11-27");
+    county(pool, &dir, built);
+    let mut conn = pool.get().expect("conn");
+    let ids = homevisit_server::store::schedules::ids_after(&mut conn, "", 100).expect("ids");
+    // One file's projection from before digests were kept, and one with a record dated ahead
+    // of the days the job runs on (a phone with a wrong clock): both are read whole.
+    diesel::update(children::table.filter(children::id.eq(&ids[0])))
+        .set(children::rules_digest.eq(None::<Vec<u8>>))
+        .execute(&mut *conn)
+        .expect("no digest");
+    diesel::update(
+        child_records::table
+            .filter(child_records::child_id.eq(&ids[1]))
+            .filter(child_records::kind.eq("home_visit")),
+    )
+    .set(child_records::date.eq("2027-01-15"))
+    .execute(&mut *conn)
+    .expect("a record ahead");
+    let summary = homevisit_server::store::children::summaries(&mut conn, &ids[1..2])
+        .expect("summary")
+        .remove(0);
+    diesel::update(children::table.filter(children::id.eq(&ids[1])))
+        .set(children::rules_digest.eq(Some(summary.rules_digest())))
+        .execute(&mut *conn)
+        .expect("digest ahead");
+
+    let rules = RuleSet::preset("tiedong").expect("rules");
+    let mut on = built;
+    let mut quiet_days = 0;
+    while on < date("2027-03-31") {
+        job(&mut conn, &rules, on).expect("job");
+        assert_eq!(
+            stored(&mut conn, on),
+            from_scratch(&mut conn, &rules, on),
+            "on {on}"
+        );
+        if on > built && children_written_on(pool, on) < 20 {
+            quiet_days += 1;
+        }
+        on += chrono::Duration::days(1);
+    }
+    // Most days move only some statuses, and only those children are written.
+    assert!(
+        quiet_days > 60,
+        "{quiet_days} days wrote fewer than everyone"
+    );
+    let digest: Option<Vec<u8>> = children::table
+        .filter(children::id.eq(&ids[0]))
+        .select(children::rules_digest)
+        .first(&mut *conn)
+        .expect("digest");
+    assert!(digest.is_some(), "the job kept the digest it lacked");
+}
+
+#[test]
+fn the_job_from_digests_says_what_the_whole_files_say_and_writes_only_what_changed_on_sqlite() {
+    let dir = tempfile::tempdir().expect("dir");
+    let url =
+        DatabaseUrl::parse(&format!("sqlite://{}", dir.path().join("db").display())).expect("url");
+    the_job_from_digests_says_what_the_whole_files_say_and_writes_only_what_changed(
+        &open(&url, 2).expect("open"),
+    );
+}
+
+#[test]
+fn the_job_from_digests_says_what_the_whole_files_say_and_writes_only_what_changed_on_postgres() {
+    let db = TestDatabase::create();
+    the_job_from_digests_says_what_the_whole_files_say_and_writes_only_what_changed(
+        &open(&DatabaseUrl::parse(&db.url).expect("url"), 2).expect("open"),
+    );
+}

@@ -41,11 +41,13 @@
 //! ```
 
 mod archive;
+mod digest;
 mod json;
 mod model;
 mod validate;
 
 pub use archive::{Amendment, Breach, amendment};
+pub use digest::summary_from_digest;
 pub use model::*;
 pub use validate::Problem;
 

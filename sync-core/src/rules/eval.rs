@@ -138,6 +138,13 @@ pub fn evaluate(rules: &RuleSet, case: &Case, on: NaiveDate) -> Evaluation {
     }
 }
 
+/// Days from `due` to `on`, 0 when `on` is not past it: an overdue schedule's `days_overdue`.
+/// A schedule stored as overdue stays overdue until a record or a change of attributes comes,
+/// so its days overdue on a later date are this, without evaluating again.
+pub fn days_past(due: NaiveDate, on: NaiveDate) -> u32 {
+    u32::try_from(on.signed_duration_since(due).num_days().max(0)).unwrap_or(u32::MAX)
+}
+
 /// Every served child's schedules that are overdue or due soon on `on`: overdue first, most
 /// overdue first; then due soon, soonest first; ties in input order.
 pub fn due_list(rules: &RuleSet, cases: &[Case], on: NaiveDate) -> Vec<DueEntry> {
@@ -233,7 +240,7 @@ fn each_schedule<'r>(
         let Some((every, due)) = best else { continue };
         let late = on.signed_duration_since(due).num_days();
         let (status, days_overdue) = if late > i64::from(rules.grace_days) {
-            (Status::Overdue, u32::try_from(late).unwrap_or(u32::MAX))
+            (Status::Overdue, days_past(due, on))
         } else if -late <= i64::from(rules.due_soon_days) {
             (Status::DueSoon, 0)
         } else {

@@ -29,7 +29,7 @@ mod ruleset;
 
 pub use calendar::{DateError, Interval, IntervalError, Unit, parse_date};
 pub use case::{Case, CaseError, CaseRecord, CaseRef, CasesError, FieldError};
-pub use eval::{DueEntry, Evaluation, Schedule, Status, due_list, evaluate};
+pub use eval::{DueEntry, Evaluation, Schedule, Status, days_past, due_list, evaluate};
 pub use ruleset::{
     DEFAULT_DUE_SOON_DAYS, DEFAULT_UNTIL_AGE, LEFT_BEHIND_UNTIL_AGE, MAX_UNTIL_AGE, RuleSet,
     RuleSetError,
