@@ -132,10 +132,7 @@ fn evaluation_hash(row: &EvaluatedRow, policy: &Policy) -> i64 {
             s.kind, s.every, s.last, s.due, s.status
         );
     }
-    let digest = <sha2::Sha256 as sha2::Digest>::digest(text.as_bytes());
-    let mut head = [0u8; 8];
-    head.copy_from_slice(&digest[..8]);
-    i64::from_le_bytes(head)
+    hash_of(&text)
 }
 
 /// What evaluating schedules runs with.
