@@ -30,6 +30,18 @@ fn get(client: &homevisit_server::client::Client, path: &str) -> homevisit_serve
         .expect("an answer")
 }
 
+/// Each of `queries` on `path` is refused with 400 `invalid_query`.
+fn refused_queries(client: &homevisit_server::client::Client, path: &str, queries: &[&str]) {
+    for query in queries {
+        let reply = get(client, &format!("{path}?{query}"));
+        assert_eq!(
+            (reply.status, reply.json()["code"].as_str()),
+            (400, Some("invalid_query")),
+            "{query}"
+        );
+    }
+}
+
 /// A server whose today is 2026-12-05, with two children of one village: 李小红 (monthly,
 /// visited on 10-05 and late on 11-20, a guardian recorded) and 张小军 (every three months,
 /// last visited 08-15 and so overdue since 11-15, living alone since 11-10, the police not yet
@@ -187,21 +199,18 @@ fn the_compliance_report_counts_visits_required_made_late_and_owed_and_dangers_b
             (403, Some("role_forbidden"))
         );
     }
-    for query in [
-        "period=2026-13",
-        "period=2026-Q5",
-        "period=2026-11&level=province",
-        "period=2026-11&format=pdf",
-        "period=2026-11&colour=red",
-        "level=county",
-    ] {
-        let reply = get(&county, &format!("/api/v1/reports/compliance?{query}"));
-        assert_eq!(
-            (reply.status, reply.json()["code"].as_str()),
-            (400, Some("invalid_query")),
-            "{query}"
-        );
-    }
+    refused_queries(
+        &county,
+        "/api/v1/reports/compliance",
+        &[
+            "period=2026-13",
+            "period=2026-Q5",
+            "period=2026-11&level=province",
+            "period=2026-11&format=pdf",
+            "period=2026-11&colour=red",
+            "level=county",
+        ],
+    );
 
     // A period that has not begun has nothing in it yet.
     let ahead: Value = get(&county, "/api/v1/reports/compliance?period=2027-01").json();
@@ -335,19 +344,16 @@ fn the_national_update_has_a_row_per_child_with_its_quarter_and_each_file_read_i
         "/api/v1/reports/national?period=2026-Q4",
     );
     assert_eq!(sheet(&elsewhere.body).len(), 1, "only the header");
-    for query in [
-        "period=2026-Q5",
-        "period=Q4",
-        "period=2026-Q4&format=csv",
-        "",
-    ] {
-        let reply = get(&county, &format!("/api/v1/reports/national?{query}"));
-        assert_eq!(
-            (reply.status, reply.json()["code"].as_str()),
-            (400, Some("invalid_query")),
-            "{query}"
-        );
-    }
+    refused_queries(
+        &county,
+        "/api/v1/reports/national",
+        &[
+            "period=2026-Q5",
+            "period=Q4",
+            "period=2026-Q4&format=csv",
+            "",
+        ],
+    );
 
     // On the command line, with the province's headings.
     let mapping = server.dir.path().join("columns.toml");

@@ -142,43 +142,43 @@ fn update_from_values(set: &str, head: usize, columns: usize, rows: usize, pg: b
     )
 }
 
-/// Each child's worst status and evaluation hash, as evaluated on `on`: one statement per few
-/// hundred children (the hashes differ, so they cannot be grouped like the statuses).
+/// Runs one `update_from_values` statement on whichever backend `conn` is: `$sql` builds the
+/// text given whether the placeholders are PostgreSQL's, `$bind` adds the binds to the boxed
+/// query `$q` and gives it back.
+macro_rules! bound_update {
+    ($conn:expr, $sql:expr, |$q:ident| $bind:expr) => {
+        match &mut *$conn {
+            DbConnection::Postgresql(c) => {
+                let $q = diesel::sql_query($sql(true)).into_boxed::<diesel::pg::Pg>();
+                $bind.execute(c)?
+            }
+            DbConnection::Sqlite(c) => {
+                let $q = diesel::sql_query($sql(false)).into_boxed::<diesel::sqlite::Sqlite>();
+                $bind.execute(c)?
+            }
+        }
+    };
+}
+
+/// Each child's worst status and evaluation hashes, as evaluated on `on`: one statement per
+/// thousand children (the hashes differ, so they cannot be grouped like the statuses).
 fn set_evaluated(conn: &mut DbConnection, rows: &[EvaluatedRow], on: &str) -> QueryResult<()> {
     use diesel::sql_types::{BigInt, Text};
     const SET: &str = "status = v.column2, evaluation_hash = v.column3, \
                        labels_hash = v.column4, evaluated_on = {0}";
     for chunk in rows.chunks(1000) {
-        match &mut *conn {
-            DbConnection::Postgresql(c) => {
-                let sql = update_from_values(SET, 1, 4, chunk.len(), true);
-                let mut q = diesel::sql_query(sql)
-                    .into_boxed::<diesel::pg::Pg>()
-                    .bind::<Text, _>(on);
-                for r in chunk {
-                    q = q
-                        .bind::<Text, _>(&r.child)
-                        .bind::<Text, _>(r.status)
-                        .bind::<BigInt, _>(r.hash)
-                        .bind::<BigInt, _>(r.labels_hash);
-                }
-                q.execute(c)?;
+        let sql = |pg| update_from_values(SET, 1, 4, chunk.len(), pg);
+        bound_update!(conn, sql, |q| {
+            let mut q = q.bind::<Text, _>(on);
+            for r in chunk {
+                q = q
+                    .bind::<Text, _>(&r.child)
+                    .bind::<Text, _>(r.status)
+                    .bind::<BigInt, _>(r.hash)
+                    .bind::<BigInt, _>(r.labels_hash);
             }
-            DbConnection::Sqlite(c) => {
-                let sql = update_from_values(SET, 1, 4, chunk.len(), false);
-                let mut q = diesel::sql_query(sql)
-                    .into_boxed::<diesel::sqlite::Sqlite>()
-                    .bind::<Text, _>(on);
-                for r in chunk {
-                    q = q
-                        .bind::<Text, _>(&r.child)
-                        .bind::<Text, _>(r.status)
-                        .bind::<BigInt, _>(r.hash)
-                        .bind::<BigInt, _>(r.labels_hash);
-                }
-                q.execute(c)?;
-            }
-        }
+            q
+        });
     }
     Ok(())
 }
@@ -189,24 +189,14 @@ pub fn set_digests(conn: &mut DbConnection, digests: &[(String, Vec<u8>)]) -> Qu
     use diesel::sql_types::{Binary, Text};
     const SET: &str = "rules_digest = v.column2";
     for chunk in digests.chunks(300) {
-        match &mut *conn {
-            DbConnection::Postgresql(c) => {
-                let sql = update_from_values(SET, 0, 2, chunk.len(), true);
-                let mut q = diesel::sql_query(sql).into_boxed::<diesel::pg::Pg>();
-                for (id, digest) in chunk {
-                    q = q.bind::<Text, _>(id).bind::<Binary, _>(digest);
-                }
-                q.execute(c)?;
+        let sql = |pg| update_from_values(SET, 0, 2, chunk.len(), pg);
+        bound_update!(conn, sql, |q| {
+            let mut q = q;
+            for (id, digest) in chunk {
+                q = q.bind::<Text, _>(id).bind::<Binary, _>(digest);
             }
-            DbConnection::Sqlite(c) => {
-                let sql = update_from_values(SET, 0, 2, chunk.len(), false);
-                let mut q = diesel::sql_query(sql).into_boxed::<diesel::sqlite::Sqlite>();
-                for (id, digest) in chunk {
-                    q = q.bind::<Text, _>(id).bind::<Binary, _>(digest);
-                }
-                q.execute(c)?;
-            }
-        }
+            q
+        });
     }
     Ok(())
 }
