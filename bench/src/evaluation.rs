@@ -150,15 +150,19 @@ fn run(
     let week_later = timed(&mut conn, &rules, day(8))?;
     let new_rules = timed(&mut conn, &chongqing, day(8))?;
     let started = Instant::now();
-    let report = homevisit_server::service::reports::compliance(
+    use homevisit_server::service::reports::{self, Asked, Level, Period};
+    let asked = Asked {
+        label: "2026-Q4",
+        period: Period::parse("2026-Q4").expect("period"),
+        level: Level::Township,
+        today: day(1),
+        zone: chrono_tz::Asia::Shanghai,
+    };
+    let report = reports::compliance(
         &mut conn,
         &homevisit_sync_core::sync::Scope::new(["210302"]),
         &rules,
-        "2026-Q4",
-        homevisit_server::service::reports::Period::parse("2026-Q4").expect("period"),
-        homevisit_server::service::reports::Level::Township,
-        day(1),
-        chrono_tz::Asia::Shanghai,
+        asked,
     )?;
     let report_time = started.elapsed();
     Ok(Timing {

@@ -352,6 +352,14 @@ fn malformed_and_oversized_login_bodies_get_400_and_413_and_lose_nothing() {
         (reply.status, reply.code().as_deref()),
         (400, Some("invalid_json"))
     );
+    // serde reads a struct from an array of its fields; the API takes objects only.
+    let array =
+        format!("[\"dir_a\", \"{PASSWORD}\", \"0b6c4f2e-8f43-4d9e-9a53-2f3c1c7e9a10\", \"p\"]");
+    let reply = post(array.as_bytes(), "application/json");
+    assert_eq!(
+        (reply.status, reply.code().as_deref()),
+        (400, Some("invalid_json"))
+    );
     let reply = post(b"username=dir_a", "application/x-www-form-urlencoded");
     assert_eq!(reply.status, 400);
     assert_eq!(reply.code().as_deref(), Some("unsupported_content_type"));

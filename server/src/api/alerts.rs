@@ -11,7 +11,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use crate::api::caller::Caller;
-use crate::api::error::{ApiError, Body as Error};
+use crate::api::error::{ApiError, Body as Error, JsonObject};
 use crate::service::alerts::{
     self, Actor, AlertError, AlertView, KINDS, Lang, STATUSES, event_view, view,
 };
@@ -256,18 +256,6 @@ pub struct Close {
     pub outcome: String,
 }
 
-/// The body as `T`, refused unless it is a JSON object: serde would also read a struct from an
-/// array of its fields, which the document does not allow.
-fn object<T: serde::de::DeserializeOwned>(body: serde_json::Value) -> Result<T, ApiError> {
-    if !body.is_object() {
-        return Err(ApiError::bad_request(
-            "invalid_json",
-            "the body is a JSON object",
-        ));
-    }
-    serde_json::from_value(body).map_err(|e| ApiError::bad_request("invalid_json", e.to_string()))
-}
-
 fn check_text(field: &str, text: &str, required: bool) -> Result<(), ApiError> {
     if required && text.trim().is_empty() {
         return Err(ApiError::bad_request(
@@ -305,11 +293,11 @@ pub async fn acknowledge(
     state: web::Data<AppState>,
     caller: Caller,
     path: web::Path<uuid::Uuid>,
-    body: web::Json<serde_json::Value>,
+    body: JsonObject<Ack>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(READERS)?;
-    let note = object::<Ack>(body.into_inner())?.note;
+    let note = body.0.note;
     check_text("note", &note, false)?;
     change(&state, caller, path, &req, move |c, actor, id, now| {
         alerts::acknowledge(c, actor, id, &note, now)
@@ -360,11 +348,11 @@ pub async fn close(
     state: web::Data<AppState>,
     caller: Caller,
     path: web::Path<uuid::Uuid>,
-    body: web::Json<serde_json::Value>,
+    body: JsonObject<Close>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(READERS)?;
-    let outcome = object::<Close>(body.into_inner())?.outcome;
+    let outcome = body.0.outcome;
     check_text("outcome", &outcome, true)?;
     change(&state, caller, path, &req, move |c, actor, id, now| {
         alerts::close(c, actor, id, &outcome, now).map(|a| (a, true))

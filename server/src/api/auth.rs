@@ -4,7 +4,7 @@ use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use serde::{Deserialize, Serialize};
 
 use crate::api::caller::Caller;
-use crate::api::error::ApiError;
+use crate::api::error::{ApiError, JsonObject};
 use crate::auth::tokens::ACCESS_TTL;
 use crate::service::auth::{self, Granted};
 use crate::service::clock::unix_now;
@@ -118,7 +118,7 @@ fn tokens(state: &AppState, granted: Granted, now: i64) -> Result<HttpResponse, 
 pub async fn login(
     state: web::Data<AppState>,
     req: HttpRequest,
-    body: web::Json<LoginRequest>,
+    body: JsonObject<LoginRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let now = unix_now();
     let source = req
@@ -130,7 +130,7 @@ pub async fn login(
         password,
         device_id,
         device_name,
-    } = body.into_inner();
+    } = body.0;
     let granted = with_db(&state.pool, move |c| {
         auth::login(
             c,
@@ -163,10 +163,10 @@ pub async fn login(
 #[post("/api/v1/auth/refresh")]
 pub async fn refresh(
     state: web::Data<AppState>,
-    body: web::Json<RefreshRequest>,
+    body: JsonObject<RefreshRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let now = unix_now();
-    let token = body.into_inner().refresh_token;
+    let token = body.0.refresh_token;
     let keys = state.keys.clone();
     let granted = with_db(&state.pool, move |c| {
         auth::refresh(c, &token, keys.refresh_secret(), now)
@@ -189,10 +189,10 @@ pub async fn refresh(
 #[post("/api/v1/auth/logout")]
 pub async fn logout(
     state: web::Data<AppState>,
-    body: web::Json<RefreshRequest>,
+    body: JsonObject<RefreshRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let now = unix_now();
-    let token = body.into_inner().refresh_token;
+    let token = body.0.refresh_token;
     with_db(&state.pool, move |c| auth::logout(c, &token, now)).await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -250,6 +250,35 @@ pub fn json_error(
     }
 }
 
+/// A JSON body read as `T`, refused with 400 `invalid_json` unless it is a JSON object: serde
+/// would also read a struct from an array of its fields, which the API document does not
+/// allow. Limits and the other errors are the `JsonConfig`'s.
+#[derive(Debug)]
+pub struct JsonObject<T>(pub T);
+
+impl<T: serde::de::DeserializeOwned + 'static> actix_web::FromRequest for JsonObject<T> {
+    type Error = actix_web::Error;
+    type Future = std::pin::Pin<Box<dyn std::future::Future<Output = Result<Self, Self::Error>>>>;
+
+    fn from_request(
+        req: &actix_web::HttpRequest,
+        payload: &mut actix_web::dev::Payload,
+    ) -> Self::Future {
+        let json = actix_web::web::Json::<serde_json::Value>::from_request(req, payload);
+        Box::pin(async move {
+            let actix_web::web::Json(value) = json.await?;
+            if !value.is_object() {
+                return Err(
+                    ApiError::bad_request("invalid_json", "the body is a JSON object").into(),
+                );
+            }
+            serde_json::from_value(value)
+                .map(JsonObject)
+                .map_err(|e| ApiError::bad_request("invalid_json", e.to_string()).into())
+        })
+    }
+}
+
 /// Reads a raw body of at most `limit` bytes: 413 past it, 400 if the upload breaks off.
 pub async fn read_body(
     payload: actix_web::web::Payload,

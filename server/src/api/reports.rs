@@ -106,16 +106,14 @@ pub async fn compliance(
     let report = with_db(&state.pool, move |c| {
         write_transaction(c, |c| {
             audit::record(c, &caller.read("reports.compliance", None, None))?;
-            reports::compliance(
-                c,
-                &caller.scope,
-                &rules,
-                &q.period,
+            let asked = reports::Asked {
+                label: &q.period,
                 period,
                 level,
                 today,
                 zone,
-            )
+            };
+            reports::compliance(c, &caller.scope, &rules, asked)
         })
     })
     .await?;

@@ -92,16 +92,14 @@ pub fn run(command: ReportCommand) -> Result<()> {
     homevisit_server::files::private_dir(&s.data_dir)?;
     let pool = store::open(&s.database()?, 1)?;
     let mut conn = pool.get()?;
-    let report = reports::compliance(
-        &mut conn,
-        &scope,
-        &rules,
-        &label,
+    let asked = reports::Asked {
+        label: &label,
         period,
         level,
         today,
-        clock.zone(),
-    )?;
+        zone: clock.zone(),
+    };
+    let report = reports::compliance(&mut conn, &scope, &rules, asked)?;
     let bytes = match format.as_str() {
         "json" => serde_json::to_vec_pretty(&report)?,
         "csv" => reports::to_csv(&report),

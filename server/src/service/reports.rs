@@ -231,19 +231,36 @@ fn median(v: &mut [u32]) -> Option<f64> {
     })
 }
 
+/// What a compliance report is asked for.
+#[derive(Debug, Clone, Copy)]
+pub struct Asked<'a> {
+    /// The period as asked (`2026-Q4`).
+    pub label: &'a str,
+    /// The period.
+    pub period: Period,
+    /// How far up the tree rows are summed.
+    pub level: Level,
+    /// Today: a period still running is counted to it.
+    pub today: NaiveDate,
+    /// The time zone danger reports are dated in.
+    pub zone: chrono_tz::Tz,
+}
+
 /// Builds the report for `scope`: every child read in batches, its period replayed, and the
-/// figures summed by region at `level` and by category.
-#[allow(clippy::too_many_arguments)]
+/// figures summed by region at the level asked and by category.
 pub fn compliance(
     conn: &mut DbConnection,
     scope: &Scope,
     rules: &RuleSet,
-    label: &str,
-    period: Period,
-    level: Level,
-    today: NaiveDate,
-    zone: chrono_tz::Tz,
+    asked: Asked<'_>,
 ) -> diesel::QueryResult<Report> {
+    let Asked {
+        label,
+        period,
+        level,
+        today,
+        zone,
+    } = asked;
     let to = period.end.min(today);
     let from = period.start;
     let level_key = match level {
