@@ -509,12 +509,10 @@ type AlertCondition = Box<
 >;
 
 fn visible_condition(visible: &Visible<'_>) -> AlertCondition {
-    // No prefix matches nothing; region codes are digits, anything else is skipped.
+    // No prefix matches nothing.
     let mut any: AlertCondition = Box::new(alerts::id.ne(alerts::id));
-    for p in visible.scope.prefixes() {
-        if !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) {
-            any = Box::new(any.or(alerts::village.like(format!("{p}%"))));
-        }
+    for pattern in super::village_patterns(visible.scope.prefixes()) {
+        any = Box::new(any.or(alerts::village.like(pattern)));
     }
     let kinds: Vec<String> = visible.kinds.iter().map(|k| (*k).to_owned()).collect();
     Box::new(any.and(alerts::kind.eq_any(kinds)))
@@ -912,13 +910,10 @@ pub fn danger_facts(
     zone: chrono_tz::Tz,
 ) -> QueryResult<Vec<DangerFact>> {
     let mut out = Vec::new();
-    for p in prefixes
-        .iter()
-        .filter(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
-    {
+    for pattern in super::village_patterns(prefixes.iter().copied()) {
         let rows: Vec<(String, String, Option<String>, Option<i64>)> = alerts::table
             .filter(alerts::kind.eq("danger"))
-            .filter(alerts::village.like(format!("{p}%")))
+            .filter(alerts::village.like(pattern))
             .select((
                 alerts::child_id,
                 alerts::village,

@@ -120,10 +120,8 @@ pub fn list(
                 .eq(None::<String>)
                 .and(audit_log::id.ne(audit_log::id)),
         );
-        for p in prefixes {
-            if p.bytes().all(|b| b.is_ascii_digit()) && !p.is_empty() {
-                any = Box::new(any.or(audit_log::village.like(format!("{p}%"))));
-            }
+        for pattern in super::village_patterns(prefixes.iter().map(String::as_str)) {
+            any = Box::new(any.or(audit_log::village.like(pattern)));
         }
         query = query.filter(any.assume_not_null());
     }

@@ -308,14 +308,11 @@ type Condition = Box<
         >,
 >;
 
-/// Children of villages under any of `prefixes`. No prefix matches nothing; region codes are
-/// digits, anything else is skipped.
+/// Children of villages under any of `prefixes`; no prefix matches nothing.
 fn under<'a>(prefixes: impl Iterator<Item = &'a str>) -> Condition {
     let mut any: Condition = Box::new(children::id.ne(children::id));
-    for p in prefixes {
-        if !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) {
-            any = Box::new(any.or(children::village.like(format!("{p}%"))));
-        }
+    for pattern in super::village_patterns(prefixes) {
+        any = Box::new(any.or(children::village.like(pattern)));
     }
     any
 }

@@ -188,6 +188,17 @@ pub fn open(url: &DatabaseUrl, max_size: u32) -> Result<DbPool, StoreError> {
     Ok(pool)
 }
 
+/// The `LIKE` patterns of the villages under `prefixes`: region codes are digits, and anything
+/// else (an empty prefix, one that could be a pattern itself) is skipped, so it matches nothing.
+pub fn village_patterns<'a>(
+    prefixes: impl IntoIterator<Item = &'a str>,
+) -> impl Iterator<Item = String> {
+    prefixes
+        .into_iter()
+        .filter(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+        .map(|p| format!("{p}%"))
+}
+
 /// Takes the session-level advisory lock `key` on PostgreSQL, without waiting: false if another
 /// connection (of this instance or another) holds it. On SQLite, where one process writes,
 /// there is nothing to take.
@@ -297,6 +308,13 @@ pub fn migrate(conn: &mut DbConnection) -> Result<(), StoreError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_digit_prefixes_become_village_patterns() {
+        let patterns: Vec<String> =
+            village_patterns(["2103", "", "21%", "2103_1", "210302001001"]).collect();
+        assert_eq!(patterns, ["2103%", "210302001001%"]);
+    }
 
     #[test]
     fn an_unknown_database_scheme_is_refused_without_showing_the_password() {

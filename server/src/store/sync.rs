@@ -412,13 +412,9 @@ impl ServerStore for SqlSyncStore<'_> {
         upto: u64,
     ) -> QueryResult<Vec<(ChildId, u64)>> {
         let mut out = Vec::new();
-        for prefix in scope.prefixes() {
-            // Region codes are digits; anything else could be a LIKE pattern and is skipped.
-            if prefix.is_empty() || !prefix.bytes().all(|b| b.is_ascii_digit()) {
-                continue;
-            }
+        for pattern in super::village_patterns(scope.prefixes()) {
             let rows: Vec<(String, i64)> = documents::table
-                .filter(documents::village.like(format!("{prefix}%")))
+                .filter(documents::village.like(pattern))
                 .filter(documents::seq.gt(since as i64))
                 .filter(documents::seq.le(upto as i64))
                 .select((documents::id, documents::seq))
