@@ -22,8 +22,14 @@ fn key_of<T: Serialize>(value: &T) -> String {
         .unwrap_or_default()
 }
 
-/// Rewrites the projection of one file from its current view.
-pub fn project(conn: &mut DbConnection, view: &ChildFileView, seq: u64) -> QueryResult<()> {
+/// Rewrites the projection of one file from its current view (`summary` is the view's, which
+/// the caller has made already for the file's evaluation).
+pub fn project(
+    conn: &mut DbConnection,
+    view: &ChildFileView,
+    summary: &FileSummary,
+    seq: u64,
+) -> QueryResult<()> {
     let id = view.id.to_string();
     let live = || view.records.values().filter(|r| r.void.is_none());
     let last_home_visit = live()
@@ -44,7 +50,7 @@ pub fn project(conn: &mut DbConnection, view: &ChildFileView, seq: u64) -> Query
         children::danger_open.eq(danger_open),
         children::police_unreported.eq(police_unreported),
         children::seq.eq(seq as i64),
-        children::rules_digest.eq(Some(view.summary().rules_digest())),
+        children::rules_digest.eq(Some(summary.rules_digest())),
     );
     let updated = diesel::update(children::table.filter(children::id.eq(&id)))
         .set(row.clone())

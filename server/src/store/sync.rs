@@ -375,8 +375,9 @@ impl ServerStore for SqlSyncStore<'_> {
                     .execute(self.conn)?;
             }
         }
-        super::children::project(self.conn, view, seq)?;
-        self.written.push(view.summary());
+        let summary = view.summary();
+        super::children::project(self.conn, view, &summary, seq)?;
+        self.written.push(summary);
         self.receipts.extend(
             merge
                 .received
