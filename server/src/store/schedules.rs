@@ -361,13 +361,3 @@ pub fn set_last_evaluation(conn: &mut DbConnection, on: NaiveDate, rules: &str) 
     }
     Ok(())
 }
-
-/// Up to `limit` child ids after `after`, in id order: the job walks everyone in batches.
-pub fn ids_after(conn: &mut DbConnection, after: &str, limit: i64) -> QueryResult<Vec<String>> {
-    children::table
-        .filter(children::id.gt(after))
-        .order(children::id)
-        .select(children::id)
-        .limit(limit)
-        .load(conn)
-}

@@ -164,55 +164,53 @@ fn of_many_racing_instances_one_evaluates_on_postgres() {
 /// counted to `on`, as readers count them) and its labels.
 type Stored = std::collections::BTreeMap<String, (String, Vec<String>, Vec<String>)>;
 
+fn every_id(conn: &mut homevisit_server::store::DbConnection) -> Vec<String> {
+    use homevisit_server::store::schema::children;
+    children::table
+        .order(children::id)
+        .select(children::id)
+        .load(conn)
+        .expect("ids")
+}
+
 fn stored(conn: &mut homevisit_server::store::DbConnection, on: NaiveDate) -> Stored {
-    use homevisit_server::store::schema::{child_labels, children, schedules};
-    let mut out: Stored = children::table
+    use homevisit_server::store::schedules::{labels_of, of};
+    use homevisit_server::store::schema::children;
+    let ids = every_id(conn);
+    let mut schedules = of(conn, &ids).expect("schedules");
+    let mut labels: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+    for label in ["category", "risk_flag"] {
+        for (child, values) in labels_of(conn, &ids, label).expect("labels") {
+            let lines = values.into_iter().map(|v| format!("{label}={v}"));
+            labels.entry(child).or_default().extend(lines);
+        }
+    }
+    children::table
         .select((children::id, children::status))
         .load::<(String, String)>(conn)
         .expect("children")
         .into_iter()
-        .map(|(id, status)| (id, (status, Vec::new(), Vec::new())))
-        .collect();
-    let rows: Vec<(String, String, String, Option<String>, String, String)> = schedules::table
-        .order((schedules::child_id, schedules::kind))
-        .select((
-            schedules::child_id,
-            schedules::kind,
-            schedules::every,
-            schedules::last_date,
-            schedules::due,
-            schedules::status,
-        ))
-        .load(conn)
-        .expect("schedules");
-    for (child, kind, every, last, due, status) in rows {
-        let days = match (status.as_str(), due.parse()) {
-            ("overdue", Ok(d)) => homevisit_sync_core::rules::days_past(d, on),
-            _ => 0,
-        };
-        let line = format!("{kind} {every} {last:?} {due} {status} {days}");
-        out.get_mut(&child).expect("child").1.push(line);
-    }
-    let labels: Vec<(String, String, String)> = child_labels::table
-        .order((
-            child_labels::child_id,
-            child_labels::label,
-            child_labels::value,
-        ))
-        .select((
-            child_labels::child_id,
-            child_labels::label,
-            child_labels::value,
-        ))
-        .load(conn)
-        .expect("labels");
-    for (child, label, value) in labels {
-        out.get_mut(&child)
-            .expect("child")
-            .2
-            .push(format!("{label}={value}"));
-    }
-    out
+        .map(|(id, status)| {
+            let lines = schedules
+                .remove(&id)
+                .unwrap_or_default()
+                .into_iter()
+                .map(|s| {
+                    let days = match (s.status.as_str(), s.due.parse()) {
+                        ("overdue", Ok(d)) => homevisit_sync_core::rules::days_past(d, on),
+                        _ => 0,
+                    };
+                    format!(
+                        "{} {} {:?} {} {} {days}",
+                        s.kind, s.every, s.last, s.due, s.status
+                    )
+                })
+                .collect();
+            let mut labels = labels.remove(&id).unwrap_or_default();
+            labels.sort();
+            (id, (status, lines, labels))
+        })
+        .collect()
 }
 
 /// What the rules engine says of every child on `on`, from its whole projection.
@@ -222,7 +220,7 @@ fn from_scratch(
     on: NaiveDate,
 ) -> Stored {
     use homevisit_server::service::schedules::evaluate;
-    let ids = homevisit_server::store::schedules::ids_after(conn, "", 10_000).expect("ids");
+    let ids = every_id(conn);
     homevisit_server::store::children::summaries(conn, &ids)
         .expect("summaries")
         .iter()
@@ -272,7 +270,7 @@ fn the_job_from_digests_says_what_the_whole_files_say_and_writes_only_what_chang
     let built = date("2026-11-27");
     county(pool, &dir, built);
     let mut conn = pool.get().expect("conn");
-    let ids = homevisit_server::store::schedules::ids_after(&mut conn, "", 100).expect("ids");
+    let ids = every_id(&mut conn);
     // One file's projection from before digests were kept, and one with a record dated ahead
     // of the days the job runs on (a phone with a wrong clock): both are read whole.
     diesel::update(children::table.filter(children::id.eq(&ids[0])))
