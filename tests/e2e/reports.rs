@@ -42,6 +42,24 @@ fn refused_queries(client: &homevisit_server::client::Client, path: &str, querie
     }
 }
 
+/// A left-behind child of 新华村 registered on the phone, with `guardianship` since 2026-01-10
+/// and home visits on `visits`.
+fn left_behind(phone: &mut Phone, name: &str, guardianship: &str, visits: &[&str]) -> ChildId {
+    let child = phone.register(name, "210302001001");
+    phone.assert_attributes(
+        &child,
+        &[
+            (AttrKind::Category, "left_behind"),
+            (AttrKind::Guardianship, guardianship),
+        ],
+        date("2026-01-10"),
+    );
+    for on in visits {
+        visit(phone, &child, on);
+    }
+    child
+}
+
 /// A server whose today is 2026-12-05, with two children of one village: 李小红 (monthly,
 /// visited on 10-05 and late on 11-20, a guardian recorded) and 张小军 (every three months,
 /// last visited 08-15 and so overdue since 11-15, living alone since 11-10, the police not yet
@@ -55,17 +73,12 @@ fn two_children_in_november() -> (Server, ChildId, ChildId) {
     let server = server.start();
     let mut director = Phone::new(&server, "dir_a");
     // Monthly (一般): due 11-05 after the October visit, visited late on 11-20.
-    let late = director.register("李小红", "210302001001");
-    director.assert_attributes(
-        &late,
-        &[
-            (AttrKind::Category, "left_behind"),
-            (AttrKind::Guardianship, "average"),
-        ],
-        date("2026-01-10"),
+    let late = left_behind(
+        &mut director,
+        "李小红",
+        "average",
+        &["2026-10-05", "2026-11-20"],
     );
-    visit(&mut director, &late, "2026-10-05");
-    visit(&mut director, &late, "2026-11-20");
     let by = director.user.clone();
     let grandmother = Person {
         role: PersonRole::Guardian,
@@ -81,17 +94,7 @@ fn two_children_in_november() -> (Server, ChildId, ChildId) {
         })
         .expect("guardian");
     // Every three months (较好): due 11-15, never visited; a danger found on 11-10.
-    let owed = director.register("张小军", "210302001001");
-    director.assert_attributes(
-        &owed,
-        &[
-            (AttrKind::Category, "left_behind"),
-            (AttrKind::Guardianship, "good"),
-        ],
-        date("2026-01-10"),
-    );
-    visit(&mut director, &owed, "2026-08-15");
-    let by = director.user.clone();
+    let owed = left_behind(&mut director, "张小军", "good", &["2026-08-15"]);
     let danger = DangerDetails {
         found: vec![DangerKind::LivingAlone],
         notified: Vec::new(),

@@ -137,11 +137,6 @@ fn joined<'a>(items: impl IntoIterator<Item = &'a str>) -> Cell {
     }
 }
 
-/// A key of the vocabulary as its Chinese label; a key a rule set added stays as it is.
-fn label<T: Copy>(key: &str, parse: fn(&str) -> Option<T>, zh: fn(T) -> &'static str) -> &str {
-    parse(key).map_or(key, zh)
-}
-
 /// The row of one file, as it stood at `to`, with the period `from..=to` counted.
 pub fn row(
     view: &ChildFileView,
@@ -242,25 +237,24 @@ pub fn row(
         text(places.get(&p.village_code).map_or("", String::as_str)),
         text(places.get(&township).map_or("", String::as_str)),
         text(&p.registered_on.to_string()),
-        joined(attributes.categories.iter().map(|c| {
-            label(
-                c,
-                |k| Category::from_key_or_label(k).ok(),
-                Category::label_zh,
-            )
-        })),
+        // A key a rule set added has no label and stays as it is.
+        joined(
+            attributes
+                .categories
+                .iter()
+                .map(|c| c.parse().map_or(c.as_str(), |k: Category| k.label_zh())),
+        ),
         text(
             attributes
                 .guardianship
                 .map_or("未评估", Guardianship::label_zh),
         ),
-        joined(attributes.risk_flags.iter().map(|f| {
-            label(
-                f,
-                |k| RiskFlag::from_key_or_label(k).ok(),
-                RiskFlag::label_zh,
-            )
-        })),
+        joined(
+            attributes
+                .risk_flags
+                .iter()
+                .map(|f| f.parse().map_or(f.as_str(), |k: RiskFlag| k.label_zh())),
+        ),
         guardian_names,
         guardian_relations,
         guardian_phones,
