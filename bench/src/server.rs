@@ -7,7 +7,7 @@
 
 use anyhow::{Context, Result, anyhow, bail};
 use chrono::NaiveDate;
-use homevisit_server::client::Client;
+use homevisit_phone::client::Client;
 use homevisit_server::demo::{self, Size};
 use homevisit_server::settings::Settings;
 use homevisit_server::store;

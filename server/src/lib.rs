@@ -4,7 +4,6 @@
 pub mod api;
 pub mod app;
 pub mod auth;
-pub mod client;
 pub mod demo;
 pub mod files;
 pub mod log;

@@ -22,6 +22,8 @@ const META_ACTOR: &[u8] = b"actor";
 const META_CURSOR: &[u8] = b"cursor";
 const META_SKEW: &[u8] = b"skew_ms";
 const META_ALERTS: &[u8] = b"alerts";
+/// Settings the app keeps in the store live under this prefix, apart from the sync's own.
+const META_APP: &[u8] = b"app.";
 
 /// What can go wrong on the phone.
 #[derive(Debug, thiserror::Error)]
@@ -53,6 +55,8 @@ pub struct Device {
     store: DeviceStore,
     replica: Replica,
     summaries: BTreeMap<ChildId, FileSummary>,
+    /// Files the last applied response brought changes of.
+    received: usize,
 }
 
 impl std::fmt::Debug for Device {
@@ -107,6 +111,7 @@ impl Device {
             store,
             replica,
             summaries,
+            received: 0,
         })
     }
 
@@ -155,14 +160,79 @@ impl Device {
         id: &ChildId,
         f: impl FnOnce(&mut ChildFile) -> Result<T, FileError>,
     ) -> Result<T, DeviceError> {
+        self.edit_with_outbox(id, f, &[])
+    }
+
+    /// Edits a file and puts `items` (name, bytes) in the outbox, in one commit: a record never
+    /// names a photo the phone has lost, and no photo waits for a record that was not stored.
+    /// If `f` fails, nothing is stored.
+    pub fn edit_with_outbox<T>(
+        &mut self,
+        id: &ChildId,
+        f: impl FnOnce(&mut ChildFile) -> Result<T, FileError>,
+        items: &[(&str, &[u8])],
+    ) -> Result<T, DeviceError> {
         self.load(id)?;
         let file = self
             .replica
             .file_mut(id)
             .ok_or(DeviceError::NoSuchFile(*id))?;
         let out = f(file)?;
-        self.persist_one(id)?;
+        let mut batch = Batch::new();
+        for (name, bytes) in items {
+            batch.put(Namespace::Outbox, name.as_bytes(), bytes);
+        }
+        let mut touched = self.replica.take_touched();
+        touched.insert(*id);
+        self.commit_with(touched, batch)?;
         Ok(out)
+    }
+
+    /// The names of the items waiting in the outbox, sorted.
+    pub fn outbox(&self) -> Result<Vec<String>, DeviceError> {
+        Ok(self
+            .store
+            .keys(Namespace::Outbox)?
+            .into_iter()
+            .map(|k| String::from_utf8_lossy(&k).into_owned())
+            .collect())
+    }
+
+    /// One outbox item's bytes.
+    pub fn outbox_item(&self, name: &str) -> Result<Option<Vec<u8>>, DeviceError> {
+        Ok(self.store.get(Namespace::Outbox, name.as_bytes())?)
+    }
+
+    /// Removes an item from the outbox once it is delivered.
+    pub fn outbox_remove(&mut self, name: &str) -> Result<(), DeviceError> {
+        let mut batch = Batch::new();
+        batch.delete(Namespace::Outbox, name.as_bytes());
+        Ok(self.store.commit(batch)?)
+    }
+
+    /// A setting the app keeps encrypted in the store (its session, for one).
+    pub fn setting(&self, name: &str) -> Result<Option<Vec<u8>>, DeviceError> {
+        Ok(self.store.get(Namespace::Meta, &app_key(name))?)
+    }
+
+    /// Stores a setting, or deletes it with `None`.
+    pub fn set_setting(&mut self, name: &str, value: Option<&[u8]>) -> Result<(), DeviceError> {
+        let mut batch = Batch::new();
+        match value {
+            Some(v) => batch.put(Namespace::Meta, &app_key(name), v),
+            None => batch.delete(Namespace::Meta, &app_key(name)),
+        };
+        Ok(self.store.commit(batch)?)
+    }
+
+    /// How many files the last response [`Device::sync_receive`] applied brought changes of.
+    pub fn files_in_last_response(&self) -> usize {
+        self.received
+    }
+
+    /// How many files the last [`Device::sync_request`] carries changes of.
+    pub fn files_in_request(&self) -> usize {
+        self.replica.in_flight()
     }
 
     /// The next sync request. Loads every file with work the server has not acknowledged.
@@ -181,6 +251,7 @@ impl Device {
         let response = Response::decode(bytes).map_err(SyncError::from)?;
         let mut ids: Vec<ChildId> = response.docs.iter().map(|d| d.doc()).collect();
         ids.extend(response.syncs.iter().map(|s| s.doc));
+        let received = ids.iter().collect::<std::collections::BTreeSet<_>>().len();
         ids.extend(response.drops.iter().copied());
         if response.resync {
             ids.extend(self.summaries.keys().copied());
@@ -196,6 +267,7 @@ impl Device {
             }
             Ok(outcome) => {
                 self.persist()?;
+                self.received = received;
                 Ok(outcome)
             }
             Err(e) => {
@@ -336,7 +408,14 @@ impl Device {
     }
 
     fn commit(&mut self, touched: std::collections::BTreeSet<ChildId>) -> Result<(), DeviceError> {
-        let mut batch = Batch::new();
+        self.commit_with(touched, Batch::new())
+    }
+
+    fn commit_with(
+        &mut self,
+        touched: std::collections::BTreeSet<ChildId>,
+        mut batch: Batch,
+    ) -> Result<(), DeviceError> {
         let mut summaries = Vec::new();
         for id in &touched {
             let key = id.as_bytes();
@@ -384,6 +463,10 @@ impl Device {
         }
         Ok(())
     }
+}
+
+fn app_key(name: &str) -> Vec<u8> {
+    [META_APP, name.as_bytes()].concat()
 }
 
 /// The rules engine's view of a file on a date.

@@ -3,7 +3,7 @@
 //! nothing of it; a receiver that was down gets every delivery once when it returns.
 
 use hmac::{Hmac, Mac};
-use homevisit_server::client::{AlertEvent, AlertStream, Client};
+use homevisit_phone::client::{AlertEvent, AlertStream, Client};
 use homevisit_sync_core::file::{AttrKind, ChildId, DangerDetails, RecordVersion};
 use homevisit_sync_core::sync::{Request, Response};
 use homevisit_sync_core::vocab::{DangerKind, RecordKind};

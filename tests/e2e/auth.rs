@@ -1,6 +1,6 @@
 //! Login, refresh-token rotation, throttling, revocation and forged tokens over HTTPS.
 
-use homevisit_server::client::ClientError;
+use homevisit_phone::client::ClientError;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::json;
 

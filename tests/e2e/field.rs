@@ -61,6 +61,36 @@ fn login(server: &Server, state: &Path, user: &str) {
     assert!(ok, "{out}{err}");
 }
 
+/// Every byte under `dir`, file by file: no canary text and no JPEG may be found in clear.
+fn assert_nothing_personal_in_clear(dir: &Path, canaries: &[&str]) {
+    let mut stack = vec![dir.to_owned()];
+    let mut files = 0;
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).expect("read dir").flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+                continue;
+            }
+            files += 1;
+            let bytes = std::fs::read(&path).expect("read");
+            for canary in canaries {
+                assert!(
+                    !bytes.windows(canary.len()).any(|w| w == canary.as_bytes()),
+                    "{canary} is in clear in {}",
+                    path.display()
+                );
+            }
+            assert!(
+                !bytes.windows(3).any(|w| w == [0xFF, 0xD8, 0xFF]),
+                "a JPEG is in clear in {}",
+                path.display()
+            );
+        }
+    }
+    assert!(files > 0, "the state directory holds the store");
+}
+
 #[test]
 fn a_director_works_offline_with_the_demo_county_and_the_supervisor_sees_the_danger() {
     let server = Server::demo();
@@ -99,7 +129,9 @@ fn a_director_works_offline_with_the_demo_county_and_the_supervisor_sees_the_dan
     );
     assert!(ok, "{err}");
     let id = id.trim().to_owned();
-    let photo = phone.path().join("photo.png");
+    // The camera's photo lies outside the phone's state directory, as on a phone.
+    let camera = tempfile::tempdir().expect("camera");
+    let photo = camera.path().join("photo.png");
     image::RgbImage::from_fn(800, 600, |x, y| {
         image::Rgb([(x % 200) as u8, (y % 200) as u8, 90])
     })
@@ -135,6 +167,9 @@ fn a_director_works_offline_with_the_demo_county_and_the_supervisor_sees_the_dan
         "",
     );
     assert!(ok, "{err}");
+    assert_nothing_personal_in_clear(phone.path(), &["周小雨", "家中整洁", "独自在家"]);
+    let (ok, status, err) = field(phone.path(), &["status"], "");
+    assert!(ok && status.contains("1 photos waiting"), "{status}{err}");
     // The supervisor follows alerts live while the director syncs.
     let supervisor = tempfile::tempdir().expect("supervisor phone");
     login(&server, supervisor.path(), "supervisor1");

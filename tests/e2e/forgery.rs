@@ -141,7 +141,7 @@ fn erasing_history_or_signing_as_someone_else_is_refused_and_nothing_is_stored()
         let frame = phone.device.sync_request().expect("request");
         let err = phone.client.sync(&frame).expect_err(what);
         match err {
-            homevisit_server::client::ClientError::Api {
+            homevisit_phone::client::ClientError::Api {
                 status,
                 code: got,
                 files,

@@ -1,7 +1,7 @@
 //! A county of test regions and users, a server process, and field devices.
 
 use chrono::{DateTime, NaiveDate, Utc};
-use homevisit_server::client::Client;
+use homevisit_phone::client::Client;
 use homevisit_sync_core::device::Device;
 use homevisit_sync_core::file::{ChildId, Profile};
 use homevisit_sync_core::photo::Processed;
@@ -346,7 +346,7 @@ impl Phone {
     }
 
     /// Uploads a processed photo whole.
-    pub fn upload(&self, photo: &Processed) -> homevisit_server::client::Reply {
+    pub fn upload(&self, photo: &Processed) -> homevisit_phone::client::Reply {
         self.client
             .call(
                 "PUT",
@@ -393,7 +393,7 @@ pub fn profile(name: &str, village: &str) -> Profile {
 
 /// Posts raw bytes as a sync frame with the client's token: for frames our client would never
 /// build.
-pub fn post_frame(client: &Client, frame: &[u8]) -> homevisit_server::client::Reply {
+pub fn post_frame(client: &Client, frame: &[u8]) -> homevisit_phone::client::Reply {
     client
         .call(
             "POST",

@@ -24,14 +24,14 @@ fn visit(phone: &mut Phone, child: &ChildId, on: &str) {
         .expect("visit");
 }
 
-fn get(client: &homevisit_server::client::Client, path: &str) -> homevisit_server::client::Reply {
+fn get(client: &homevisit_phone::client::Client, path: &str) -> homevisit_phone::client::Reply {
     client
         .call("GET", path, Some(&token(client)), "", &[])
         .expect("an answer")
 }
 
 /// Each of `queries` on `path` is refused with 400 `invalid_query`.
-fn refused_queries(client: &homevisit_server::client::Client, path: &str, queries: &[&str]) {
+fn refused_queries(client: &homevisit_phone::client::Client, path: &str, queries: &[&str]) {
     for query in queries {
         let reply = get(client, &format!("{path}?{query}"));
         assert_eq!(

@@ -81,12 +81,12 @@ fn a_roster_with_one_bad_row_changes_nothing_and_names_the_row_and_field() {
     assert!(held_names(&mut director).is_empty());
 }
 
-fn upload(client: &homevisit_server::client::Client, body: &[u8]) -> (u16, Value) {
+fn upload(client: &homevisit_phone::client::Client, body: &[u8]) -> (u16, Value) {
     upload_as(client, "text/csv", body)
 }
 
 fn upload_as(
-    client: &homevisit_server::client::Client,
+    client: &homevisit_phone::client::Client,
     content_type: &str,
     body: &[u8],
 ) -> (u16, Value) {

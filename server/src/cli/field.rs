@@ -1,24 +1,18 @@
 //! `homevisit field ...`: a field device on the command line, built on sync-core exactly as the
 //! phone app is: an encrypted store, offline edits, and batch sync with the server.
 //!
-//! Everything lives in a state directory (`--state`, default `homevisit-field`): `store/` (the
-//! encrypted device store), `store.key` (its key; on a phone this is in the Android Keystore or
-//! the iOS Keychain), `session.json` (server, device id and tokens) and `photos/` (processed
-//! photos waiting to be uploaded). Secrets are owner-readable only.
+//! The phone itself is `homevisit-phone`, the library the phone apps use through
+//! `homevisit-ffi`; this module is its arguments and its printing. Everything lives in a state
+//! directory (`--state`, default `homevisit-field`): `store` (the encrypted device store, which
+//! holds the files, the session and the photos waiting to be sent) and `store.key` (its key; on
+//! a phone this is in the Android Keystore or the iOS Keychain). Both are owner-readable only.
 
 use anyhow::{Context, Result, bail};
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::NaiveDate;
 use clap::{Args, Subcommand};
-use homevisit_server::client::{Client, ClientError, Session};
-use homevisit_sync_core::device::Device;
-use homevisit_sync_core::file::{
-    ChildId, DangerDetails, Findings, Notified, Profile, RecordVersion,
-};
-use homevisit_sync_core::photo::{self, PhotoLimits};
-use homevisit_sync_core::store::StoreKey;
-use homevisit_sync_core::sync::device::Outcome;
-use homevisit_sync_core::vocab::{DangerKind, Party, RecordKind, Sex};
-use serde::{Deserialize, Serialize};
+use homevisit_phone::{DangerReport, NewChild, Phone};
+use homevisit_sync_core::file::{Channel, Findings};
+use homevisit_sync_core::vocab::RecordKind;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
@@ -84,11 +78,11 @@ enum FieldCommand {
         #[arg(long, default_value = "")]
         hukou: String,
     },
-    /// Record a contact, a home visit or a danger found.
+    /// Record a contact, a home visit, a danger found, a work-log entry or assistance given.
     Record {
         /// The child's file id.
         child: String,
-        /// home_visit, contact or danger.
+        /// home_visit, contact, danger, work_log or assistance (the notes are its summary).
         #[arg(long)]
         kind: String,
         /// The date (default: today in China).
@@ -122,87 +116,33 @@ enum FieldCommand {
     },
 }
 
-#[derive(Debug, Serialize, Deserialize)]
-struct Saved {
-    server: String,
-    ca: Option<PathBuf>,
-    username: String,
-    session: Session,
+/// The CLI's keystore: a key file beside the store, owner-readable only.
+fn key(dir: &Path) -> Result<[u8; 32]> {
+    let path = dir.join("store.key");
+    if !path.exists() {
+        homevisit_server::files::private_dir(dir)?;
+        let key: [u8; 32] = rand::random();
+        let hex: String = key.iter().map(|b| format!("{b:02x}")).collect();
+        homevisit_server::files::private_write(&path, hex.as_bytes())
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    let hex = std::fs::read_to_string(&path)?;
+    let bytes: Vec<u8> = (0..hex.trim().len())
+        .step_by(2)
+        .filter_map(|i| u8::from_str_radix(hex.get(i..i + 2)?, 16).ok())
+        .collect();
+    bytes
+        .try_into()
+        .map_err(|_| anyhow::anyhow!("{} is damaged", path.display()))
 }
 
-struct State {
-    dir: PathBuf,
+fn open(dir: &Path) -> Result<Phone> {
+    Phone::open(dir, key(dir)?).context("opening the device store")
 }
 
-fn private_write(path: &Path, bytes: &[u8]) -> Result<()> {
-    homevisit_server::files::private_write(path, bytes)
-        .with_context(|| format!("writing {}", path.display()))
-}
-
-impl State {
-    fn key(&self) -> Result<StoreKey> {
-        let path = self.dir.join("store.key");
-        if !path.exists() {
-            homevisit_server::files::private_dir(&self.dir)?;
-            let key: [u8; 32] = rand::random();
-            let hex: String = key.iter().map(|b| format!("{b:02x}")).collect();
-            private_write(&path, hex.as_bytes())?;
-        }
-        let hex = std::fs::read_to_string(&path)?;
-        let bytes: Vec<u8> = (0..hex.trim().len())
-            .step_by(2)
-            .filter_map(|i| u8::from_str_radix(hex.get(i..i + 2)?, 16).ok())
-            .collect();
-        let key: [u8; 32] = bytes
-            .try_into()
-            .map_err(|_| anyhow::anyhow!("{} is damaged", path.display()))?;
-        Ok(StoreKey::new(key))
-    }
-
-    fn device(&self) -> Result<Device> {
-        let key = self.key()?;
-        Device::open(&self.dir.join("store"), &key).context("opening the device store")
-    }
-
-    fn saved(&self) -> Result<Saved> {
-        let path = self.dir.join("session.json");
-        let text = std::fs::read_to_string(&path)
-            .context("not logged in: run `homevisit field login` first")?;
-        Ok(serde_json::from_str(&text)?)
-    }
-
-    fn save(&self, saved: &Saved) -> Result<()> {
-        homevisit_server::files::private_dir(&self.dir)?;
-        private_write(
-            &self.dir.join("session.json"),
-            serde_json::to_string_pretty(saved)?.as_bytes(),
-        )
-    }
-
-    fn client(&self) -> Result<(Client, Saved)> {
-        let saved = self.saved()?;
-        let mut client = Client::new(&saved.server, saved.ca.as_deref())?;
-        client.session = Some(saved.session.clone());
-        Ok((client, saved))
-    }
-
-    fn photos(&self) -> PathBuf {
-        self.dir.join("photos")
-    }
-
-    /// Deletes everything: the server revoked this device.
-    fn wipe(&self, device: Device) -> Result<()> {
-        device.wipe()?;
-        for name in ["store.key", "session.json"] {
-            let _ = std::fs::remove_file(self.dir.join(name));
-        }
-        let _ = std::fs::remove_dir_all(self.photos());
-        Ok(())
-    }
-}
-
-fn now() -> DateTime<Utc> {
-    DateTime::from_timestamp(homevisit_server::service::clock::unix_now(), 0).unwrap_or_default()
+/// Deletes the key once the phone has wiped its store.
+fn forget_key(dir: &Path) {
+    let _ = std::fs::remove_file(dir.join("store.key"));
 }
 
 fn today() -> NaiveDate {
@@ -211,7 +151,7 @@ fn today() -> NaiveDate {
 
 /// Runs `homevisit field ...`.
 pub fn run(args: FieldArgs) -> Result<()> {
-    let state = State { dir: args.state };
+    let dir = args.state;
     match args.command {
         FieldCommand::Login {
             server,
@@ -222,46 +162,47 @@ pub fn run(args: FieldArgs) -> Result<()> {
             let mut password = String::new();
             std::io::stdin().read_to_string(&mut password)?;
             let password = password.trim_end_matches(['\r', '\n']);
-            let device_id = match state.saved() {
-                Ok(saved) => saved.session.device_id,
-                Err(_) => uuid::Uuid::new_v4().to_string(),
-            };
-            let mut client = Client::new(&server, ca.as_deref())?;
-            let session = client
-                .login(&user, password, &device_id, &device_name)?
-                .clone();
-            state.device()?;
-            println!("logged in as {user} ({}), device {device_id}", session.role);
-            state.save(&Saved {
-                server,
-                ca,
-                username: user,
-                session,
-            })?;
+            let ca_pem = ca
+                .map(|path| {
+                    std::fs::read_to_string(&path)
+                        .with_context(|| format!("reading {}", path.display()))
+                })
+                .transpose()?;
+            let mut phone = open(&dir)?;
+            let session = phone.login(&server, ca_pem.as_deref(), &user, password, &device_name)?;
+            println!(
+                "logged in as {user} ({}), device {}",
+                session.role, session.device_id
+            );
         }
         FieldCommand::Status => {
-            let device = state.device()?;
-            let waiting = std::fs::read_dir(state.photos()).map_or(0, |d| d.count());
-            match state.saved() {
-                Ok(s) => println!("user {} on {}", s.username, s.server),
-                Err(_) => println!("not logged in"),
+            let status = open(&dir)?.status()?;
+            match (&status.username, &status.server) {
+                (Some(user), Some(server)) => println!("user {user} on {server}"),
+                _ => println!("not logged in"),
             }
-            println!("{} files, {waiting} photos waiting", device.len());
-            let aside = device.quarantined()?;
-            if !aside.is_empty() {
+            println!(
+                "{} files, {} photos waiting",
+                status.files, status.photos_waiting
+            );
+            if !status.set_aside.is_empty() {
+                let phone = open(&dir)?;
+                let names = phone.children()?;
                 println!(
                     "{} files set aside: the server refused them; their work stays on this device",
-                    aside.len()
+                    status.set_aside.len()
                 );
-                for id in aside {
-                    let name = device.summaries().get(&id).map_or("", |s| s.name.as_str());
+                for id in &status.set_aside {
+                    let name = names
+                        .iter()
+                        .find(|s| s.id.to_string() == *id)
+                        .map_or("", |s| s.name.as_str());
                     println!("  set aside: {id}  {name}");
                 }
             }
         }
         FieldCommand::List => {
-            let device = state.device()?;
-            for s in device.summaries().values() {
+            for s in open(&dir)?.children()? {
                 println!(
                     "{}  {}  {}  {} records",
                     s.id,
@@ -272,13 +213,13 @@ pub fn run(args: FieldArgs) -> Result<()> {
             }
         }
         FieldCommand::Due { rules, on } => {
-            let set = homevisit_server::settings::load_rules(&rules)?;
-            let device = state.device()?;
-            let on = on.unwrap_or_else(today);
-            for entry in device.due(&set, on) {
-                let name = uuid::Uuid::parse_str(&entry.id)
-                    .ok()
-                    .and_then(|u| device.summaries().get(&ChildId(u)))
+            let mut phone = open(&dir)?;
+            phone.set_rules(homevisit_server::settings::load_rules(&rules)?);
+            let names = phone.children()?;
+            for entry in phone.due(on.unwrap_or_else(today))? {
+                let name = names
+                    .iter()
+                    .find(|s| s.id.to_string() == entry.id)
                     .map_or("?", |s| s.name.as_str());
                 println!(
                     "{}  {}  {}  due {}  {}{}",
@@ -303,28 +244,15 @@ pub fn run(args: FieldArgs) -> Result<()> {
             address,
             hukou,
         } => {
-            let saved = state.saved()?;
-            let scope = homevisit_sync_core::sync::Scope::new(saved.session.scope.iter());
-            if !scope.contains(&village) {
-                bail!(
-                    "village {village} is outside your regions ({}): the server would refuse it",
-                    saved.session.scope.join(", ")
-                );
-            }
-            let by = saved.username;
-            let sex: Sex = sex.parse()?;
-            let mut device = state.device()?;
-            let profile = Profile {
+            let id = open(&dir)?.add_child(&NewChild {
                 name,
                 sex,
                 birth_date,
                 id_number: None,
-                hukou_place: hukou,
-                address,
                 village_code: village,
-                registered_on: today(),
-            };
-            let id = device.create(&profile, &by, now())?;
+                address,
+                hukou_place: hukou,
+            })?;
             println!("{id}");
         }
         FieldCommand::Record {
@@ -336,61 +264,53 @@ pub fn run(args: FieldArgs) -> Result<()> {
             told,
             photo,
         } => {
-            let by = state.saved()?.username;
-            let id = ChildId(uuid::Uuid::parse_str(&child).context("the child id is a UUID")?);
-            let kind: RecordKind = kind.parse()?;
             let date = date.unwrap_or_else(today);
-            let at = now();
-            let mut version = match kind {
+            let mut phone = open(&dir)?;
+            let record = match kind.parse::<RecordKind>()? {
                 RecordKind::HomeVisit => {
-                    RecordVersion::home_visit(date, &by, at, Findings::default())
-                }
-                RecordKind::Danger => {
-                    let found = danger
+                    let photos = photo
                         .iter()
-                        .map(|d| d.parse::<DangerKind>())
-                        .collect::<Result<Vec<_>, _>>()?;
-                    if found.is_empty() {
-                        bail!("a danger record needs at least one --danger");
-                    }
-                    let notified = told
-                        .iter()
-                        .map(|t| {
-                            Ok(Notified {
-                                party: Some(t.parse::<Party>()?),
-                                whom: String::new(),
-                                at,
-                            })
+                        .map(|path| {
+                            std::fs::read(path)
+                                .with_context(|| format!("reading {}", path.display()))
                         })
-                        .collect::<Result<Vec<_>, homevisit_sync_core::vocab::UnknownKey>>()?;
-                    let details = DangerDetails {
-                        found,
-                        notified,
-                        outcome: None,
-                    };
-                    RecordVersion::danger(date, &by, at, details)
+                        .collect::<Result<Vec<_>>>()?;
+                    phone.record_home_visit(&child, date, Findings::default(), &notes, &photos)?
                 }
+                RecordKind::Danger => phone.report_danger(
+                    &child,
+                    date,
+                    &DangerReport {
+                        kinds: danger,
+                        notified: told,
+                        notes,
+                    },
+                )?,
                 RecordKind::Contact => {
-                    RecordVersion::contact(date, &by, at, homevisit_sync_core::file::Channel::Phone)
+                    phone.record_contact(&child, date, Channel::Phone, &notes)?
                 }
+                RecordKind::WorkLog => phone.record_work_log(&child, date, &notes, "")?,
+                RecordKind::Assistance => phone.record_assistance(&child, date, &notes, "")?,
                 other => bail!("record --kind {} is not offered here", other.key()),
-            }
-            .with_notes(&notes);
-            homevisit_server::files::private_dir(&state.photos())?;
-            for path in photo {
-                let bytes =
-                    std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
-                let processed = photo::process(&bytes, &PhotoLimits::default())?;
-                let keep = state.photos().join(format!("{}.jpg", processed.sha256));
-                std::fs::write(&keep, &processed.jpeg)?;
-                version.photos.push(processed.sha256);
-            }
-            let mut device = state.device()?;
-            let record = device.edit(&id, |f| f.add_record(kind, &version, &by, at))?;
+            };
             println!("{record}");
         }
-        FieldCommand::Sync => sync(&state)?,
-        FieldCommand::Alerts { status, follow } => alerts(&state, &status, follow)?,
+        FieldCommand::Sync => {
+            let mut phone = open(&dir)?;
+            let report = phone.sync()?;
+            if report.wiped {
+                forget_key(&dir);
+                println!("this device was revoked: its data is wiped");
+            } else {
+                println!(
+                    "synced: {} files, {} round trips, {} photos uploaded",
+                    phone.status()?.files,
+                    report.round_trips,
+                    report.photos_uploaded
+                );
+            }
+        }
+        FieldCommand::Alerts { status, follow } => alerts(&mut open(&dir)?, &status, follow)?,
     }
     Ok(())
 }
@@ -407,26 +327,9 @@ fn alert_line(alert: &serde_json::Value) -> String {
     )
 }
 
-/// Runs `f` with a client, refreshing the session once if the access token has expired.
-fn with_session<T>(
-    state: &State,
-    mut f: impl FnMut(&Client) -> Result<T, ClientError>,
-) -> Result<T> {
-    let (mut client, mut saved) = state.client()?;
-    match f(&client) {
-        Err(ClientError::Api { status: 401, .. }) => {
-            if !refreshed(state, &mut client, &mut saved)? {
-                bail!("this device was revoked: sync to wipe it");
-            }
-            Ok(f(&client)?)
-        }
-        other => Ok(other?),
-    }
-}
-
-fn alerts(state: &State, status: &str, follow: bool) -> Result<()> {
+fn alerts(phone: &mut Phone, status: &str, follow: bool) -> Result<()> {
     if !follow {
-        let list = with_session(state, |c| c.get(&format!("/api/v1/alerts?status={status}")))?;
+        let list = phone.call(|c| c.get(&format!("/api/v1/alerts?status={status}")))?;
         for alert in list["alerts"].as_array().into_iter().flatten() {
             println!("{}", alert_line(alert));
         }
@@ -436,7 +339,7 @@ fn alerts(state: &State, status: &str, follow: bool) -> Result<()> {
     let mut last = None;
     use std::io::Write;
     loop {
-        let mut stream = with_session(state, |c| c.alert_stream(last))?;
+        let mut stream = phone.call(|c| c.alert_stream(last))?;
         if last.is_none() {
             println!("following alerts as they come (Ctrl-C to stop)");
             std::io::stdout().flush()?;
@@ -452,91 +355,4 @@ fn alerts(state: &State, status: &str, follow: bool) -> Result<()> {
             last = Some(event.id);
         }
     }
-}
-
-fn refreshed(state: &State, client: &mut Client, saved: &mut Saved) -> Result<bool> {
-    match client.refresh() {
-        Ok(session) => {
-            saved.session = session.clone();
-            state.save(saved)?;
-            Ok(true)
-        }
-        Err(ClientError::Api { code, .. }) if code == "device_revoked" => Ok(false),
-        Err(e) => Err(e.into()),
-    }
-}
-
-fn sync(state: &State) -> Result<()> {
-    let (mut client, mut saved) = state.client()?;
-    let mut device = state.device()?;
-    for attempt in 0..2 {
-        match upload_photos(state, &client).and_then(|n| {
-            client
-                .sync_device(&mut device)
-                .map(|(outcome, rounds)| (outcome, rounds, n))
-        }) {
-            Ok((Outcome::Wipe, _, _)) => {
-                state.wipe(device)?;
-                println!("this device was revoked: its data is wiped");
-                return Ok(());
-            }
-            Ok((_, rounds, photos)) => {
-                println!(
-                    "synced: {} files, {rounds} round trips, {photos} photos uploaded",
-                    device.len()
-                );
-                return Ok(());
-            }
-            Err(ClientError::Api { status: 401, .. }) if attempt == 0 => {
-                if !refreshed(state, &mut client, &mut saved)? {
-                    state.wipe(device)?;
-                    println!("this device was revoked: its data is wiped");
-                    return Ok(());
-                }
-            }
-            Err(e) => return Err(e.into()),
-        }
-    }
-    bail!("the server refused the refreshed session")
-}
-
-fn upload_photos(state: &State, client: &Client) -> Result<usize, ClientError> {
-    let Ok(dir) = std::fs::read_dir(state.photos()) else {
-        return Ok(0);
-    };
-    let token = client
-        .session
-        .as_ref()
-        .map(|s| s.access_token.clone())
-        .ok_or(ClientError::NoSession)?;
-    let mut sent = 0;
-    for entry in dir.flatten() {
-        let path = entry.path();
-        let Some(sha) = path.file_stem().and_then(|s| s.to_str()) else {
-            continue;
-        };
-        let bytes = std::fs::read(&path).map_err(|e| ClientError::Transport(e.to_string()))?;
-        let reply = client.call(
-            "PUT",
-            &format!("/api/v1/blobs/{sha}"),
-            Some(&token),
-            "image/jpeg",
-            &bytes,
-        )?;
-        match reply.status {
-            200 | 201 => {
-                let _ = std::fs::remove_file(&path);
-                sent += 1;
-            }
-            status => {
-                return Err(ClientError::Api {
-                    status,
-                    code: reply.code().unwrap_or_default(),
-                    message: String::new(),
-                    files: Vec::new(),
-                });
-            }
-        }
-    }
-    Ok(sent)
 }

@@ -201,6 +201,11 @@ impl Replica {
         n
     }
 
+    /// How many files the last request carried changes or sync messages of.
+    pub fn in_flight(&self) -> usize {
+        self.sent.len() + self.sent_states.len()
+    }
+
     /// Builds the next request. Calling it again before `receive` builds it afresh (a retry).
     pub fn request(&mut self) -> Vec<u8> {
         let mut req = Request {

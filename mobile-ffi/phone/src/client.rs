@@ -1,7 +1,8 @@
-//! A client of the homevisit API, as the phone app speaks it: login, token refresh, sync and
-//! the read APIs, over HTTPS with rustls. `homevisit field`, the end-to-end tests and the
-//! benchmark use it.
+//! A client of the homevisit API, as the phone speaks it: login, token refresh, sync and the
+//! read APIs, over a [`Transport`]. [`crate::Phone`], the end-to-end tests and the benchmark use
+//! it.
 
+use crate::transport::{HttpRequest, Https, Transport};
 use homevisit_sync_core::device::Device;
 use homevisit_sync_core::sync::device::Outcome;
 use serde::Deserialize;
@@ -9,7 +10,6 @@ use serde_json::Value;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
-use ureq::tls::{Certificate, RootCerts, TlsConfig};
 
 /// What a call can fail with.
 #[derive(Debug, thiserror::Error)]
@@ -55,12 +55,9 @@ pub struct Reply {
     pub response_header_bytes: usize,
 }
 
-/// `Name: value\r\n` lines of a header map.
-fn header_len(headers: &ureq::http::HeaderMap) -> usize {
-    headers
-        .iter()
-        .map(|(n, v)| n.as_str().len() + 2 + v.len() + 2)
-        .sum()
+/// `Name: value\r\n` lines of headers.
+fn header_len<'a>(headers: impl Iterator<Item = (&'a str, &'a str)>) -> usize {
+    headers.map(|(n, v)| n.len() + 2 + v.len() + 2).sum()
 }
 
 impl Reply {
@@ -74,7 +71,8 @@ impl Reply {
         self.json()["code"].as_str().map(str::to_owned)
     }
 
-    fn into_result(self) -> Result<Reply, ClientError> {
+    /// The reply, or the server's refusal as [`ClientError::Api`].
+    pub fn into_result(self) -> Result<Reply, ClientError> {
         if self.status < 400 {
             return Ok(self);
         }
@@ -112,14 +110,41 @@ pub struct Session {
     pub scope: Vec<String>,
     /// The device id.
     pub device_id: String,
+    /// Seconds the access token is valid for from when it was issued.
+    #[serde(default)]
+    pub expires_in: i64,
+}
+
+/// What one sync took and carried.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Exchange {
+    /// How it ended.
+    pub outcome: Outcome,
+    /// HTTP round trips.
+    pub rounds: usize,
+    /// Files whose changes went up (counted once per round that carried them).
+    pub sent: usize,
+    /// Files whose changes came down.
+    pub received: usize,
 }
 
 /// A connection to one server, with a session once logged in.
 pub struct Client {
-    agent: ureq::Agent,
+    transport: Arc<dyn Transport>,
+    /// The built-in stack, when it is the transport: the alert stream needs it.
+    https: Option<Https>,
     base: String,
     /// The current session.
     pub session: Option<Session>,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("base", &self.base)
+            .field("logged_in", &self.session.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 fn transport(e: impl std::fmt::Display) -> ClientError {
@@ -127,32 +152,36 @@ fn transport(e: impl std::fmt::Display) -> ClientError {
 }
 
 impl Client {
-    /// A client of `base` (`https://host:port`), trusting the system roots, or only the
-    /// certificates in the PEM file `ca` when given.
+    /// A client of `base` (`https://host:port`) over the built-in HTTPS, trusting the system
+    /// roots, or only the certificates in the PEM file `ca` when given.
     pub fn new(base: &str, ca: Option<&Path>) -> Result<Client, ClientError> {
-        let roots = match ca {
-            Some(path) => {
-                use rustls::pki_types::CertificateDer;
-                use rustls::pki_types::pem::PemObject;
-                let mut certs = Vec::new();
-                for cert in CertificateDer::pem_file_iter(path).map_err(transport)? {
-                    let der = cert.map_err(transport)?;
-                    certs.push(Certificate::from_der(der.as_ref()).to_owned());
-                }
-                RootCerts::Specific(Arc::new(certs))
-            }
-            None => RootCerts::WebPki,
-        };
-        let config = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .timeout_global(Some(Duration::from_secs(120)))
-            .tls_config(TlsConfig::builder().root_certs(roots).build())
-            .build();
+        let pem = ca
+            .map(|path| {
+                std::fs::read(path).map_err(|e| transport(format!("{}: {e}", path.display())))
+            })
+            .transpose()?;
+        Client::with_pem(base, pem.as_deref())
+    }
+
+    /// [`Client::new`] with the CA certificates given as PEM text.
+    pub fn with_pem(base: &str, ca_pem: Option<&[u8]>) -> Result<Client, ClientError> {
+        let https = Https::new(ca_pem).map_err(transport)?;
         Ok(Client {
-            agent: config.into(),
+            transport: Arc::new(https.clone()),
+            https: Some(https),
             base: base.trim_end_matches('/').to_owned(),
             session: None,
         })
+    }
+
+    /// A client of `base` over the app's own transport.
+    pub fn with_transport(base: &str, transport: Arc<dyn Transport>) -> Client {
+        Client {
+            transport,
+            https: None,
+            base: base.trim_end_matches('/').to_owned(),
+            session: None,
+        }
     }
 
     /// Sends one request; `token` adds `Authorization: Bearer`.
@@ -178,25 +207,24 @@ impl Client {
         headers: &[(&str, &str)],
     ) -> Result<Reply, ClientError> {
         let url = format!("{}{path}", self.base);
-        let mut request = ureq::http::Request::builder().method(method).uri(&url);
-        for (name, value) in headers {
-            request = request.header(*name, *value);
-        }
+        let mut sent: Vec<(String, String)> = headers
+            .iter()
+            .map(|(n, v)| ((*n).to_owned(), (*v).to_owned()))
+            .collect();
         if let Some(t) = token {
-            request = request.header("Authorization", format!("Bearer {t}"));
+            sent.push(("Authorization".into(), format!("Bearer {t}")));
         }
         if !body.is_empty() || method == "POST" || method == "PUT" {
-            request = request.header("Content-Type", content_type);
+            sent.push(("Content-Type".into(), content_type.to_owned()));
         }
-        let request = request.body(body.to_vec()).map_err(transport)?;
-        // The request line, our headers, and the ones the agent adds (Host, Content-Length,
+        // The request line, our headers, and the ones a stack adds (Host, Content-Length,
         // User-Agent, Accept), with the blank line that ends them.
         let host = self.base.split("://").nth(1).unwrap_or_default();
         let request_header_bytes = method.len()
             + 1
             + path.len()
             + 11
-            + header_len(request.headers())
+            + header_len(sent.iter().map(|(n, v)| (n.as_str(), v.as_str())))
             + 8
             + host.len()
             + 18
@@ -205,26 +233,30 @@ impl Client {
             + "ureq/3.x.y".len()
             + 13
             + 2;
-        let mut response = self.agent.run(request).map_err(transport)?;
-        let response_header_bytes =
-            "HTTP/1.1 200 OK\r\n".len() + header_len(response.headers()) + 2;
-        let status = response.status().as_u16();
-        let content_type = response
-            .headers()
-            .get("content-type")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default()
-            .to_owned();
-        let body = response
-            .body_mut()
-            .with_config()
-            .limit(256 << 20)
-            .read_to_vec()
+        let response = self
+            .transport
+            .send(HttpRequest {
+                method: method.to_owned(),
+                url,
+                headers: sent,
+                body: body.to_vec(),
+            })
             .map_err(transport)?;
+        let response_header_bytes = "HTTP/1.1 200 OK\r\n".len()
+            + header_len(
+                response
+                    .headers
+                    .iter()
+                    .map(|(n, v)| (n.as_str(), v.as_str())),
+            )
+            + 2;
         Ok(Reply {
-            status,
-            content_type,
-            body,
+            status: response.status,
+            content_type: response
+                .header("content-type")
+                .unwrap_or_default()
+                .to_owned(),
+            body: response.body,
             request_header_bytes,
             response_header_bytes,
         })
@@ -246,7 +278,8 @@ impl Client {
         )
     }
 
-    fn access(&self) -> Result<&str, ClientError> {
+    /// The session's access token.
+    pub fn access(&self) -> Result<&str, ClientError> {
         self.session
             .as_ref()
             .map(|s| s.access_token.as_str())
@@ -311,9 +344,17 @@ impl Client {
     /// A file the server refuses (by naming it in its error) is set aside on the device, with
     /// its unsent work, and the rest syncs on: one bad file never blocks the others.
     pub fn sync_device(&self, device: &mut Device) -> Result<(Outcome, usize), ClientError> {
+        let exchange = self.exchange(device)?;
+        Ok((exchange.outcome, exchange.rounds))
+    }
+
+    /// [`Client::sync_device`], telling also how many files went each way.
+    pub fn exchange(&self, device: &mut Device) -> Result<Exchange, ClientError> {
         const MAX_ROUNDS: usize = 64;
+        let (mut sent, mut received) = (0, 0);
         for round in 1..=MAX_ROUNDS {
             let frame = device.sync_request()?;
+            sent += device.files_in_request();
             let answer = match self.sync(&frame) {
                 Ok(answer) => answer,
                 Err(ClientError::Api {
@@ -342,9 +383,15 @@ impl Client {
             let now_ms = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| d.as_millis() as i64);
-            match device.sync_receive(&answer, now_ms)? {
-                Outcome::Again => continue,
-                outcome => return Ok((outcome, round)),
+            let outcome = device.sync_receive(&answer, now_ms)?;
+            received += device.files_in_last_response();
+            if outcome != Outcome::Again {
+                return Ok(Exchange {
+                    outcome,
+                    rounds: round,
+                    sent,
+                    received,
+                });
             }
         }
         Err(ClientError::Unsettled(MAX_ROUNDS))
@@ -359,10 +406,14 @@ impl Client {
     }
 
     /// Opens the alert event stream, resuming after `last_event_id` when given.
+    /// Only the built-in HTTPS streams: an app's own transport answers whole responses.
     pub fn alert_stream(&self, last_event_id: Option<i64>) -> Result<AlertStream, ClientError> {
         let url = format!("{}/api/v1/alerts/stream", self.base);
-        let mut request = self
-            .agent
+        let https = self.https.as_ref().ok_or_else(|| {
+            ClientError::Transport("the alert stream needs the built-in HTTPS transport".into())
+        })?;
+        let mut request = https
+            .agent()
             .get(&url)
             .header("Authorization", format!("Bearer {}", self.access()?))
             .header("Accept", "text/event-stream");

@@ -1,0 +1,932 @@
+//! [`Phone`]: one field device, whole. Its files, its session and its photo outbox all live in
+//! the encrypted device store; nothing of them is written to disk in clear.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use homevisit_sync_core::device::{Device, DeviceError};
+use homevisit_sync_core::file::{
+    Channel, ChildFileView, ChildId, DangerDetails, FileSummary, Findings, Notified, Profile,
+    RecordVersion,
+};
+use homevisit_sync_core::photo::{self, PhotoError, PhotoLimits};
+use homevisit_sync_core::rules::{DueEntry, RuleSet};
+use homevisit_sync_core::store::{StoreError, StoreKey};
+use homevisit_sync_core::sync::Scope;
+use homevisit_sync_core::sync::alerts::Alert;
+use homevisit_sync_core::sync::device::Outcome;
+use homevisit_sync_core::vocab::{DangerKind, Party, RecordKind};
+use serde::{Deserialize, Serialize};
+
+use crate::client::{Client, ClientError, Session};
+use crate::transport::Transport;
+
+/// The store's file inside the phone's directory.
+const STORE_FILE: &str = "store";
+/// Settings kept (encrypted) in the store.
+const ACCOUNT: &str = "account";
+const DEVICE_ID: &str = "device_id";
+const OWNER: &str = "owner";
+/// A token this close to expiry is refreshed before it is used.
+const REFRESH_MARGIN_S: i64 = 60;
+/// Photos go up in pieces this size, so a cut 2G connection resumes instead of restarting.
+pub const PHOTO_PIECE: usize = 64 * 1024;
+
+/// What a phone call can fail with. Messages name what failed, never a child's data.
+#[derive(Debug, thiserror::Error)]
+pub enum PhoneError {
+    /// The key does not open this phone's store.
+    #[error("the key does not open this phone's store: it was created under another key")]
+    WrongKey,
+    /// The store is damaged, or a newer app wrote it.
+    #[error("the phone's store cannot be read: {0}")]
+    Damaged(String),
+    /// The store could not be written (disk full, I/O).
+    #[error("the phone's store failed: {0}")]
+    Storage(String),
+    /// This phone was wiped; open a new one.
+    #[error("this phone was wiped: its data and session are gone")]
+    Wiped,
+    /// Nobody is logged in on this phone.
+    #[error("not logged in: log in first")]
+    NotLoggedIn,
+    /// The session ended (logged out elsewhere, or the refresh token expired); log in again.
+    #[error("the session ended ({0}): log in again")]
+    SessionEnded(String),
+    /// No answer from the server, after retrying.
+    #[error("no answer from the server: {0}")]
+    Network(String),
+    /// The server refused the request.
+    #[error("the server refused: {status} {code}: {message}")]
+    Server {
+        /// HTTP status.
+        status: u16,
+        /// Its stable error code.
+        code: String,
+        /// Its message.
+        message: String,
+    },
+    /// An argument is not acceptable (an unknown vocabulary key, a malformed id).
+    #[error("invalid {what}: {why}")]
+    Invalid {
+        /// Which argument.
+        what: &'static str,
+        /// Why.
+        why: String,
+    },
+    /// The phone holds no file with this id.
+    #[error("no child file {0} on this phone")]
+    NoSuchChild(String),
+    /// The phone holds no alert with this id.
+    #[error("no alert {0} on this phone")]
+    NoSuchAlert(String),
+    /// The village lies outside the regions of the account.
+    #[error("village {0} is outside your regions: the server would refuse it")]
+    OutOfScope(String),
+    /// A photo was refused: not an image, corrupt, or too large to decode safely.
+    #[error("photo {index}: {why}")]
+    Photo {
+        /// Its position among the photos given, from 0.
+        index: usize,
+        /// Why.
+        why: String,
+    },
+}
+
+impl From<StoreError> for PhoneError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::WrongKey => PhoneError::WrongKey,
+            StoreError::Corrupt { .. } | StoreError::NewerVersion { .. } => {
+                PhoneError::Damaged(e.to_string())
+            }
+            other => PhoneError::Storage(other.to_string()),
+        }
+    }
+}
+
+impl From<DeviceError> for PhoneError {
+    fn from(e: DeviceError) -> Self {
+        match e {
+            DeviceError::Store(e) => e.into(),
+            DeviceError::Damaged { .. } => PhoneError::Damaged(e.to_string()),
+            DeviceError::NoSuchFile(id) => PhoneError::NoSuchChild(id.to_string()),
+            DeviceError::File(e) => PhoneError::Invalid {
+                what: "edit",
+                why: e.to_string(),
+            },
+            DeviceError::Sync(e) => PhoneError::Server {
+                status: 200,
+                code: "unreadable_response".into(),
+                message: e.to_string(),
+            },
+        }
+    }
+}
+
+impl From<ClientError> for PhoneError {
+    fn from(e: ClientError) -> Self {
+        match e {
+            ClientError::Api {
+                status,
+                code,
+                message,
+                ..
+            } => PhoneError::Server {
+                status,
+                code,
+                message,
+            },
+            ClientError::Transport(why) => PhoneError::Network(why),
+            ClientError::NoSession => PhoneError::NotLoggedIn,
+            ClientError::Device(e) => e.into(),
+            ClientError::Unsettled(n) => PhoneError::Server {
+                status: 200,
+                code: "unsettled".into(),
+                message: format!("sync did not settle in {n} rounds"),
+            },
+        }
+    }
+}
+
+/// The account the phone is logged in with: kept encrypted in the store.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Account {
+    server: String,
+    ca_pem: Option<String>,
+    username: String,
+    session: Session,
+    /// Unix seconds the access token expires at.
+    expires_at: i64,
+}
+
+/// How a sync went.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SyncReport {
+    /// Files whose changes went up.
+    pub files_sent: usize,
+    /// Files whose changes came down.
+    pub files_received: usize,
+    /// HTTP round trips of the sync itself (photos not counted).
+    pub round_trips: usize,
+    /// Photos delivered from the outbox.
+    pub photos_uploaded: usize,
+    /// The server revoked this device and the phone wiped itself: delete the key too.
+    pub wiped: bool,
+}
+
+/// How often and how patiently to retry when no answer comes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retry {
+    /// Tries in all, at least 1.
+    pub attempts: u32,
+    /// Wait before the second try; doubled before each further one.
+    pub first_delay: Duration,
+}
+
+impl Default for Retry {
+    fn default() -> Self {
+        Retry {
+            attempts: 3,
+            first_delay: Duration::from_secs(2),
+        }
+    }
+}
+
+/// Who is logged in, what the phone holds and what waits to be sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Status {
+    /// The account's username, if logged in.
+    pub username: Option<String>,
+    /// The server, if logged in.
+    pub server: Option<String>,
+    /// The account's role key.
+    pub role: Option<String>,
+    /// Files held.
+    pub files: usize,
+    /// Photos waiting in the outbox.
+    pub photos_waiting: usize,
+    /// Alert acknowledgements not yet sent.
+    pub acks_waiting: usize,
+    /// Files the server refused, set aside with their work.
+    pub set_aside: Vec<String>,
+}
+
+/// A child to register.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewChild {
+    /// Name.
+    pub name: String,
+    /// `female` or `male`.
+    pub sex: String,
+    /// Date of birth.
+    pub birth_date: NaiveDate,
+    /// The 18-character resident identity number, if known.
+    pub id_number: Option<String>,
+    /// The 12-digit village code.
+    pub village_code: String,
+    /// Home address.
+    pub address: String,
+    /// Place of household registration.
+    pub hukou_place: String,
+}
+
+/// A danger found on a visit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DangerReport {
+    /// What was found: `living_alone`, `domestic_violence`, ... at least one.
+    pub kinds: Vec<String>,
+    /// Who was told now: `police`, `supervisor`, `civil_affairs`, ...
+    pub notified: Vec<String>,
+    /// Notes.
+    pub notes: String,
+}
+
+/// One field device: an encrypted store, a session, a sync loop and a photo outbox.
+///
+/// Every method that talks to the server blocks until it is done (seconds on 2G): call it off
+/// the UI thread.
+pub struct Phone {
+    dir: PathBuf,
+    device: Option<Device>,
+    account: Option<Account>,
+    transport: Option<Arc<dyn Transport>>,
+    rules: RuleSet,
+    retry: Retry,
+    limits: PhotoLimits,
+}
+
+impl std::fmt::Debug for Phone {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Phone")
+            .field("dir", &self.dir)
+            .field("open", &self.device.is_some())
+            .field("logged_in", &self.account.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+fn now() -> DateTime<Utc> {
+    DateTime::from_timestamp(unix_now(), 0).unwrap_or_default()
+}
+
+fn parse<T: std::str::FromStr>(what: &'static str, text: &str) -> Result<T, PhoneError>
+where
+    T::Err: std::fmt::Display,
+{
+    text.parse().map_err(|e: T::Err| PhoneError::Invalid {
+        what,
+        why: e.to_string(),
+    })
+}
+
+/// A child id as the app passes it.
+pub fn child_id(text: &str) -> Result<ChildId, PhoneError> {
+    uuid::Uuid::parse_str(text)
+        .map(ChildId)
+        .map_err(|_| PhoneError::Invalid {
+            what: "child id",
+            why: "a child file's id is a UUID".into(),
+        })
+}
+
+impl Phone {
+    /// Opens the phone kept in `dir` (created if missing) under `key`, 32 bytes the platform
+    /// keystore holds. A wrong key is [`PhoneError::WrongKey`], never garbage.
+    pub fn open(dir: &Path, key: [u8; 32]) -> Result<Phone, PhoneError> {
+        std::fs::create_dir_all(dir).map_err(|e| PhoneError::Storage(e.to_string()))?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700));
+        }
+        let device = Device::open(&dir.join(STORE_FILE), &StoreKey::new(key))?;
+        let account = match device.setting(ACCOUNT)? {
+            Some(bytes) => Some(
+                serde_json::from_slice(&bytes)
+                    .map_err(|_| PhoneError::Damaged("the stored session".into()))?,
+            ),
+            None => None,
+        };
+        let rules = RuleSet::preset("tiedong").map_err(|e| PhoneError::Invalid {
+            what: "rules",
+            why: e.to_string(),
+        })?;
+        Ok(Phone {
+            dir: dir.to_owned(),
+            device: Some(device),
+            account,
+            transport: None,
+            rules,
+            retry: Retry::default(),
+            limits: PhotoLimits::default(),
+        })
+    }
+
+    /// Sends through the app's own transport from now on instead of the built-in HTTPS.
+    pub fn set_transport(&mut self, transport: Option<Arc<dyn Transport>>) {
+        self.transport = transport;
+    }
+
+    /// Sets how the sync retries when no answer comes.
+    pub fn set_retry(&mut self, retry: Retry) {
+        self.retry = retry;
+    }
+
+    /// The rules the due list follows (the `tiedong` preset until set).
+    pub fn set_rules(&mut self, rules: RuleSet) {
+        self.rules = rules;
+    }
+
+    /// Where the phone keeps its store.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    fn device(&self) -> Result<&Device, PhoneError> {
+        self.device.as_ref().ok_or(PhoneError::Wiped)
+    }
+
+    fn device_mut(&mut self) -> Result<&mut Device, PhoneError> {
+        self.device.as_mut().ok_or(PhoneError::Wiped)
+    }
+
+    fn account(&self) -> Result<&Account, PhoneError> {
+        self.device()?;
+        self.account.as_ref().ok_or(PhoneError::NotLoggedIn)
+    }
+
+    fn client_for(&self, server: &str, ca_pem: Option<&str>) -> Result<Client, PhoneError> {
+        match &self.transport {
+            Some(t) => Ok(Client::with_transport(server, t.clone())),
+            None => {
+                if !server.starts_with("https://") {
+                    return Err(PhoneError::Invalid {
+                        what: "server",
+                        why: "the built-in transport speaks HTTPS only: https://host:port".into(),
+                    });
+                }
+                Client::with_pem(server, ca_pem.map(str::as_bytes)).map_err(|e| match e {
+                    ClientError::Transport(why) => PhoneError::Invalid {
+                        what: "CA certificate",
+                        why,
+                    },
+                    other => other.into(),
+                })
+            }
+        }
+    }
+
+    fn save_account(&mut self, account: Option<Account>) -> Result<(), PhoneError> {
+        let bytes = account
+            .as_ref()
+            .map(serde_json::to_vec)
+            .transpose()
+            .map_err(|e| PhoneError::Storage(e.to_string()))?;
+        self.device_mut()?.set_setting(ACCOUNT, bytes.as_deref())?;
+        self.account = account;
+        Ok(())
+    }
+
+    /// Logs in and registers this phone with the server. The phone keeps one installation id
+    /// for life; a phone holding another user's files refuses until it is wiped.
+    pub fn login(
+        &mut self,
+        server: &str,
+        ca_pem: Option<&str>,
+        username: &str,
+        password: &str,
+        device_name: &str,
+    ) -> Result<Session, PhoneError> {
+        let device = self.device()?;
+        if let Some(owner) = device.setting(OWNER)?
+            && owner != username.as_bytes()
+            && !device.is_empty()
+        {
+            return Err(PhoneError::Invalid {
+                what: "username",
+                why: "this phone holds another user's files: wipe it before another user logs in"
+                    .into(),
+            });
+        }
+        let device_id = match device.setting(DEVICE_ID)? {
+            Some(id) => String::from_utf8_lossy(&id).into_owned(),
+            None => uuid::Uuid::new_v4().to_string(),
+        };
+        let mut client = self.client_for(server, ca_pem)?;
+        let session = retrying(self.retry, || {
+            client
+                .login(username, password, &device_id, device_name)
+                .cloned()
+        })?;
+        let device = self.device_mut()?;
+        device.set_setting(DEVICE_ID, Some(device_id.as_bytes()))?;
+        device.set_setting(OWNER, Some(username.as_bytes()))?;
+        self.save_account(Some(Account {
+            server: server.trim_end_matches('/').to_owned(),
+            ca_pem: ca_pem.map(str::to_owned),
+            username: username.to_owned(),
+            expires_at: unix_now() + session.expires_in,
+            session: session.clone(),
+        }))?;
+        Ok(session)
+    }
+
+    /// Ends the session on the server and forgets it here; the files stay for the next login.
+    /// Returns whether the server confirmed (false when it could not be reached: the session
+    /// then ends when its tokens expire).
+    pub fn logout(&mut self) -> Result<bool, PhoneError> {
+        let account = self.account()?.clone();
+        let client = self.client_for(&account.server, account.ca_pem.as_deref())?;
+        let confirmed = client
+            .post_json(
+                "/api/v1/auth/logout",
+                None,
+                &serde_json::json!({ "refresh_token": account.session.refresh_token }),
+            )
+            .is_ok_and(|r| r.status < 300);
+        self.save_account(None)?;
+        Ok(confirmed)
+    }
+
+    /// Deletes the store and everything in it: files, session, photos. The app must then
+    /// delete the key from the keystore. Every later call is [`PhoneError::Wiped`].
+    pub fn wipe(&mut self) -> Result<(), PhoneError> {
+        self.account = None;
+        match self.device.take() {
+            Some(device) => device.wipe()?,
+            None => {
+                homevisit_sync_core::store::DeviceStore::delete_files(&self.dir.join(STORE_FILE))?
+            }
+        }
+        Ok(())
+    }
+
+    /// What the phone holds and what waits to be sent.
+    pub fn status(&self) -> Result<Status, PhoneError> {
+        let device = self.device()?;
+        Ok(Status {
+            username: self.account.as_ref().map(|a| a.username.clone()),
+            server: self.account.as_ref().map(|a| a.server.clone()),
+            role: self.account.as_ref().map(|a| a.session.role.clone()),
+            files: device.len(),
+            photos_waiting: device.outbox()?.len(),
+            acks_waiting: device.pending_acks(),
+            set_aside: device
+                .quarantined()?
+                .iter()
+                .map(ToString::to_string)
+                .collect(),
+        })
+    }
+
+    /// Every file's summary, by id.
+    pub fn children(&self) -> Result<Vec<FileSummary>, PhoneError> {
+        Ok(self.device()?.summaries().values().cloned().collect())
+    }
+
+    /// Who is overdue or due soon on `on`, most overdue first.
+    pub fn due(&self, on: NaiveDate) -> Result<Vec<DueEntry>, PhoneError> {
+        Ok(self.device()?.due(&self.rules, on))
+    }
+
+    /// One child's whole file.
+    pub fn child(&mut self, id: &str) -> Result<ChildFileView, PhoneError> {
+        let id = child_id(id)?;
+        let file = self.device_mut()?.file(&id)?;
+        file.view().map_err(|e| PhoneError::Damaged(e.to_string()))
+    }
+
+    /// Registers a child in a village of the account's regions; returns the new file's id.
+    pub fn add_child(&mut self, child: &NewChild) -> Result<String, PhoneError> {
+        let account = self.account()?;
+        let scope = Scope::new(account.session.scope.iter());
+        if !scope.contains(&child.village_code) {
+            return Err(PhoneError::OutOfScope(child.village_code.clone()));
+        }
+        let by = account.username.clone();
+        let profile = Profile {
+            name: child.name.clone(),
+            sex: parse("sex", &child.sex)?,
+            birth_date: child.birth_date,
+            id_number: child.id_number.clone(),
+            hukou_place: child.hukou_place.clone(),
+            address: child.address.clone(),
+            village_code: child.village_code.clone(),
+            registered_on: now().date_naive(),
+        };
+        let id = self.device_mut()?.create(&profile, &by, now())?;
+        Ok(id.to_string())
+    }
+
+    fn record(
+        &mut self,
+        child: &str,
+        kind: RecordKind,
+        version: impl FnOnce(&str, DateTime<Utc>) -> RecordVersion,
+        photos: &[Vec<u8>],
+    ) -> Result<String, PhoneError> {
+        let id = child_id(child)?;
+        let by = self.account()?.username.clone();
+        let mut processed = Vec::with_capacity(photos.len());
+        for (index, bytes) in photos.iter().enumerate() {
+            let p =
+                photo::process(bytes, &self.limits).map_err(|e: PhotoError| PhoneError::Photo {
+                    index,
+                    why: e.to_string(),
+                })?;
+            processed.push(p);
+        }
+        let at = now();
+        let mut version = version(&by, at);
+        version
+            .photos
+            .extend(processed.iter().map(|p| p.sha256.clone()));
+        let items: Vec<(&str, &[u8])> = processed
+            .iter()
+            .map(|p| (p.sha256.as_str(), p.jpeg.as_slice()))
+            .collect();
+        let record = self.device_mut()?.edit_with_outbox(
+            &id,
+            |f| f.add_record(kind, &version, &by, at),
+            &items,
+        )?;
+        Ok(record.to_string())
+    }
+
+    /// Records a home visit: what the four findings say, notes, and photos as the camera gave
+    /// them (each is resized, stripped of metadata and kept encrypted until sent). Returns the
+    /// record's id.
+    pub fn record_home_visit(
+        &mut self,
+        child: &str,
+        date: NaiveDate,
+        findings: Findings,
+        notes: &str,
+        photos: &[Vec<u8>],
+    ) -> Result<String, PhoneError> {
+        self.record(
+            child,
+            RecordKind::HomeVisit,
+            |by, at| RecordVersion::home_visit(date, by, at, findings).with_notes(notes),
+            photos,
+        )
+    }
+
+    /// Records a contact by phone, message or meeting.
+    pub fn record_contact(
+        &mut self,
+        child: &str,
+        date: NaiveDate,
+        channel: Channel,
+        notes: &str,
+    ) -> Result<String, PhoneError> {
+        self.record(
+            child,
+            RecordKind::Contact,
+            |by, at| RecordVersion::contact(date, by, at, channel).with_notes(notes),
+            &[],
+        )
+    }
+
+    /// Reports a danger found (强制报告). A kind that must go to the police is flagged until
+    /// the police are among those told.
+    pub fn report_danger(
+        &mut self,
+        child: &str,
+        date: NaiveDate,
+        report: &DangerReport,
+    ) -> Result<String, PhoneError> {
+        let found = report
+            .kinds
+            .iter()
+            .map(|k| parse::<DangerKind>("danger kind", k))
+            .collect::<Result<Vec<_>, _>>()?;
+        if found.is_empty() {
+            return Err(PhoneError::Invalid {
+                what: "danger kind",
+                why: "a danger report names at least one kind".into(),
+            });
+        }
+        let parties = report
+            .notified
+            .iter()
+            .map(|p| parse::<Party>("party", p))
+            .collect::<Result<Vec<_>, _>>()?;
+        self.record(
+            child,
+            RecordKind::Danger,
+            |by, at| {
+                let details = DangerDetails {
+                    found,
+                    notified: parties
+                        .into_iter()
+                        .map(|party| Notified {
+                            party: Some(party),
+                            whom: String::new(),
+                            at,
+                        })
+                        .collect(),
+                    outcome: None,
+                };
+                RecordVersion::danger(date, by, at, details).with_notes(&report.notes)
+            },
+            &[],
+        )
+    }
+
+    /// Adds a work-log entry (工作日志) to a child's file.
+    pub fn record_work_log(
+        &mut self,
+        child: &str,
+        date: NaiveDate,
+        summary: &str,
+        notes: &str,
+    ) -> Result<String, PhoneError> {
+        self.record(
+            child,
+            RecordKind::WorkLog,
+            |by, at| RecordVersion::summary(date, by, at, summary).with_notes(notes),
+            &[],
+        )
+    }
+
+    /// Records care or assistance given (关爱帮扶).
+    pub fn record_assistance(
+        &mut self,
+        child: &str,
+        date: NaiveDate,
+        summary: &str,
+        notes: &str,
+    ) -> Result<String, PhoneError> {
+        self.record(
+            child,
+            RecordKind::Assistance,
+            |by, at| RecordVersion::summary(date, by, at, summary).with_notes(notes),
+            &[],
+        )
+    }
+
+    /// The alerts the server sent this account through sync, not closed, oldest first.
+    pub fn alerts(&self) -> Result<Vec<Alert>, PhoneError> {
+        Ok(self.device()?.alerts())
+    }
+
+    /// Acknowledges an alert offline; the acknowledgement goes with the next sync.
+    pub fn acknowledge_alert(&mut self, alert: &str, note: &str) -> Result<(), PhoneError> {
+        if self.device_mut()?.acknowledge_alert(alert, note, now())? {
+            Ok(())
+        } else {
+            Err(PhoneError::NoSuchAlert(alert.to_owned()))
+        }
+    }
+
+    /// A client with a session good for the next minute: refreshed first if it is about to
+    /// expire. `Ok(None)`: the server revoked this device.
+    fn session_client(&mut self, force_refresh: bool) -> Result<Option<Client>, PhoneError> {
+        let account = self.account()?.clone();
+        let mut client = self.client_for(&account.server, account.ca_pem.as_deref())?;
+        client.session = Some(account.session.clone());
+        if !force_refresh && unix_now() < account.expires_at - REFRESH_MARGIN_S {
+            return Ok(Some(client));
+        }
+        match retrying(self.retry, || client.refresh().cloned()) {
+            Ok(session) => {
+                self.save_account(Some(Account {
+                    expires_at: unix_now() + session.expires_in,
+                    session,
+                    ..account
+                }))?;
+                Ok(Some(client))
+            }
+            Err(ClientError::Api { code, .. }) if code == "device_revoked" => Ok(None),
+            Err(ClientError::Api {
+                status: 401, code, ..
+            }) => {
+                self.save_account(None)?;
+                Err(PhoneError::SessionEnded(code))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Calls the server's API with the session, refreshing it once after a 401. For what the
+    /// sync does not carry (the supervisor's alert lists and stream).
+    pub fn call<T>(
+        &mut self,
+        mut f: impl FnMut(&Client) -> Result<T, ClientError>,
+    ) -> Result<T, PhoneError> {
+        let revoked = || PhoneError::Server {
+            status: 401,
+            code: "device_revoked".into(),
+            message: "this device was revoked: sync to wipe it".into(),
+        };
+        let client = self.session_client(false)?.ok_or_else(revoked)?;
+        match retrying(self.retry, || f(&client)) {
+            Err(ClientError::Api { status: 401, .. }) => {
+                let client = self.session_client(true)?.ok_or_else(revoked)?;
+                Ok(retrying(self.retry, || f(&client))?)
+            }
+            other => Ok(other?),
+        }
+    }
+
+    /// Syncs with the server: waiting photos first (so the records that name them are
+    /// accepted), then every file, retrying when the connection is cut; sync is idempotent, so
+    /// a retry loses and duplicates nothing. A revoked device wipes itself here and says so in
+    /// [`SyncReport::wiped`].
+    pub fn sync(&mut self) -> Result<SyncReport, PhoneError> {
+        let mut report = SyncReport::default();
+        let Some(mut client) = self.session_client(false)? else {
+            return self.wiped(report);
+        };
+        let mut refreshed = false;
+        loop {
+            let device = self.device.as_mut().ok_or(PhoneError::Wiped)?;
+            match sync_once(&client, device, self.retry, &mut report) {
+                Ok(Outcome::Wipe) => return self.wiped(report),
+                Ok(_) => return Ok(report),
+                Err(ClientError::Api { status: 401, .. }) if !refreshed => {
+                    refreshed = true;
+                    match self.session_client(true)? {
+                        Some(c) => client = c,
+                        None => return self.wiped(report),
+                    }
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
+    fn wiped(&mut self, mut report: SyncReport) -> Result<SyncReport, PhoneError> {
+        self.wipe()?;
+        report.wiped = true;
+        Ok(report)
+    }
+}
+
+/// Photos first, then the files.
+fn sync_once(
+    client: &Client,
+    device: &mut Device,
+    retry: Retry,
+    report: &mut SyncReport,
+) -> Result<Outcome, ClientError> {
+    for name in device.outbox()? {
+        let Some(bytes) = device.outbox_item(&name)? else {
+            continue;
+        };
+        retrying(retry, || upload_photo(client, &name, &bytes))?;
+        device.outbox_remove(&name)?;
+        report.photos_uploaded += 1;
+    }
+    let exchange = retrying(retry, || client.exchange(device))?;
+    report.files_sent += exchange.sent;
+    report.files_received += exchange.received;
+    report.round_trips += exchange.rounds;
+    Ok(exchange.outcome)
+}
+
+/// Runs `f` until it gets an answer, waiting between tries as `retry` says.
+fn retrying<T>(
+    retry: Retry,
+    mut f: impl FnMut() -> Result<T, ClientError>,
+) -> Result<T, ClientError> {
+    let mut delay = retry.first_delay;
+    let mut tries = 1;
+    loop {
+        match f() {
+            Err(ClientError::Transport(_)) if tries < retry.attempts.max(1) => {
+                std::thread::sleep(delay);
+                delay *= 2;
+                tries += 1;
+            }
+            other => return other,
+        }
+    }
+}
+
+/// Uploads one photo in pieces, resuming where the server says it stands.
+fn upload_photo(client: &Client, name: &str, bytes: &[u8]) -> Result<(), ClientError> {
+    let token = client.access()?.to_owned();
+    let status = client.call(
+        "GET",
+        &format!("/api/v1/blobs/{name}/status"),
+        Some(&token),
+        "",
+        &[],
+    )?;
+    let status = status.into_result()?;
+    let answer = status.json();
+    if answer["stored"].as_bool() == Some(true) {
+        return Ok(());
+    }
+    let mut offset = answer["offset"].as_u64().unwrap_or(0) as usize;
+    let total = bytes.len();
+    while offset < total {
+        let end = (offset + PHOTO_PIECE).min(total);
+        let range = format!("bytes {}-{}/{total}", offset, end - 1);
+        let reply = client.call_with(
+            "PUT",
+            &format!("/api/v1/blobs/{name}"),
+            Some(&token),
+            "image/jpeg",
+            &bytes[offset..end],
+            &[("Content-Range", &range)],
+        )?;
+        match reply.status {
+            200 | 201 => return Ok(()),
+            202 => offset = end,
+            409 => {
+                offset = reply.json()["offset"]
+                    .as_u64()
+                    .map_or(0, |o| o as usize)
+                    .min(total)
+            }
+            _ => {
+                reply.into_result()?;
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_wrong_key_is_refused_and_the_right_one_still_opens() {
+        let dir = tempfile::tempdir().expect("dir");
+        drop(Phone::open(dir.path(), [7; 32]).expect("create"));
+        let e = Phone::open(dir.path(), [8; 32]).expect_err("wrong key");
+        assert!(matches!(e, PhoneError::WrongKey), "{e}");
+        Phone::open(dir.path(), [7; 32]).expect("the right key still opens");
+    }
+
+    #[test]
+    fn every_call_after_a_wipe_says_wiped_and_the_store_is_gone() {
+        let dir = tempfile::tempdir().expect("dir");
+        let mut phone = Phone::open(dir.path(), [1; 32]).expect("open");
+        phone.wipe().expect("wipe");
+        assert!(matches!(phone.children(), Err(PhoneError::Wiped)));
+        assert!(matches!(phone.sync(), Err(PhoneError::Wiped)));
+        assert!(matches!(
+            phone.record_contact(
+                &ChildId::new().to_string(),
+                now().date_naive(),
+                Channel::Phone,
+                ""
+            ),
+            Err(PhoneError::Wiped)
+        ));
+        assert!(!dir.path().join(STORE_FILE).exists());
+    }
+
+    #[test]
+    fn a_phone_never_logged_in_keeps_nothing_and_says_so() {
+        let dir = tempfile::tempdir().expect("dir");
+        let mut phone = Phone::open(dir.path(), [2; 32]).expect("open");
+        assert!(matches!(phone.sync(), Err(PhoneError::NotLoggedIn)));
+        let child = NewChild {
+            name: "x".into(),
+            sex: "female".into(),
+            birth_date: now().date_naive(),
+            id_number: None,
+            village_code: "210302001001".into(),
+            address: String::new(),
+            hukou_place: String::new(),
+        };
+        assert!(matches!(
+            phone.add_child(&child),
+            Err(PhoneError::NotLoggedIn)
+        ));
+        assert!(matches!(
+            phone.child("not-a-uuid"),
+            Err(PhoneError::Invalid { .. })
+        ));
+        assert!(matches!(
+            phone.child(&ChildId::new().to_string()),
+            Err(PhoneError::NoSuchChild(_))
+        ));
+        assert_eq!(phone.status().expect("status").files, 0);
+    }
+
+    #[test]
+    fn the_built_in_transport_refuses_plain_http() {
+        let dir = tempfile::tempdir().expect("dir");
+        let mut phone = Phone::open(dir.path(), [3; 32]).expect("open");
+        let e = phone
+            .login("http://127.0.0.1:1", None, "u", "p", "d")
+            .expect_err("plain http");
+        assert!(e.to_string().contains("HTTPS only"), "{e}");
+    }
+}
