@@ -17,10 +17,10 @@ use std::time::{Duration, Instant};
 use crate::report::{Report, ms};
 use crate::sync::{VILLAGE, date, files};
 
-const KEY: [u8; 32] = [42; 32];
+pub const KEY: [u8; 32] = [42; 32];
 
 /// Fills a phone's store as its first sync does: 200 files with 2 years of history.
-fn fill(path: &Path) -> Result<()> {
+pub fn fill(path: &Path) -> Result<()> {
     let mut server_store = MemoryStore::default();
     let mut g = Generator::new(3);
     for file in files(&mut g, 200, 24)? {

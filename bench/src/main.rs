@@ -8,6 +8,7 @@ mod device;
 mod evaluation;
 mod photo;
 mod report;
+mod sdk;
 mod server;
 mod sync;
 
@@ -29,6 +30,11 @@ fn main() -> Result<()> {
             print!("{}", report.render());
             return Ok(());
         }
+        Ok("sdk") => {
+            sdk::sdk(&mut report)?;
+            print!("{}", report.render());
+            return Ok(());
+        }
         Ok("evaluation") => {
             evaluation::evaluation(&mut report)?;
             print!("{}", report.render());
@@ -44,6 +50,8 @@ fn main() -> Result<()> {
     photo::photo(&mut report)?;
     eprintln!("device: open a 200-file store and list who is due");
     device::open_store(&mut report)?;
+    eprintln!("sdk: the phone SDK from Kotlin");
+    sdk::sdk(&mut report)?;
     server::server(&mut report)?;
     evaluation::evaluation(&mut report)?;
     report.note(

@@ -9,7 +9,7 @@ use crate::report::{Report, kb, median, ms};
 
 /// A 4000x3000 photo with the texture of a real scene (smooth areas, edges, noise), encoded
 /// at quality 92 as phone cameras do.
-fn camera_photo() -> Result<Vec<u8>> {
+pub fn camera_photo() -> Result<Vec<u8>> {
     let mut state: u32 = 0x9E37_79B9;
     let img = RgbImage::from_fn(4000, 3000, |x, y| {
         state ^= state << 13;

@@ -499,6 +499,44 @@ impl Phone {
     }
 }
 
+/// A photo as the phone keeps and sends it: what `record_home_visit` does to each photo, for
+/// an app that shows the result first.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct ProcessedPhoto {
+    /// The JPEG, at most 1600 px on its long edge, without metadata (no location).
+    pub jpeg: Vec<u8>,
+    /// Its SHA-256, lowercase hex: the name records use.
+    pub sha256: String,
+    /// Width in pixels.
+    pub width: u32,
+    /// Height in pixels.
+    pub height: u32,
+    /// A thumbnail JPEG for lists.
+    pub thumbnail: Vec<u8>,
+}
+
+/// Resizes, orients and re-encodes a camera photo (JPEG or PNG) as the phone keeps it, within
+/// decoding limits that refuse image bombs. Takes a few hundred milliseconds for 12 megapixels:
+/// call it off the UI thread.
+#[uniffi::export]
+pub fn process_photo(bytes: Vec<u8>) -> Result<ProcessedPhoto, HomevisitError> {
+    let p = homevisit_sync_core::photo::process(
+        &bytes,
+        &homevisit_sync_core::photo::PhotoLimits::default(),
+    )
+    .map_err(|e| HomevisitError::Photo {
+        index: 0,
+        reason: e.to_string(),
+    })?;
+    Ok(ProcessedPhoto {
+        jpeg: p.jpeg,
+        sha256: p.sha256,
+        width: p.width,
+        height: p.height,
+        thumbnail: p.thumbnail,
+    })
+}
+
 /// The version of this SDK.
 #[uniffi::export]
 pub fn sdk_version() -> String {
