@@ -25,9 +25,16 @@ fn kotlin(dir: &Path, store: &Path, photo: &Path) -> Result<BTreeMap<String, u64
     let classpath = std::fs::read_to_string(dir.join("classpath"))?;
     let hex: String = KEY.iter().map(|b| format!("{b:02x}")).collect();
     let out = Command::new("java")
-        .arg(format!("-Djna.library.path={}", dir.join("python").display()))
+        .arg(format!(
+            "-Djna.library.path={}",
+            dir.join("python").display()
+        ))
         .arg("-cp")
-        .arg(format!("{}:{}", dir.join("bench.jar").display(), classpath.trim()))
+        .arg(format!(
+            "{}:{}",
+            dir.join("bench.jar").display(),
+            classpath.trim()
+        ))
         .arg("homevisit.bench.BenchKt")
         .arg(store)
         .arg(hex)
@@ -36,7 +43,10 @@ fn kotlin(dir: &Path, store: &Path, photo: &Path) -> Result<BTreeMap<String, u64
         .output()
         .context("running the Kotlin benchmark")?;
     if !out.status.success() {
-        bail!("the Kotlin benchmark failed: {}", String::from_utf8_lossy(&out.stderr));
+        bail!(
+            "the Kotlin benchmark failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     Ok(String::from_utf8_lossy(&out.stdout)
         .lines()
@@ -124,7 +134,7 @@ pub fn sdk(report: &mut Report) -> Result<()> {
     }
     let size = std::fs::metadata(stripped.path())?.len() as usize;
     report.row(
-        "SDK: release shared library for x86-64 Linux, stripped",
+        "SDK: shared library as shipped (profile `mobile`) for x86-64 Linux, stripped",
         format!(
             "{:.1} MB (unstripped {:.1} MB)",
             size as f64 / 1e6,

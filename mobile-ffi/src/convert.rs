@@ -104,7 +104,7 @@ pub struct ChildSummary {
     pub village_code: String,
     /// Date of birth.
     pub birth_date: String,
-    /// Guardianship level today (`good`, `fair`, `poor`, `none`), if assessed.
+    /// Guardianship level today (`good`, `average`, `poor`), if assessed.
     pub guardianship: Option<String>,
     /// Categories today (`left_behind`, ...).
     pub categories: Vec<String>,

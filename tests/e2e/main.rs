@@ -15,6 +15,7 @@ mod ops;
 // The server's integration tests' PostgreSQL fixture, shared rather than written twice.
 #[path = "../../server/tests/it/pg.rs"]
 mod pg;
+mod phone;
 mod photos;
 mod reports;
 mod roster;

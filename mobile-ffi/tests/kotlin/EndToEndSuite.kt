@@ -22,7 +22,8 @@ fun main(args: Array<String>) {
     val name = "柯小林" + mode
     var childId = ""
     var photo = ""
-    open(tempDir("hv-director")).use { phone ->
+    val directorDir = tempDir("hv-director")
+    open(directorDir).use { phone ->
         val account = phone.login(url, ca, director, password, "kotlin e2e $mode")
         t.check("the director logs in", account.role == "director" && account.username == director)
         val first = phone.sync()
@@ -40,6 +41,8 @@ fun main(args: Array<String>) {
         photo = detail.records.first { it.id == visit }.photos.single()
         t.check("the file holds the visit and the danger", detail.records.map { it.kind }.sorted() == listOf("danger", "home_visit")) { "$detail" }
         t.check("the photo waits in the outbox", phone.status().photosWaiting == 1u)
+        val clear = inClear(directorDir, listOf(name, "家中整洁", "独自在家"))
+        t.check("nothing personal and no JPEG is in clear on the phone's disk", clear.isEmpty()) { "$clear" }
 
         val report = if (mode == "java") runBlocking { phone.syncAsync() } else phone.sync()
         t.check("the sync sends the photo first, then the file", report.photosUploaded == 1u && report.filesSent >= 1u && !report.wiped) { "$report" }

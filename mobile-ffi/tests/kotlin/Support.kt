@@ -141,3 +141,17 @@ fun randomKey(): ByteArray = ByteArray(32).also { java.security.SecureRandom().n
 fun tempDir(prefix: String): String = java.nio.file.Files.createTempDirectory(prefix).toString()
 
 fun todayInChina(): String = java.time.LocalDate.now(java.time.ZoneId.of("Asia/Shanghai")).toString()
+
+/** What of [canaries] (as UTF-8) or a JPEG's first bytes is found in clear under [dir]. */
+fun inClear(dir: String, canaries: List<String>): List<String> {
+    val needles = canaries.map { it to it.toByteArray() } +
+        ("JPEG" to byteArrayOf(0xFF.toByte(), 0xD8.toByte(), 0xFF.toByte()))
+    val files = java.io.File(dir).walkTopDown().filter { it.isFile }.toList()
+    if (files.isEmpty()) return listOf("no file under $dir")
+    return files.flatMap { file ->
+        val bytes = file.readBytes()
+        needles.filter { (_, needle) ->
+            (0..bytes.size - needle.size).any { i -> needle.indices.all { bytes[i + it] == needle[it] } }
+        }.map { (what, _) -> "$what in ${file.name}" }
+    }
+}
