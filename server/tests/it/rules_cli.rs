@@ -95,10 +95,21 @@ fn a_malformed_date_names_the_case_and_the_field() {
 
 #[test]
 fn a_missing_field_names_the_case_and_the_field() {
-    let err = refused(&EXAMPLE.replace("\"guardianship\": \"good\", ", ""));
-    assert!(err.contains("c1") && err.contains("guardianship"), "{err}");
+    let err = refused(&EXAMPLE.replace("\"risk_flags\": [],", ""));
+    assert!(err.contains("c1") && err.contains("risk_flags"), "{err}");
     let err = refused(r#"[{"birth_date": "2015-05-01"}]"#);
     assert!(err.contains("#1"), "{err}");
+}
+
+#[test]
+fn a_case_without_guardianship_is_read_as_not_assessed_and_visited_monthly_under_tiedong() {
+    let out = eval(
+        &["--preset", "tiedong", "--on", "2026-11-22"],
+        &EXAMPLE.replace("\"guardianship\": \"good\", ", ""),
+    );
+    assert!(out.status.success(), "{out:?}");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("\"every\": \"1 month\""), "{text}");
 }
 
 #[test]

@@ -13,8 +13,8 @@ use crate::vocab::Guardianship;
 /// A child as the rules engine sees it: the attributes in force on the evaluation date, and
 /// the kind and date of every record.
 ///
-/// The JSON form is RULES.md's: every field is required (`guardianship` may be `null`,
-/// `records` may be empty), dates are `YYYY-MM-DD`, unknown fields are refused. Category,
+/// The JSON form is RULES.md's: every field is required (`guardianship` may be `null` or
+/// absent, `records` may be empty), dates are `YYYY-MM-DD`, unknown fields are refused. Category,
 /// risk-flag and record-kind keys are strings because a rule set may add its own; check them
 /// against a rule set with [`RuleSet::check`], or read cases with [`RuleSet::read_cases`],
 /// which does both.
@@ -32,7 +32,7 @@ pub struct Case {
     /// Category keys (`left_behind`, ...) in force on the evaluation date.
     pub categories: Vec<String>,
     /// The guardianship level in force, if assessed.
-    #[serde(deserialize_with = "Option::deserialize")]
+    #[serde(default, deserialize_with = "Option::deserialize")]
     pub guardianship: Option<Guardianship>,
     /// Risk-flag keys in force on the evaluation date.
     pub risk_flags: Vec<String>,
@@ -206,9 +206,12 @@ fn strings(value: &Value, name: &str) -> Result<Vec<String>, FieldError> {
         .collect()
 }
 
+/// Every key of `object` is in `allowed`, and every allowed key but those in `optional` is
+/// there.
 fn check_fields(
     object: &Map<String, Value>,
     allowed: &[&str],
+    optional: &[&str],
     expected: &'static str,
     path: &str,
 ) -> Result<(), FieldError> {
@@ -218,7 +221,10 @@ fn check_fields(
             expected,
         });
     }
-    if let Some(name) = allowed.iter().find(|name| !object.contains_key(**name)) {
+    if let Some(name) = allowed
+        .iter()
+        .find(|name| !optional.contains(name) && !object.contains_key(**name))
+    {
         return Err(FieldError::Missing(format!("{path}{name}")));
     }
     Ok(())
@@ -261,6 +267,7 @@ fn records(value: &Value) -> Result<Vec<CaseRecord>, FieldError> {
             check_fields(
                 record,
                 &["kind", "date"],
+                &[],
                 RECORD_FIELDS,
                 &format!("{path}."),
             )?;
@@ -291,6 +298,8 @@ impl Case {
                 "risk_flags",
                 "records",
             ],
+            // RULES.md version 2: not assessed yet may be written `null` or left out.
+            &["guardianship"],
             CASE_FIELDS,
             "",
         )?;
@@ -299,7 +308,7 @@ impl Case {
             birth_date: date_field(field(object, "birth_date")?, "birth_date")?,
             registered_on: date_field(field(object, "registered_on")?, "registered_on")?,
             categories: strings(field(object, "categories")?, "categories")?,
-            guardianship: guardianship(field(object, "guardianship")?)?,
+            guardianship: object.get("guardianship").map_or(Ok(None), guardianship)?,
             risk_flags: strings(field(object, "risk_flags")?, "risk_flags")?,
             records: records(field(object, "records")?)?,
         })

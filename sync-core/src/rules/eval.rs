@@ -180,6 +180,9 @@ impl Condition {
             .as_ref()
             .is_none_or(|levels| case.guardianship.is_some_and(|g| levels.contains(&g)))
             && self
+                .guardianship_assessed
+                .is_none_or(|assessed| assessed == case.guardianship.is_some())
+            && self
                 .any_risk_flag
                 .is_none_or(|any| any != case.risk_flags.is_empty())
             && self

@@ -128,6 +128,7 @@ pub(super) struct Rule {
 #[serde(deny_unknown_fields)]
 pub(super) struct Condition {
     pub(super) guardianship: Option<Vec<Guardianship>>,
+    pub(super) guardianship_assessed: Option<bool>,
     pub(super) any_risk_flag: Option<bool>,
     pub(super) risk_flags: Option<Vec<String>>,
     pub(super) categories: Option<Vec<String>>,

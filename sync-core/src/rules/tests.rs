@@ -114,8 +114,20 @@ fn a_child_not_served_has_served_false_and_an_empty_schedule_list() {
 
 #[test]
 fn a_kind_the_rule_set_does_not_require_for_the_child_is_absent() {
-    // Tiedong has rules for guardianship and risk flags only.
-    let result = evaluate(&rules("tiedong"), &child(None, &[]), d("2026-02-01"));
+    // Tiedong schedules home visits only: no contact schedule, even for a contact on file.
+    let case = with(
+        child(Some(Guardianship::Good), &[]),
+        "contact",
+        "2026-01-20",
+    );
+    let result = evaluate(&rules("tiedong"), &case, d("2026-02-01"));
+    assert!(result.served);
+    assert!(result.schedules.iter().all(|s| s.kind == "home_visit"));
+    // A rule file with no rule matching the child leaves it with none.
+    let only_good = toml(
+        "[[rule]]\nkind = \"home_visit\"\nevery = \"3 months\"\nwhen.guardianship = [\"good\"]\n",
+    );
+    let result = evaluate(&only_good, &child(None, &[]), d("2026-02-01"));
     assert!(result.served);
     assert!(result.schedules.is_empty());
 }
@@ -829,11 +841,21 @@ fn the_derived_deserialiser_reads_the_example_as_the_checked_reader_does() {
             .read_cases(EXAMPLE)
             .expect("test input is valid")
     );
-    let missing = r#"[{"id": "c1", "birth_date": "2015-05-01", "registered_on": "2026-01-10",
-        "categories": [], "risk_flags": [], "records": []}]"#;
-    let err = serde_json::from_str::<Vec<Case>>(missing).expect_err("test input is refused");
+    // RULES.md version 2: guardianship left out reads as not assessed, in both readers.
+    let absent = r#"[{"id": "c1", "birth_date": "2015-05-01", "registered_on": "2026-01-10",
+        "categories": ["left_behind"], "risk_flags": [], "records": []}]"#;
+    let derived: Vec<Case> = serde_json::from_str(absent).expect("test input is valid");
+    assert_eq!(derived[0].guardianship, None);
+    assert_eq!(
+        derived,
+        rules("tiedong")
+            .read_cases(absent)
+            .expect("test input is valid")
+    );
+    let missing = absent.replace(r#""risk_flags": [], "#, "");
+    let err = serde_json::from_str::<Vec<Case>>(&missing).expect_err("test input is refused");
     assert!(
-        err.to_string().contains("missing field `guardianship`"),
+        err.to_string().contains("missing field `risk_flags`"),
         "{err}"
     );
 }
@@ -1071,4 +1093,78 @@ proptest! {
             }
         }
     }
+}
+
+// RULES.md version 2.
+
+#[test]
+fn under_tiedong_an_unassessed_child_is_due_a_home_visit_a_month_after_registration() {
+    let case = child(None, &[]);
+    assert_eq!(
+        plan(&rules("tiedong"), &case, "2026-01-20"),
+        vec![one("home_visit", "1 month", "2026-02-10")]
+    );
+    let result = evaluate(&rules("tiedong"), &case, d("2026-03-01"));
+    assert_eq!(result.schedules[0].status, Status::Overdue);
+}
+
+#[test]
+fn under_tiedong_an_assessed_child_no_longer_follows_the_unassessed_row() {
+    let case = with(
+        child(Some(Guardianship::Good), &[]),
+        "home_visit",
+        "2026-02-01",
+    );
+    assert_eq!(
+        plan(&rules("tiedong"), &case, "2026-02-10"),
+        vec![one("home_visit", "3 months", "2026-05-01")]
+    );
+}
+
+#[test]
+fn under_tiedong_orphan_and_unsupported_categories_count_like_their_risk_flags() {
+    for category in ["scattered_orphan", "de_facto_unsupported"] {
+        let case = born(
+            child(Some(Guardianship::Good), &[]),
+            "2015-05-01",
+            &[category],
+        );
+        let by_flag = child(Some(Guardianship::Good), &[category]);
+        assert_eq!(
+            plan(&rules("tiedong"), &case, "2026-01-20"),
+            plan(&rules("tiedong"), &by_flag, "2026-01-20"),
+            "{category}"
+        );
+        assert_eq!(
+            plan(&rules("tiedong"), &case, "2026-01-20"),
+            vec![one("home_visit", "1 month", "2026-02-10")]
+        );
+    }
+}
+
+#[test]
+fn under_chongqing_a_rural_single_parent_child_is_visited_monthly() {
+    assert_eq!(
+        plan(
+            &rules("chongqing"),
+            &child(None, &["rural_single_parent"]),
+            "2026-01-20"
+        ),
+        vec![
+            one("home_visit", "1 month", "2026-02-10"),
+            one("contact", "1 month", "2026-02-10"),
+        ]
+    );
+}
+
+#[test]
+fn guardianship_assessed_true_holds_only_for_an_assessed_child() {
+    let set = toml(
+        "[[rule]]\nkind = \"home_visit\"\nevery = \"2 months\"\nwhen.guardianship_assessed = true\n",
+    );
+    assert!(plan(&set, &child(None, &[]), "2026-01-20").is_empty());
+    assert_eq!(
+        plan(&set, &child(Some(Guardianship::Poor), &[]), "2026-01-20"),
+        vec![one("home_visit", "2 months", "2026-03-10")]
+    );
 }
