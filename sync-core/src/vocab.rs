@@ -85,8 +85,8 @@ vocabulary!(
         WorkLog => "work_log" / "工作日志",
         /// 关爱帮扶: a care or assistance record.
         Assistance => "assistance" / "关爱帮扶",
-        /// 问题及解决: a problem found and its solution.
-        Problem => "problem" / "问题及解决",
+        /// 发现问题和解决方案: a problem found and its solution (the seed's wording).
+        Problem => "problem" / "发现问题和解决方案",
         /// 强制报告: a danger found and reported.
         Danger => "danger" / "强制报告",
     }
@@ -117,7 +117,7 @@ vocabulary!(
         Good => "good" / "较好",
         /// 一般.
         Average => "average" / "一般",
-        /// 较差.
+        /// 较差: a local extension, not in the seeds (for seed 003's "监护风险等级较高").
         Poor => "poor" / "较差",
     }
 );
@@ -173,6 +173,8 @@ vocabulary!(
         AccidentalInjury => "accidental_injury" / "疑似遭受意外伤害",
         /// Suspected unlawful harm.
         UnlawfulHarm => "unlawful_harm" / "疑似遭受不法侵害",
+        /// Any other danger (seed 004 item 6).
+        Other => "other" / "面临其他危险情形",
     }
 );
 

@@ -540,6 +540,7 @@ fn danger_kind_text(kind: &str, lang: Lang) -> &str {
             "domestic_violence" => "suspected domestic violence",
             "accidental_injury" => "suspected accidental injury",
             "unlawful_harm" => "suspected unlawful harm",
+            "other" => "other danger",
             other => other,
         },
     }

@@ -171,7 +171,7 @@ pub struct Location {
     pub lon: f64,
 }
 
-/// A problem found and, once found, its solution (问题及解决).
+/// A problem found and, once found, its solution (发现问题和解决方案).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ProblemDetails {
     /// What the problem is.
