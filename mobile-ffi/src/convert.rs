@@ -12,12 +12,7 @@ fn count(n: usize) -> u32 {
 /// The date the attributes shown are taken on. UTC: an attribute change takes effect on a
 /// date, so this is at most one day early for eight hours a day in China.
 fn today() -> chrono::NaiveDate {
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64);
-    chrono::DateTime::from_timestamp(secs, 0)
-        .unwrap_or_default()
-        .date_naive()
+    homevisit_phone::phone::now().date_naive()
 }
 
 /// Who logged in.
@@ -161,13 +156,8 @@ pub struct DueItem {
 }
 
 impl DueItem {
-    /// The entry, named from the summaries.
-    pub(crate) fn new(e: DueEntry, names: &[FileSummary]) -> DueItem {
-        let name = names
-            .iter()
-            .find(|s| s.id.to_string() == e.id)
-            .map(|s| s.name.clone())
-            .unwrap_or_default();
+    /// The entry, with the child's name.
+    pub(crate) fn new(e: DueEntry, name: String) -> DueItem {
         DueItem {
             name,
             due: e.due.to_string(),
@@ -213,13 +203,24 @@ pub struct Findings {
     pub care_activities: String,
 }
 
-impl From<Findings> for homevisit_sync_core::file::Findings {
-    fn from(f: Findings) -> Self {
+impl From<&Findings> for homevisit_sync_core::file::Findings {
+    fn from(f: &Findings) -> Self {
         homevisit_sync_core::file::Findings {
-            living_security: f.living_security,
-            family_guardianship: f.family_guardianship,
-            medical_schooling: f.medical_schooling,
-            care_activities: f.care_activities,
+            living_security: f.living_security.clone(),
+            family_guardianship: f.family_guardianship.clone(),
+            medical_schooling: f.medical_schooling.clone(),
+            care_activities: f.care_activities.clone(),
+        }
+    }
+}
+
+impl From<&homevisit_sync_core::file::Findings> for Findings {
+    fn from(f: &homevisit_sync_core::file::Findings) -> Self {
+        Findings {
+            living_security: f.living_security.clone(),
+            family_guardianship: f.family_guardianship.clone(),
+            medical_schooling: f.medical_schooling.clone(),
+            care_activities: f.care_activities.clone(),
         }
     }
 }
@@ -305,12 +306,7 @@ impl From<&ChildFileView> for ChildDetail {
                             .and_then(|v| v.as_str().map(str::to_owned))
                     }),
                     summary: c.summary.clone(),
-                    findings: c.findings.as_ref().map(|f| Findings {
-                        living_security: f.living_security.clone(),
-                        family_guardianship: f.family_guardianship.clone(),
-                        medical_schooling: f.medical_schooling.clone(),
-                        care_activities: f.care_activities.clone(),
-                    }),
+                    findings: c.findings.as_ref().map(Findings::from),
                     danger_kinds: danger
                         .map(|d| d.found.iter().map(|k| k.key().to_owned()).collect())
                         .unwrap_or_default(),

@@ -63,19 +63,22 @@ mod tests {
     }
 
     #[test]
-    fn the_future_is_ready_with_what_the_thread_returned() {
-        let mut future = on_thread(|| {
-            std::thread::sleep(std::time::Duration::from_millis(20));
-            42
+    fn the_future_is_pending_until_the_thread_returns_and_then_ready_with_its_value() {
+        let (go, wait) = std::sync::mpsc::channel::<()>();
+        let mut future = on_thread(move || {
+            // The call returns only once the test has seen the future pending.
+            wait.recv().map(|()| 42)
         });
         let waker = Waker::from(Arc::new(Unpark(std::thread::current())));
         let mut cx = Context::from_waker(&waker);
+        assert!(Pin::new(&mut future).poll(&mut cx).is_pending());
+        go.send(()).expect("the thread waits");
         let value = loop {
             match Pin::new(&mut future).poll(&mut cx) {
                 Poll::Ready(v) => break v,
                 Poll::Pending => std::thread::park(),
             }
         };
-        assert_eq!(value, 42);
+        assert_eq!(value, Ok(42));
     }
 }

@@ -362,7 +362,7 @@ impl Phone {
         Ok(self
             .lock()
             .children()?
-            .iter()
+            .values()
             .map(ChildSummary::from)
             .collect())
     }
@@ -371,11 +371,13 @@ impl Phone {
     pub fn due(&self, today: String) -> Result<Vec<DueItem>, HomevisitError> {
         let on = date("today", &today)?;
         let phone = self.lock();
-        let names = phone.children()?;
         Ok(phone
             .due(on)?
             .into_iter()
-            .map(|e| DueItem::new(e, &names))
+            .map(|e| {
+                let name = phone.child_summary(&e.id).map(|s| s.name.clone());
+                DueItem::new(e, name.unwrap_or_default())
+            })
             .collect())
     }
 
@@ -423,7 +425,8 @@ impl Phone {
         photos: Vec<Vec<u8>>,
     ) -> Result<String, HomevisitError> {
         let on = self::date("date", &date)?;
-        self.record(|p| p.record_home_visit(&child_id, on, findings.into(), &notes, &photos))
+        let findings = (&findings).into();
+        self.record(|p| p.record_home_visit(&child_id, on, findings, &notes, &photos))
     }
 
     /// Records a contact: `channel` is `phone`, `message` or `meeting`.

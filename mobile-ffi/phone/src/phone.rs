@@ -1,6 +1,7 @@
 //! [`Phone`]: one field device, whole. Its files, its session and its photo outbox all live in
 //! the encrypted device store; nothing of them is written to disk in clear.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -274,7 +275,8 @@ fn unix_now() -> i64 {
         .map_or(0, |d| d.as_secs() as i64)
 }
 
-fn now() -> DateTime<Utc> {
+/// The phone's clock, to the second: when records are made and tokens expire.
+pub fn now() -> DateTime<Utc> {
     DateTime::from_timestamp(unix_now(), 0).unwrap_or_default()
 }
 
@@ -489,8 +491,15 @@ impl Phone {
     }
 
     /// Every file's summary, by id.
-    pub fn children(&self) -> Result<Vec<FileSummary>, PhoneError> {
-        Ok(self.device()?.summaries().values().cloned().collect())
+    pub fn children(&self) -> Result<&BTreeMap<ChildId, FileSummary>, PhoneError> {
+        Ok(self.device()?.summaries())
+    }
+
+    /// One file's summary, by the id as text (a due entry's, for one); `None` for an id the
+    /// phone does not hold or that is not a UUID.
+    pub fn child_summary(&self, id: &str) -> Option<&FileSummary> {
+        let id = child_id(id).ok()?;
+        self.device.as_ref()?.summaries().get(&id)
     }
 
     /// Who is overdue or due soon on `on`, most overdue first.

@@ -176,7 +176,8 @@ pub fn run(args: FieldArgs) -> Result<()> {
             );
         }
         FieldCommand::Status => {
-            let status = open(&dir)?.status()?;
+            let phone = open(&dir)?;
+            let status = phone.status()?;
             match (&status.username, &status.server) {
                 (Some(user), Some(server)) => println!("user {user} on {server}"),
                 _ => println!("not logged in"),
@@ -186,23 +187,18 @@ pub fn run(args: FieldArgs) -> Result<()> {
                 status.files, status.photos_waiting
             );
             if !status.set_aside.is_empty() {
-                let phone = open(&dir)?;
-                let names = phone.children()?;
                 println!(
                     "{} files set aside: the server refused them; their work stays on this device",
                     status.set_aside.len()
                 );
                 for id in &status.set_aside {
-                    let name = names
-                        .iter()
-                        .find(|s| s.id.to_string() == *id)
-                        .map_or("", |s| s.name.as_str());
+                    let name = phone.child_summary(id).map_or("", |s| s.name.as_str());
                     println!("  set aside: {id}  {name}");
                 }
             }
         }
         FieldCommand::List => {
-            for s in open(&dir)?.children()? {
+            for s in open(&dir)?.children()?.values() {
                 println!(
                     "{}  {}  {}  {} records",
                     s.id,
@@ -215,11 +211,9 @@ pub fn run(args: FieldArgs) -> Result<()> {
         FieldCommand::Due { rules, on } => {
             let mut phone = open(&dir)?;
             phone.set_rules(homevisit_server::settings::load_rules(&rules)?);
-            let names = phone.children()?;
             for entry in phone.due(on.unwrap_or_else(today))? {
-                let name = names
-                    .iter()
-                    .find(|s| s.id.to_string() == entry.id)
+                let name = phone
+                    .child_summary(&entry.id)
                     .map_or("?", |s| s.name.as_str());
                 println!(
                     "{}  {}  {}  due {}  {}{}",
