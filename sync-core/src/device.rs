@@ -13,7 +13,7 @@ use std::path::Path;
 use automerge::AutoCommit;
 
 use crate::file::{ChildFile, ChildId, FileError, FileSummary, Profile};
-use crate::rules::{Case, CaseRecord, DueEntry, RuleSet, due_list};
+use crate::rules::{Case, CaseRecord, DueEntry, RuleSet, Status, days_past, due_list};
 use crate::store::{Batch, DeviceStore, Namespace, StoreError, StoreKey};
 use crate::sync::device::{DeviceError as SyncError, Fallback, Held, Outcome, Replica};
 use crate::sync::{Cursor, Response};
@@ -131,9 +131,19 @@ impl Device {
     }
 
     /// Who is overdue or due soon on `on`, most overdue first, from summaries alone.
+    ///
+    /// Help plans whose review is overdue or due soon join the list as the kind
+    /// `plan_review`, `last` being the day the plan was made or last reviewed.
     pub fn due(&self, rules: &RuleSet, on: NaiveDate) -> Vec<DueEntry> {
         let cases: Vec<Case> = self.summaries.values().map(|s| case_of(s, on)).collect();
-        due_list(rules, &cases, on)
+        let mut due = due_list(rules, &cases, on);
+        due.extend(
+            self.summaries
+                .values()
+                .flat_map(|s| plan_reviews_due(s, rules.due_soon_days(), on)),
+        );
+        due.sort_by_key(|e| (e.status != Status::Overdue, e.due));
+        due
     }
 
     /// Registers a new child on this phone.
@@ -489,6 +499,37 @@ pub fn case_of(summary: &FileSummary, on: NaiveDate) -> Case {
             .collect(),
     }
 }
+
+/// The due-list entries of a file's help plans on `on`: overdue when `on` is past the review
+/// date, due soon within `due_soon_days` of it.
+pub fn plan_reviews_due(
+    summary: &FileSummary,
+    due_soon_days: u32,
+    on: NaiveDate,
+) -> impl Iterator<Item = DueEntry> + '_ {
+    summary.plan_reviews.iter().filter_map(move |p| {
+        let status = if on > p.review_on {
+            Status::Overdue
+        } else if (p.review_on - on).num_days() <= i64::from(due_soon_days) {
+            Status::DueSoon
+        } else {
+            return None;
+        };
+        let days = (p.review_on - p.made_on).num_days().clamp(1, 3650);
+        Some(DueEntry {
+            id: summary.id.to_string(),
+            kind: PLAN_REVIEW.to_owned(),
+            every: format!("{days} days").parse().ok()?,
+            last: Some(p.made_on),
+            due: p.review_on,
+            status,
+            days_overdue: days_past(p.review_on, on),
+        })
+    })
+}
+
+/// The due-list kind of a help plan's review.
+pub const PLAN_REVIEW: &str = "plan_review";
 
 /// What the phone remembers of the server for one file.
 #[derive(Debug, Clone, Default)]

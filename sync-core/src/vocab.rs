@@ -206,6 +206,185 @@ vocabulary!(
 );
 
 vocabulary!(
+    /// Which parent a fact or a contact is about.
+    Parent, "parent", {
+        /// 父亲.
+        Father => "father" / "父亲",
+        /// 母亲.
+        Mother => "mother" / "母亲",
+    }
+);
+
+vocabulary!(
+    /// A parent's situation, the facts the left-behind definition rests on (seed 002 section 二:
+    /// 外出务工, and the situations of 无监护能力).
+    ParentSituation, "parent situation", {
+        /// 外出务工: working away; where is recorded with it.
+        WorkingAway => "working_away" / "外出务工",
+        /// 服刑在押.
+        Imprisoned => "imprisoned" / "服刑在押",
+        /// 强制隔离戒毒.
+        CompulsoryRehab => "compulsory_rehab" / "强制隔离戒毒",
+        /// 重残.
+        SevereDisability => "severe_disability" / "重残",
+        /// 重病.
+        SeriousIllness => "serious_illness" / "重病",
+        /// 失联 (or declared missing, 宣告失踪).
+        Missing => "missing" / "失联",
+        /// 死亡.
+        Deceased => "deceased" / "死亡",
+        /// At home with the child: a local key for the parent who has come back.
+        AtHome => "at_home" / "在家",
+    }
+);
+
+vocabulary!(
+    /// Where a parent works away (seed 002 section 二: 外出务工地点一般指跨县域).
+    WorkPlace, "work place", {
+        /// 县域内: not away in the definition's sense.
+        InCounty => "in_county" / "县域内",
+        /// 省内跨县.
+        InProvince => "in_province" / "省内跨县",
+        /// 跨省.
+        OutsideProvince => "outside_province" / "跨省",
+    }
+);
+
+vocabulary!(
+    /// Rural or urban residence (seed 004 covers urban left-behind children too).
+    Residence, "residence", {
+        /// 农村.
+        Rural => "rural" / "农村",
+        /// 城镇.
+        Urban => "urban" / "城镇",
+    }
+);
+
+vocabulary!(
+    /// The subtypes of difficulty of seed 002 section 二.
+    DifficultySubtype, "difficulty subtype", {
+        /// 低保家庭儿童.
+        Dibao => "dibao" / "低保家庭",
+        /// 特困家庭儿童.
+        Tekun => "tekun" / "特困家庭",
+        /// 重残.
+        SevereDisability => "severe_disability" / "重残",
+        /// 重病.
+        SeriousIllness => "serious_illness" / "重病",
+        /// 艾滋病病毒感染.
+        Hiv => "hiv" / "艾滋病病毒感染",
+        /// 孤弃儿童: orphaned or abandoned.
+        OrphanOrAbandoned => "orphan_or_abandoned" / "孤弃儿童",
+        /// 监护侵害儿童.
+        GuardianshipInfringement => "guardianship_infringement" / "监护侵害",
+        /// 打拐解救儿童.
+        TraffickingRescued => "trafficking_rescued" / "打拐解救",
+        /// 流浪乞讨儿童.
+        StreetBegging => "street_begging" / "流浪乞讨",
+    }
+);
+
+vocabulary!(
+    /// The kind of disability on a disability certificate (残疾人证).
+    DisabilityKind, "disability kind", {
+        /// 视力残疾.
+        Visual => "visual" / "视力残疾",
+        /// 听力残疾.
+        Hearing => "hearing" / "听力残疾",
+        /// 言语残疾.
+        Speech => "speech" / "言语残疾",
+        /// 肢体残疾.
+        Physical => "physical" / "肢体残疾",
+        /// 智力残疾.
+        Intellectual => "intellectual" / "智力残疾",
+        /// 精神残疾.
+        Mental => "mental" / "精神残疾",
+        /// 多重残疾.
+        Multiple => "multiple" / "多重残疾",
+    }
+);
+
+vocabulary!(
+    /// School enrolment status (学籍, seed 000 "准确标识学籍"; seed 002 item 10).
+    SchoolStatus, "school status", {
+        /// 在读.
+        Enrolled => "enrolled" / "在读",
+        /// 辍学.
+        DroppedOut => "dropped_out" / "辍学",
+        /// 劝返复学: back at school after dropping out.
+        Returned => "returned" / "劝返复学",
+    }
+);
+
+vocabulary!(
+    /// Benefits and assistance (seed 002 item 9, seed 004 item 9).
+    BenefitKind, "benefit kind", {
+        /// 最低生活保障.
+        Dibao => "dibao" / "最低生活保障",
+        /// 特困人员救助供养.
+        Tekun => "tekun" / "特困人员救助供养",
+        /// 临时救助.
+        TemporaryAssistance => "temporary_assistance" / "临时救助",
+        /// 孤儿基本生活费.
+        OrphanAllowance => "orphan_allowance" / "孤儿基本生活费",
+        /// 事实无人抚养儿童基本生活补贴.
+        DeFactoUnsupportedAllowance => "de_facto_unsupported_allowance" / "事实无人抚养儿童基本生活补贴",
+        /// 困难残疾人生活补贴.
+        DisabilityLivingAllowance => "disability_living_allowance" / "困难残疾人生活补贴",
+        /// 重度残疾人护理补贴.
+        SevereDisabilityCareAllowance => "severe_disability_care_allowance" / "重度残疾人护理补贴",
+        /// 医疗救助.
+        MedicalAid => "medical_aid" / "医疗救助",
+        /// 教育资助.
+        EducationAid => "education_aid" / "教育资助",
+        /// 残疾儿童康复救助.
+        RehabilitationAid => "rehabilitation_aid" / "残疾儿童康复救助",
+        /// 公益慈善帮扶项目: the project is named with it (seed 002 item 9).
+        CharityProject => "charity_project" / "公益慈善帮扶项目",
+    }
+);
+
+vocabulary!(
+    /// Where a benefit application stands.
+    BenefitStatus, "benefit status", {
+        /// 已申请.
+        Applied => "applied" / "已申请",
+        /// 已享受.
+        Granted => "granted" / "已享受",
+        /// 已停止.
+        Stopped => "stopped" / "已停止",
+    }
+);
+
+vocabulary!(
+    /// To whom a child is referred (seed 002 items 2, 9, 10; seed 004 item 2).
+    ReferralTarget, "referral target", {
+        /// 心理服务.
+        Psychological => "psychological" / "心理服务",
+        /// 学校劝返复学.
+        SchoolReturn => "school_return" / "劝返复学",
+        /// 公安机关.
+        Police => "police" / "公安机关",
+        /// 户籍登记 (for a child without household registration).
+        HouseholdRegistration => "household_registration" / "户籍登记",
+        /// 个案会商.
+        CaseConference => "case_conference" / "个案会商",
+    }
+);
+
+vocabulary!(
+    /// Where a referral stands.
+    ReferralStatus, "referral status", {
+        /// 已转介.
+        Made => "made" / "已转介",
+        /// 已受理.
+        Accepted => "accepted" / "已受理",
+        /// 已办结.
+        Closed => "closed" / "已办结",
+    }
+);
+
+vocabulary!(
     /// Sex as recorded in the household register.
     Sex, "sex", {
         /// 男.

@@ -560,6 +560,7 @@ mod tests {
                 .iter()
                 .map(|d| (RecordKind::HomeVisit, date(d)))
                 .collect(),
+            plan_reviews: Vec::new(),
         }
     }
 

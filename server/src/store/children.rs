@@ -263,6 +263,7 @@ pub fn summaries(conn: &mut DbConnection, ids: &[String]) -> QueryResult<Vec<Fil
             registered_on: parse_date(&registered),
             attributes: attributes.remove(&id).unwrap_or_default(),
             records: records.remove(&id).unwrap_or_default(),
+            plan_reviews: Vec::new(),
         });
     }
     Ok(out)

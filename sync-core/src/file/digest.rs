@@ -178,6 +178,8 @@ pub fn summary_from_digest(
         registered_on,
         attributes,
         records,
+        // The rules engine does not read help plans: the digest carries none.
+        plan_reviews: Vec::new(),
     })
 }
 
@@ -240,6 +242,7 @@ mod tests {
                     })
                     .collect(),
                 records: records.into_iter().map(|(k, d)| (k, day(d))).collect(),
+                plan_reviews: Vec::new(),
             })
     }
 
@@ -276,6 +279,7 @@ mod tests {
             registered_on: day(10),
             attributes: BTreeMap::new(),
             records: vec![(RecordKind::HomeVisit, day(20))],
+            plan_reviews: Vec::new(),
         };
         let digest = summary.rules_digest();
         let read = |bytes: &[u8]| {

@@ -80,8 +80,45 @@ fn scalar_of(value: &Value) -> automerge::ScalarValue {
     }
 }
 
-/// Reads the object `obj` as a JSON tree, taking the winning value of every conflict.
+/// Reads the object `obj` as a JSON tree, taking the winning value of every conflict, except
+/// for the root's version-2 collections (see [`union_collections`]).
 pub(crate) fn read<D: ReadDoc>(doc: &D, obj: &ObjId) -> Value {
+    let mut tree = read_object(doc, obj);
+    if *obj == ObjId::Root {
+        union_collections(doc, &mut tree);
+    }
+    tree
+}
+
+/// A file written before version 2 has none of version 2's collections, so two phones adding
+/// the first entry of one offline each create the collection's map, and Automerge keeps one
+/// map as the winner and the other as a conflict. Both hold entries keyed by fresh UUIDs: the
+/// collection is read as their union, so neither phone's entry is lost. (Files created at
+/// version 2 have every collection from the start and never meet this.)
+fn union_collections<D: ReadDoc>(doc: &D, tree: &mut Value) {
+    for key in super::parts::COLLECTIONS {
+        let Ok(all) = doc.get_all(ObjId::Root, key) else {
+            continue;
+        };
+        if all.len() < 2 {
+            continue;
+        }
+        let Some(Value::Object(winner)) = tree.get_mut(key) else {
+            continue;
+        };
+        for (value, id) in all {
+            if let automerge::Value::Object(ObjType::Map) = value
+                && let Value::Object(entries) = read_object(doc, &id)
+            {
+                for (k, v) in entries {
+                    winner.entry(k).or_insert(v);
+                }
+            }
+        }
+    }
+}
+
+fn read_object<D: ReadDoc>(doc: &D, obj: &ObjId) -> Value {
     match doc.object_type(obj) {
         Ok(ObjType::Map) | Ok(ObjType::Table) => {
             let mut map = Map::new();
@@ -116,7 +153,20 @@ pub(crate) fn read<D: ReadDoc>(doc: &D, obj: &ObjId) -> Value {
 pub(crate) fn apply_patches(tree: &mut Value, patches: &[Patch]) -> bool {
     patches
         .iter()
-        .all(|patch| apply_patch(tree, patch).is_some())
+        .all(|patch| !replaces_a_collection(patch) && apply_patch(tree, patch).is_some())
+}
+
+/// A version-2 collection put (again) at the root: possibly a second map for it, which only
+/// reading the whole root unites (see [`union_collections`]).
+fn replaces_a_collection(patch: &Patch) -> bool {
+    patch.path.is_empty()
+        && match &patch.action {
+            PatchAction::PutMap { key, .. } => super::parts::COLLECTIONS.contains(&key.as_str()),
+            PatchAction::Conflict {
+                prop: Prop::Map(key),
+            } => super::parts::COLLECTIONS.contains(&key.as_str()),
+            _ => false,
+        }
 }
 
 fn apply_patch(tree: &mut Value, patch: &Patch) -> Option<()> {

@@ -1,14 +1,22 @@
 //! The child file (一人一档): one Automerge document per child.
 //!
-//! # Layout (schema version 1)
+//! # Layout (schema version 2; docs/FILE.md has every field with its label and seed)
 //!
 //! ```text
-//! { schema: 1, id: "<uuid>",
+//! { schema: 1, version: 2, id: "<uuid>",
 //!   profile:    { name, sex, birth_date, id_number?, hukou_place, address, village_code, registered_on },
 //!   people:     { "<uuid>": { role, name, relation, phone?, void? } },
 //!   attributes: { "<uuid>": { attr, value, present, effective, recorded_at, by } },
-//!   records:    { "<uuid>": { kind, versions: [ {date, by, recorded_at, ...}, ... ], void? } } }
+//!   records:    { "<uuid>": { kind, versions: [ {date, by, recorded_at, ...}, ... ], void? } },
+//!   facts | care | benefits | plans | referrals:                       (version 2)
+//!               { "<uuid>": { versions: [ {by, recorded_at, ...}, ... ], void? } } }
 //! ```
+//!
+//! `schema` is the oldest version that reads the file and `version` the one it was written
+//! at. Version 2 only added collections, which a version-1 reader ignores and keeps (Automerge
+//! merges what it does not interpret), so version-2 files still say `schema: 1` and phones on
+//! version 1 go on syncing them. A change that an older reader would misread raises `schema`,
+//! and such a file is refused by name ([`FileError::UnsupportedSchema`]).
 //!
 //! Every collection that two phones may add to while offline is a map keyed by a fresh UUID, so
 //! concurrent additions merge without conflict. The file is an archive: a record is corrected by
@@ -44,11 +52,13 @@ mod archive;
 mod digest;
 mod json;
 mod model;
+mod parts;
 mod validate;
 
 pub use archive::{Amendment, Breach, amendment};
 pub use digest::summary_from_digest;
 pub use model::*;
+pub use parts::*;
 pub use validate::Problem;
 
 use automerge::transaction::{CommitOptions, Transactable};
@@ -60,8 +70,13 @@ use uuid::Uuid;
 
 use crate::vocab::RecordKind;
 
-/// The schema version this build writes. It reads this version and every earlier one.
-pub const SCHEMA_VERSION: u64 = 1;
+/// The schema version this build writes (the file's `version`). It reads files of every
+/// version whose `schema` is at most this one.
+pub const SCHEMA_VERSION: u64 = 2;
+
+/// The oldest schema version that reads the files this build writes (the file's `schema`):
+/// version 2 only added collections that version 1 ignores and keeps.
+pub const COMPATIBLE_SCHEMA: u64 = 1;
 
 /// What can go wrong reading or changing a child file.
 #[derive(Debug, thiserror::Error)]
@@ -84,7 +99,7 @@ pub enum FileError {
     /// An edit named a record, person or assertion the file does not hold.
     #[error("no {what} {id} in this file")]
     NotFound {
-        /// `record` or `person`.
+        /// `record`, `person` or (of a version-2 collection) `entry`.
         what: &'static str,
         /// The id that was asked for.
         id: Uuid,
@@ -120,10 +135,16 @@ impl ChildFile {
         at: DateTime<Utc>,
     ) -> Result<Self, FileError> {
         let mut doc = AutoCommit::new().with_actor(ActorId::from(actor.as_slice()));
-        doc.put(ROOT, "schema", SCHEMA_VERSION)?;
+        doc.put(ROOT, "schema", COMPATIBLE_SCHEMA)?;
+        doc.put(ROOT, "version", SCHEMA_VERSION)?;
         doc.put(ROOT, "id", id.to_string())?;
         json::put(&mut doc, &ROOT, "profile", &to_json(profile))?;
-        for key in ["people", "attributes", "records"] {
+        // Every collection from the start: two phones adding the first entry of a collection
+        // that does not exist yet would each create it (see json::union_collections).
+        for key in ["people", "attributes", "records"]
+            .into_iter()
+            .chain(parts::COLLECTIONS)
+        {
             doc.put_object(ROOT, key, ObjType::Map)?;
         }
         let mut file = ChildFile { doc };
@@ -290,6 +311,111 @@ impl ChildFile {
         json::insert(&mut self.doc, &versions, len, &to_json(version))?;
         self.commit(by, at);
         Ok(())
+    }
+
+    /// Adds an entry to one of version 2's collections (facts, care, benefits, plans,
+    /// referrals). The entry is checked first: on any problem nothing is written and the error
+    /// names the field (`benefits/<id>/versions/0/kind`).
+    pub fn add_part<T: PartValue>(
+        &mut self,
+        value: &T,
+        by: &str,
+        at: DateTime<Utc>,
+    ) -> Result<Uuid, FileError> {
+        let id = Uuid::new_v4();
+        let version =
+            Self::checked_part(value, &format!("{}/{id}/versions/0", T::COLLECTION), by, at)?;
+        let parts = self.collection(T::COLLECTION)?;
+        let entry = serde_json::json!({ "versions": [version] });
+        json::put(&mut self.doc, &parts, id.to_string(), &entry)?;
+        self.mark_version()?;
+        self.commit(by, at);
+        Ok(id)
+    }
+
+    /// Corrects an entry of a version-2 collection by appending a version (a help plan's
+    /// review, a benefit granted after it was applied for...).
+    pub fn correct_part<T: PartValue>(
+        &mut self,
+        id: Uuid,
+        value: &T,
+        by: &str,
+        at: DateTime<Utc>,
+    ) -> Result<(), FileError> {
+        let entry = self.live_entry(T::COLLECTION, id)?;
+        let versions = match self.doc.get(&entry, "versions")? {
+            Some((_, obj)) => obj,
+            None => self.doc.put_object(&entry, "versions", ObjType::List)?,
+        };
+        let len = self.doc.length(&versions);
+        let path = format!("{}/{id}/versions/{len}", T::COLLECTION);
+        let version = Self::checked_part(value, &path, by, at)?;
+        json::insert(&mut self.doc, &versions, len, &version)?;
+        self.mark_version()?;
+        self.commit(by, at);
+        Ok(())
+    }
+
+    /// Withdraws an entry of a version-2 collection, keeping it with the reason.
+    pub fn void_part(
+        &mut self,
+        collection: &str,
+        id: Uuid,
+        reason: &str,
+        by: &str,
+        at: DateTime<Utc>,
+    ) -> Result<(), FileError> {
+        if !parts::COLLECTIONS.contains(&collection) {
+            return Err(FileError::NotAChildFile("no such collection"));
+        }
+        let entry = self.live_entry(collection, id)?;
+        let void = Void {
+            reason: reason.to_owned(),
+            by: by.to_owned(),
+            at,
+        };
+        json::put(&mut self.doc, &entry, "void", &to_json(&void))?;
+        self.commit(by, at);
+        Ok(())
+    }
+
+    fn checked_part<T: PartValue>(
+        value: &T,
+        path: &str,
+        by: &str,
+        at: DateTime<Utc>,
+    ) -> Result<serde_json::Value, FileError> {
+        let version = to_json(&Stamped {
+            by: by.to_owned(),
+            recorded_at: at,
+            value,
+        });
+        let problems = parts::check_version::<T>(path, &version);
+        if problems.is_empty() {
+            Ok(version)
+        } else {
+            Err(FileError::Invalid(problems))
+        }
+    }
+
+    /// A file that gains a version-2 part says so (older files have no `version`).
+    fn mark_version(&mut self) -> Result<(), FileError> {
+        let current = self.doc.get(ROOT, "version")?.and_then(|(v, _)| v.as_u64());
+        if current.is_none_or(|v| v < SCHEMA_VERSION) {
+            self.doc.put(ROOT, "version", SCHEMA_VERSION)?;
+        }
+        Ok(())
+    }
+
+    fn live_entry(&mut self, collection: &str, id: Uuid) -> Result<automerge::ObjId, FileError> {
+        let parts = self.collection(collection)?;
+        let Some((_, entry)) = self.doc.get(&parts, id.to_string())? else {
+            return Err(FileError::NotFound { what: "entry", id });
+        };
+        if self.doc.get(&entry, "void")?.is_some() {
+            return Err(FileError::Voided(id));
+        }
+        Ok(entry)
     }
 
     /// Withdraws a record, keeping it in the archive with the reason.
@@ -498,6 +624,7 @@ impl ChildFileView {
             registered_on: self.profile.registered_on,
             attributes: self.attributes.clone(),
             records: self.record_dates().collect(),
+            plan_reviews: self.plan_reviews(),
         }
     }
 }
@@ -520,6 +647,9 @@ pub struct FileSummary {
     pub attributes: std::collections::BTreeMap<Uuid, Assertion>,
     /// Kind and date of every live record.
     pub records: Vec<(RecordKind, NaiveDate)>,
+    /// The next review of every open help plan (absent in summaries kept before version 2).
+    #[serde(default)]
+    pub plan_reviews: Vec<PlanReview>,
 }
 
 impl FileSummary {
@@ -574,5 +704,7 @@ pub fn attributes_on<'a>(
     current
 }
 
+#[cfg(test)]
+mod compat;
 #[cfg(test)]
 mod tests;

@@ -8,6 +8,7 @@ use std::fmt;
 use std::str::FromStr;
 use uuid::Uuid;
 
+use super::parts::{Benefit, Care, Fact, HelpPlan, Part, Referral};
 use crate::vocab::{DangerKind, Guardianship, Party, RecordKind, Sex};
 
 /// The id of a child file, a random UUID minted on the phone that registers the child.
@@ -218,6 +219,15 @@ impl DangerDetails {
         self.found.iter().any(|k| k.requires_police())
             && !self.notified.iter().any(|n| n.party == Some(Party::Police))
     }
+
+    /// Puts the police first among those told when what was found requires the police
+    /// (seed 002 item 8: "第一时间向公安机关报告"); the others keep their order.
+    pub fn police_first(&mut self) {
+        if self.found.iter().any(|k| k.requires_police()) {
+            self.notified
+                .sort_by_key(|n| n.party != Some(Party::Police));
+        }
+    }
 }
 
 /// One version of a record. The fields a kind needs are checked by validation.
@@ -374,8 +384,11 @@ impl Record {
 /// A whole child file as typed values.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ChildFileView {
-    /// The schema version the file was written at.
+    /// The oldest schema version that reads the file (see [`super::COMPATIBLE_SCHEMA`]).
     pub schema: u64,
+    /// The schema version whose parts the file may hold; 1 when absent.
+    #[serde(default = "version_1")]
+    pub version: u64,
     /// The file's id.
     pub id: ChildId,
     /// Identity and basic information.
@@ -389,4 +402,23 @@ pub struct ChildFileView {
     /// Records.
     #[serde(default)]
     pub records: BTreeMap<Uuid, Record>,
+    /// Facts eligibility rests on (version 2).
+    #[serde(default)]
+    pub facts: BTreeMap<Uuid, Part<Fact>>,
+    /// Entrusted care: arrangements, parents' contacts, escalations (version 2).
+    #[serde(default)]
+    pub care: BTreeMap<Uuid, Part<Care>>,
+    /// Benefits and charity projects (version 2).
+    #[serde(default)]
+    pub benefits: BTreeMap<Uuid, Part<Benefit>>,
+    /// Help plans (version 2).
+    #[serde(default)]
+    pub plans: BTreeMap<Uuid, Part<HelpPlan>>,
+    /// Referrals (version 2).
+    #[serde(default)]
+    pub referrals: BTreeMap<Uuid, Part<Referral>>,
+}
+
+fn version_1() -> u64 {
+    1
 }

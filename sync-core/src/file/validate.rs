@@ -102,6 +102,11 @@ pub(super) fn check(tree: &Value) -> Vec<Problem> {
         Some(v) => c.fail("schema", format!("unsupported schema version {v}")),
         None => c.fail("schema", "missing or not a number"),
     }
+    match tree.get("version") {
+        None => {}
+        Some(v) if v.as_u64().is_some_and(|v| v >= 1) => {}
+        Some(_) => c.fail("version", "must be a whole number from 1"),
+    }
     match tree.get("id").and_then(Value::as_str) {
         Some(id) if uuid::Uuid::parse_str(id).is_ok() => {}
         _ => c.fail("id", "missing or not a UUID"),
@@ -122,6 +127,7 @@ pub(super) fn check(tree: &Value) -> Vec<Problem> {
     for (path, v) in c.uuid_map(tree, "records") {
         check_record(&mut c, &path, v);
     }
+    super::parts::check_tree(tree, &mut c.problems);
     c.problems
 }
 
