@@ -283,6 +283,13 @@ pub struct ChildDetail {
     pub risk_flags: Vec<String>,
     /// Every record, by date.
     pub records: Vec<RecordItem>,
+    /// The parts of version 2 (`facts`, `care`, `benefits`, `plans`, `referrals`) as one
+    /// JSON object in the document's shape (docs/FILE.md), every version kept.
+    pub parts_json: String,
+    /// What the facts suggest today (`aged_out`, `no_longer_left_behind`); never applied.
+    pub suggestions: Vec<String>,
+    /// Whether a child in entrusted care has gone more than a week without a parent's contact.
+    pub entrusted_care_lapsed: bool,
 }
 
 impl From<&ChildFileView> for ChildDetail {
@@ -339,6 +346,20 @@ impl From<&ChildFileView> for ChildDetail {
             categories: now.categories,
             risk_flags: now.risk_flags,
             records,
+            parts_json: serde_json::json!({
+                "facts": v.facts,
+                "care": v.care,
+                "benefits": v.benefits,
+                "plans": v.plans,
+                "referrals": v.referrals,
+            })
+            .to_string(),
+            suggestions: v
+                .suggestions(today())
+                .into_iter()
+                .map(|s| s.key().to_owned())
+                .collect(),
+            entrusted_care_lapsed: v.entrusted_care_lapsed(today()),
         }
     }
 }

@@ -165,6 +165,10 @@ fn invalid(what: &str, why: impl std::fmt::Display) -> HomevisitError {
     }
 }
 
+fn entry_json(text: &str) -> Result<serde_json::Value, HomevisitError> {
+    serde_json::from_str(text).map_err(|e| invalid("entry", format!("not JSON: {e}")))
+}
+
 fn date(what: &str, text: &str) -> Result<NaiveDate, HomevisitError> {
     NaiveDate::parse_from_str(text, "%Y-%m-%d").map_err(|_| invalid(what, "expected YYYY-MM-DD"))
 }
@@ -484,6 +488,50 @@ impl Phone {
     ) -> Result<String, HomevisitError> {
         let on = self::date("date", &date)?;
         self.record(|p| p.record_assistance(&child_id, on, &summary, &notes))
+    }
+
+    /// Adds an entry to one of the file's parts of version 2: `collection` is `facts`,
+    /// `care`, `benefits`, `plans` or `referrals`, and `entry` a JSON object in the document's
+    /// shape (docs/FILE.md) without `by` and `recorded_at`, for example
+    /// `{"kind":"dibao","status":"granted","granted_on":"2026-11-01","amount_fen":60000}`.
+    /// A bad entry is refused naming its field (`benefits/kind`) and nothing is stored.
+    /// Returns the entry's id.
+    pub fn add_part(
+        &self,
+        child_id: String,
+        collection: String,
+        entry: String,
+    ) -> Result<String, HomevisitError> {
+        let entry = entry_json(&entry)?;
+        self.record(|p| p.add_part(&child_id, &collection, &entry))
+    }
+
+    /// Corrects an entry of a version-2 part by appending a version (a plan reviewed, a
+    /// benefit granted, a referral closed with its outcome); earlier versions stay.
+    pub fn correct_part(
+        &self,
+        child_id: String,
+        collection: String,
+        entry_id: String,
+        entry: String,
+    ) -> Result<(), HomevisitError> {
+        let entry = entry_json(&entry)?;
+        Ok(self
+            .lock()
+            .correct_part(&child_id, &collection, &entry_id, &entry)?)
+    }
+
+    /// Withdraws an entry of a version-2 part, keeping it in the file with the reason.
+    pub fn void_part(
+        &self,
+        child_id: String,
+        collection: String,
+        entry_id: String,
+        reason: String,
+    ) -> Result<(), HomevisitError> {
+        Ok(self
+            .lock()
+            .void_part(&child_id, &collection, &entry_id, &reason)?)
     }
 
     /// The alerts sync brought this account (supervisors, directors), not closed, oldest first.

@@ -365,3 +365,121 @@ fn the_demo_is_built_once_and_never_into_a_database_with_users_of_its_own() {
         "{refused:?}"
     );
 }
+
+/// The file's version-2 parts recorded offline in the field, synced, and found by the
+/// supervisor's list filters and in the child's file on the server.
+#[test]
+fn the_new_parts_of_the_file_recorded_in_the_field_reach_the_supervisors_filters() {
+    let server = Server::demo();
+    let phone = tempfile::tempdir().expect("phone");
+    login(&server, phone.path(), "director11");
+    let (ok, out, err) = field(phone.path(), &["sync"], "");
+    assert!(ok, "{out}{err}");
+    let (ok, list, err) = field(phone.path(), &["list"], "");
+    assert!(ok, "{err}");
+    let child = list
+        .split_whitespace()
+        .next()
+        .expect("the director holds files")
+        .to_owned();
+    let part = |collection: &str, entry: &str| {
+        let (ok, out, err) = field(
+            phone.path(),
+            &["part", &child, collection, "--entry", entry],
+            "",
+        );
+        assert!(ok, "{collection} {entry}: {err}");
+        out.trim().to_owned()
+    };
+    part(
+        "facts",
+        r#"{"effective":"2026-09-01","fact":"schooling","school":"铁东区第二小学","grade":"四年级","status":"dropped_out"}"#,
+    );
+    part(
+        "care",
+        r#"{"entry":"arrangement","caregiver":"李秀兰","relation":"外祖母","since":"2026-01-01","agreement":{"signed_on":"2026-01-01","covers":"日常照料、安全监护"}}"#,
+    );
+    part(
+        "benefits",
+        r#"{"kind":"dibao","status":"granted","granted_on":"2026-03-01","amount_fen":60000}"#,
+    );
+    let plan = part(
+        "plans",
+        r#"{"needs":"劝返复学","measures":"联系学校，每周家访","responsible":"村儿童主任","made_on":"2026-06-01","review_on":"2026-09-01"}"#,
+    );
+    part(
+        "referrals",
+        r#"{"to":"school_return","on":"2026-09-02","status":"made"}"#,
+    );
+    // Bad entries are refused naming the field, and nothing is stored.
+    let (ok, _, err) = field(
+        phone.path(),
+        &[
+            "part",
+            &child,
+            "benefits",
+            "--entry",
+            r#"{"kind":"free_money","status":"granted","granted_on":"2026-03-01"}"#,
+        ],
+        "",
+    );
+    assert!(!ok && err.contains("benefits/kind"), "{err}");
+    let (ok, _, err) = field(
+        phone.path(),
+        &[
+            "part",
+            &child,
+            "referrals",
+            "--entry",
+            r#"{"on":"2026-09-02","status":"made"}"#,
+        ],
+        "",
+    );
+    assert!(!ok && err.contains("referrals/to"), "{err}");
+    let (ok, due, err) = field(phone.path(), &["due"], "");
+    assert!(ok, "{err}");
+    assert!(
+        due.lines()
+            .any(|l| l.starts_with(&child) && l.contains("plan_review") && l.contains("overdue")),
+        "the plan's review is due:\n{due}"
+    );
+    let (ok, out, err) = field(phone.path(), &["sync"], "");
+    assert!(ok, "{out}{err}");
+
+    let supervisor = server.login_with("supervisor1", &password_of(&server, "supervisor1"));
+    let ids = |query: &str| -> Vec<String> {
+        let list = supervisor
+            .get(&format!("/api/v1/children?{query}"))
+            .unwrap_or_else(|e| panic!("{query}: {e}"));
+        list["children"]
+            .as_array()
+            .expect("children")
+            .iter()
+            .map(|c| c["id"].as_str().expect("id").to_owned())
+            .collect()
+    };
+    for query in [
+        "school_status=dropped_out",
+        "entrusted_care_lapsed=true",
+        "plan_review_overdue=true",
+    ] {
+        assert!(ids(query).contains(&child), "{query}");
+    }
+    assert!(!ids("entrusted_care_lapsed=false").contains(&child));
+    let err = supervisor
+        .get("/api/v1/children?school_status=truant")
+        .expect_err("an unknown status");
+    assert!(err.to_string().contains("invalid_query"), "{err}");
+    let file = supervisor
+        .get(&format!("/api/v1/children/{child}"))
+        .expect("the file");
+    for collection in ["facts", "care", "benefits", "plans", "referrals"] {
+        assert_eq!(
+            file[collection].as_object().map(|m| m.len()),
+            Some(1),
+            "{collection}"
+        );
+    }
+    assert_eq!(file["version"], 2);
+    assert!(file["plans"][&plan].is_object());
+}

@@ -300,6 +300,13 @@ pub fn child_id(text: &str) -> Result<ChildId, PhoneError> {
         })
 }
 
+fn entry_uuid(text: &str) -> Result<uuid::Uuid, PhoneError> {
+    uuid::Uuid::parse_str(text).map_err(|_| PhoneError::Invalid {
+        what: "entry id",
+        why: "an entry's id is a UUID".into(),
+    })
+}
+
 impl Phone {
     /// Opens the phone kept in `dir` (created if missing) under `key`, 32 bytes the platform
     /// keystore holds. A wrong key is [`PhoneError::WrongKey`], never garbage.
@@ -634,7 +641,7 @@ impl Phone {
             child,
             RecordKind::Danger,
             |by, at| {
-                let details = DangerDetails {
+                let mut details = DangerDetails {
                     found,
                     notified: parties
                         .into_iter()
@@ -646,6 +653,7 @@ impl Phone {
                         .collect(),
                     outcome: None,
                 };
+                details.police_first();
                 RecordVersion::danger(date, by, at, details).with_notes(&report.notes)
             },
             &[],
@@ -682,6 +690,61 @@ impl Phone {
             |by, at| RecordVersion::summary(date, by, at, summary).with_notes(notes),
             &[],
         )
+    }
+
+    /// Adds an entry to one of the file's version-2 parts (`facts`, `care`, `benefits`,
+    /// `plans`, `referrals`), given as JSON in the document's shape (docs/FILE.md) without
+    /// `by` and `recorded_at`: the phone stamps them. A bad entry is refused naming its field,
+    /// and nothing is stored. Returns the entry's id.
+    pub fn add_part(
+        &mut self,
+        child: &str,
+        collection: &str,
+        entry: &serde_json::Value,
+    ) -> Result<String, PhoneError> {
+        let id = child_id(child)?;
+        let by = self.account()?.username.clone();
+        let at = now();
+        let entry_id = self
+            .device_mut()?
+            .edit(&id, |f| f.add_part_json(collection, entry, &by, at))?;
+        Ok(entry_id.to_string())
+    }
+
+    /// Corrects an entry of a version-2 part by appending a version (a plan reviewed, a
+    /// benefit granted, a referral closed with its outcome).
+    pub fn correct_part(
+        &mut self,
+        child: &str,
+        collection: &str,
+        entry_id: &str,
+        entry: &serde_json::Value,
+    ) -> Result<(), PhoneError> {
+        let id = child_id(child)?;
+        let entry_id = entry_uuid(entry_id)?;
+        let by = self.account()?.username.clone();
+        let at = now();
+        self.device_mut()?.edit(&id, |f| {
+            f.correct_part_json(collection, entry_id, entry, &by, at)
+        })?;
+        Ok(())
+    }
+
+    /// Withdraws an entry of a version-2 part, keeping it in the file with the reason.
+    pub fn void_part(
+        &mut self,
+        child: &str,
+        collection: &str,
+        entry_id: &str,
+        reason: &str,
+    ) -> Result<(), PhoneError> {
+        let id = child_id(child)?;
+        let entry_id = entry_uuid(entry_id)?;
+        let by = self.account()?.username.clone();
+        let at = now();
+        self.device_mut()?
+            .edit(&id, |f| f.void_part(collection, entry_id, reason, &by, at))?;
+        Ok(())
     }
 
     /// The alerts the server sent this account through sync, not closed, oldest first.

@@ -108,6 +108,15 @@ def main():
     except HomevisitError.Photo as e:
         check("a corrupt image is refused", e.index == 0, str(e))
 
+    benefit = phone.add_part(child, "benefits",
+                             '{"kind":"dibao","status":"granted","granted_on":"%s","amount_fen":60000}' % today)
+    check("a benefit is recorded", benefit in phone.child(child).parts_json)
+    try:
+        phone.add_part(child, "referrals", '{"on":"%s","status":"made"}' % today)
+        check("a referral with no target is refused", False, "it was recorded")
+    except HomevisitError.Invalid as e:
+        check("a referral with no target is refused", "referrals/to" in str(e), str(e))
+
     report = phone.sync()
     check("the photo and the file go up", report.photos_uploaded == 1 and report.files_sent >= 1, str(report))
 
@@ -117,6 +126,7 @@ def main():
     text = body.decode()
     check("the supervisor reads the file", status == 200 and "蟒小蛇" in text and "父母外出务工" in text, text[:200])
     check("the danger arrived", "domestic_violence" in text, text[:200])
+    check("the benefit arrived", benefit in text and '"dibao"' in text, text[:200])
     status, jpeg = api.call("GET", f"/api/v1/blobs/{photo}")
     check("the photo arrived as a JPEG", status == 200 and jpeg[:2] == b"\xff\xd8", str(status))
     status, alerts = api.call("GET", "/api/v1/alerts?status=open&kind=danger")

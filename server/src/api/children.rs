@@ -7,6 +7,7 @@
 
 use actix_web::{HttpResponse, get, web};
 use homevisit_sync_core::file::ChildFile;
+use homevisit_sync_core::vocab::SchoolStatus;
 use serde::Serialize;
 
 use crate::api::caller::Caller;
@@ -64,6 +65,14 @@ pub async fn list(
         return Err(ApiError::bad_request(
             "invalid_query",
             "status is ok, due_soon, overdue or not_served",
+        ));
+    }
+    if let Some(status) = &filter.school_status
+        && status.parse::<SchoolStatus>().is_err()
+    {
+        return Err(ApiError::bad_request(
+            "invalid_query",
+            "school_status is enrolled, dropped_out or returned",
         ));
     }
     if filter.limit.is_some_and(|l| !(1..=1000).contains(&l)) {

@@ -103,6 +103,27 @@ enum FieldCommand {
         #[arg(long)]
         photo: Vec<PathBuf>,
     },
+    /// Add, correct or withdraw an entry of a part of the file: facts, care, benefits, plans
+    /// or referrals (docs/FILE.md). Prints the new entry's id.
+    Part {
+        /// The child's file id.
+        child: String,
+        /// facts, care, benefits, plans or referrals.
+        collection: String,
+        /// The entry as a JSON object, e.g. for benefits
+        /// '{"kind":"dibao","status":"granted","granted_on":"2026-11-01"}'.
+        #[arg(long, required_unless_present = "void")]
+        entry: Option<String>,
+        /// Append the entry as a new version of this entry instead of adding one.
+        #[arg(long, conflicts_with = "void")]
+        correct: Option<String>,
+        /// Withdraw this entry (with --reason).
+        #[arg(long, requires = "reason")]
+        void: Option<String>,
+        /// Why the entry is withdrawn.
+        #[arg(long)]
+        reason: Option<String>,
+    },
     /// Upload waiting photos, then sync every file with the server.
     Sync,
     /// The alerts this account is told of (supervisors, directors, counties).
@@ -288,6 +309,36 @@ pub fn run(args: FieldArgs) -> Result<()> {
                 other => bail!("record --kind {} is not offered here", other.key()),
             };
             println!("{record}");
+        }
+        FieldCommand::Part {
+            child,
+            collection,
+            entry,
+            correct,
+            void,
+            reason,
+        } => {
+            let mut phone = open(&dir)?;
+            if let Some(id) = void {
+                phone.void_part(
+                    &child,
+                    &collection,
+                    &id,
+                    reason.as_deref().unwrap_or_default(),
+                )?;
+                println!("{id}");
+            } else {
+                let entry: serde_json::Value =
+                    serde_json::from_str(entry.as_deref().unwrap_or("{}"))
+                        .context("--entry is not JSON")?;
+                match correct {
+                    Some(id) => {
+                        phone.correct_part(&child, &collection, &id, &entry)?;
+                        println!("{id}");
+                    }
+                    None => println!("{}", phone.add_part(&child, &collection, &entry)?),
+                }
+            }
         }
         FieldCommand::Sync => {
             let mut phone = open(&dir)?;

@@ -81,6 +81,14 @@ pub struct ListFilter {
     /// Only children with an open danger report that must go to the police and records no
     /// police report (seed 002 item 8).
     pub police_unreported: Option<bool>,
+    /// The school status in force (`enrolled`, `dropped_out`, `returned`).
+    #[param(example = "dropped_out")]
+    pub school_status: Option<String>,
+    /// Only children in entrusted care past a week without a parent's contact (seed 003), or
+    /// only those not.
+    pub entrusted_care_lapsed: Option<bool>,
+    /// Only children with (or without) an open help plan whose review date is past.
+    pub plan_review_overdue: Option<bool>,
     /// At most this many (default 200).
     #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<usize>,
@@ -131,6 +139,12 @@ pub struct ChildRow {
     /// An open danger report of a kind that must go to the police, with no police report
     /// recorded.
     pub police_unreported: bool,
+    /// The school status in force, if recorded.
+    pub school_status: Option<String>,
+    /// In entrusted care and past a week without a parent's contact (seed 003).
+    pub entrusted_care_lapsed: bool,
+    /// The earliest review date of an open help plan (`YYYY-MM-DD`).
+    pub plan_review_on: Option<String>,
 }
 
 /// When one kind of record is next due for a child.
@@ -175,6 +189,10 @@ pub fn list(
         risk_flag: filter.risk_flag.as_deref(),
         danger_open: filter.danger_open,
         police_unreported: filter.police_unreported,
+        school_status: filter.school_status.as_deref(),
+        entrusted_care_lapsed: filter.entrusted_care_lapsed,
+        plan_review_overdue: filter.plan_review_overdue,
+        today,
     };
     let limit = filter.limit.unwrap_or(200).min(1000) as i64;
     let offset = i64::from(filter.offset.unwrap_or(0));
@@ -214,6 +232,9 @@ pub fn list(
             last_home_visit: row.last_home_visit,
             danger_open: row.danger_open,
             police_unreported: row.police_unreported,
+            school_status: row.school_status,
+            entrusted_care_lapsed: row.care_lapses_on.is_some_and(|d| d <= today.to_string()),
+            plan_review_on: row.plan_review_on,
         })
         .collect();
     Ok(ChildList {

@@ -30,6 +30,9 @@ pub fn project(
     summary: &FileSummary,
     seq: u64,
 ) -> QueryResult<()> {
+    // As of everything the file records: facts cannot be dated after the day they were
+    // written, so the latest is the one in force, and an arrangement counts while not ended.
+    let latest = NaiveDate::MAX;
     let id = view.id.to_string();
     let live = || view.records.values().filter(|r| r.void.is_none());
     let last_home_visit = live()
@@ -51,6 +54,14 @@ pub fn project(
         children::police_unreported.eq(police_unreported),
         children::seq.eq(seq as i64),
         children::rules_digest.eq(Some(summary.rules_digest())),
+        children::school_status.eq(view.school_status(latest).map(|s| s.key())),
+        children::care_lapses_on.eq(view.parent_contact_lapses_on(latest).map(|d| d.to_string())),
+        children::plan_review_on.eq(summary
+            .plan_reviews
+            .iter()
+            .map(|p| p.review_on)
+            .min()
+            .map(|d| d.to_string())),
     );
     let updated = diesel::update(children::table.filter(children::id.eq(&id)))
         .set(row.clone())
@@ -284,6 +295,14 @@ pub struct PageFilter<'a> {
     pub danger_open: Option<bool>,
     /// Whether an open danger report lacks the police report it requires.
     pub police_unreported: Option<bool>,
+    /// The school status in force (`dropped_out`...).
+    pub school_status: Option<&'a str>,
+    /// Whether a child in entrusted care is past a week without a parent's contact, on `today`.
+    pub entrusted_care_lapsed: Option<bool>,
+    /// Whether an open help plan's review is past, on `today`.
+    pub plan_review_overdue: Option<bool>,
+    /// The day the two above are judged on.
+    pub today: NaiveDate,
 }
 
 /// One child of a page, as projected and evaluated.
@@ -303,9 +322,26 @@ pub struct PageRow {
     pub danger_open: bool,
     /// An open danger report without the police report it requires.
     pub police_unreported: bool,
+    /// The school status in force.
+    pub school_status: Option<String>,
+    /// From when a child in entrusted care lacks a parent's weekly contact.
+    pub care_lapses_on: Option<String>,
+    /// The earliest review date of an open help plan.
+    pub plan_review_on: Option<String>,
 }
 
-type PageTuple = (String, String, String, String, Option<String>, bool, bool);
+type PageTuple = (
+    String,
+    String,
+    String,
+    String,
+    Option<String>,
+    bool,
+    bool,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+);
 
 type Condition = Box<
     dyn BoxableExpression<
@@ -348,6 +384,38 @@ pub fn page(
         if let Some(p) = filter.police_unreported {
             all = Box::new(all.and(children::police_unreported.eq(p)));
         }
+        if let Some(s) = filter.school_status {
+            all = Box::new(all.and(children::school_status.eq(s.to_owned()).assume_not_null()));
+        }
+        let today = filter.today.to_string();
+        // Lapsed from `care_lapses_on`; overdue from the day after `plan_review_on`.
+        if let Some(lapsed) = filter.entrusted_care_lapsed {
+            let is = children::care_lapses_on.le(today.clone());
+            all = if lapsed {
+                Box::new(all.and(is.assume_not_null()))
+            } else {
+                Box::new(
+                    all.and(
+                        children::care_lapses_on
+                            .is_null()
+                            .or(children::care_lapses_on.gt(today.clone()).assume_not_null()),
+                    ),
+                )
+            };
+        }
+        if let Some(overdue) = filter.plan_review_overdue {
+            all = if overdue {
+                Box::new(all.and(children::plan_review_on.lt(today.clone()).assume_not_null()))
+            } else {
+                Box::new(
+                    all.and(
+                        children::plan_review_on
+                            .is_null()
+                            .or(children::plan_review_on.ge(today.clone()).assume_not_null()),
+                    ),
+                )
+            };
+        }
         for (label, value) in [
             ("category", filter.category),
             ("risk_flag", filter.risk_flag),
@@ -379,22 +447,37 @@ pub fn page(
             children::last_home_visit,
             children::danger_open,
             children::police_unreported,
+            children::school_status,
+            children::care_lapses_on,
+            children::plan_review_on,
         ))
         .load::<PageTuple>(conn)?;
     Ok((
         total,
         rows.into_iter()
             .map(
-                |(id, name, village, status, last_home_visit, danger_open, police_unreported)| {
-                    PageRow {
-                        id,
-                        name,
-                        village,
-                        status,
-                        last_home_visit,
-                        danger_open,
-                        police_unreported,
-                    }
+                |(
+                    id,
+                    name,
+                    village,
+                    status,
+                    last_home_visit,
+                    danger_open,
+                    police_unreported,
+                    school_status,
+                    care_lapses_on,
+                    plan_review_on,
+                )| PageRow {
+                    id,
+                    name,
+                    village,
+                    status,
+                    last_home_visit,
+                    danger_open,
+                    police_unreported,
+                    school_status,
+                    care_lapses_on,
+                    plan_review_on,
                 },
             )
             .collect(),

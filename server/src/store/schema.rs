@@ -128,6 +128,9 @@ diesel::table! {
         rules_digest -> Nullable<Binary>,
         evaluation_hash -> Nullable<BigInt>,
         labels_hash -> Nullable<BigInt>,
+        school_status -> Nullable<Text>,
+        care_lapses_on -> Nullable<Text>,
+        plan_review_on -> Nullable<Text>,
     }
 }
 

@@ -379,6 +379,46 @@ impl ChildFile {
         Ok(())
     }
 
+    /// [`ChildFile::add_part`] for an entry given as JSON in the document's shape (docs/FILE.md),
+    /// without `by` and `recorded_at`, which are stamped here: what the phone SDK and the field
+    /// tool take. An unknown collection, an unknown key or a bad value is refused by path
+    /// (`benefits/kind`), and nothing is written.
+    pub fn add_part_json(
+        &mut self,
+        collection: &str,
+        entry: &serde_json::Value,
+        by: &str,
+        at: DateTime<Utc>,
+    ) -> Result<Uuid, FileError> {
+        match collection {
+            "facts" => self.add_part(&parse_part::<Fact>(entry, by, at)?, by, at),
+            "care" => self.add_part(&parse_part::<Care>(entry, by, at)?, by, at),
+            "benefits" => self.add_part(&parse_part::<Benefit>(entry, by, at)?, by, at),
+            "plans" => self.add_part(&parse_part::<HelpPlan>(entry, by, at)?, by, at),
+            "referrals" => self.add_part(&parse_part::<Referral>(entry, by, at)?, by, at),
+            other => Err(unknown_collection(other)),
+        }
+    }
+
+    /// [`ChildFile::correct_part`] for an entry given as JSON, as [`ChildFile::add_part_json`].
+    pub fn correct_part_json(
+        &mut self,
+        collection: &str,
+        id: Uuid,
+        entry: &serde_json::Value,
+        by: &str,
+        at: DateTime<Utc>,
+    ) -> Result<(), FileError> {
+        match collection {
+            "facts" => self.correct_part(id, &parse_part::<Fact>(entry, by, at)?, by, at),
+            "care" => self.correct_part(id, &parse_part::<Care>(entry, by, at)?, by, at),
+            "benefits" => self.correct_part(id, &parse_part::<Benefit>(entry, by, at)?, by, at),
+            "plans" => self.correct_part(id, &parse_part::<HelpPlan>(entry, by, at)?, by, at),
+            "referrals" => self.correct_part(id, &parse_part::<Referral>(entry, by, at)?, by, at),
+            other => Err(unknown_collection(other)),
+        }
+    }
+
     fn checked_part<T: PartValue>(
         value: &T,
         path: &str,
@@ -484,6 +524,46 @@ impl ChildFile {
                 .with_time(at.timestamp()),
         );
     }
+}
+
+fn unknown_collection(name: &str) -> FileError {
+    FileError::Invalid(vec![Problem {
+        path: name.to_owned(),
+        message: format!(
+            "not a part of the file: one of {}",
+            parts::COLLECTIONS.join(", ")
+        ),
+    }])
+}
+
+/// Reads an entry given as JSON, stamped with `by` and `at`, naming the field of any problem.
+fn parse_part<T: PartValue>(
+    entry: &serde_json::Value,
+    by: &str,
+    at: DateTime<Utc>,
+) -> Result<T, FileError> {
+    let serde_json::Value::Object(fields) = entry else {
+        return Err(FileError::Invalid(vec![Problem {
+            path: T::COLLECTION.into(),
+            message: "an entry is a JSON object".into(),
+        }]));
+    };
+    let mut stamped = fields.clone();
+    stamped.insert("by".into(), by.into());
+    stamped.insert("recorded_at".into(), to_json(&at));
+    let stamped = serde_json::Value::Object(stamped);
+    let problems = parts::check_version::<T>(T::COLLECTION, &stamped);
+    if !problems.is_empty() {
+        return Err(FileError::Invalid(problems));
+    }
+    Stamped::<T>::deserialize(&stamped)
+        .map(|s| s.value)
+        .map_err(|e| {
+            FileError::Invalid(vec![Problem {
+                path: T::COLLECTION.into(),
+                message: e.to_string(),
+            }])
+        })
 }
 
 /// Every way a document breaks the schema, including carrying an id other than `id`.

@@ -795,6 +795,14 @@ impl ChildFileView {
     /// from a parent (seed 003: 每周不少于1次). The week counts from the last contact, or from
     /// the start of the arrangement when there has been none.
     pub fn entrusted_care_lapsed(&self, on: NaiveDate) -> bool {
+        self.parent_contact_lapses_on(on)
+            .is_some_and(|lapses| lapses <= on)
+    }
+
+    /// For a child in entrusted care on `on`: the first day without a parent's contact in the
+    /// past week, counted from the latest contact on or before `on` (or the arrangement's start).
+    /// `None` when no arrangement stands on `on`.
+    pub fn parent_contact_lapses_on(&self, on: NaiveDate) -> Option<NaiveDate> {
         let mut start = None;
         let mut last_contact = None;
         for (_, s) in live(&self.care) {
@@ -808,10 +816,9 @@ impl ChildFileView {
                 _ => {}
             }
         }
-        start.is_some_and(|start| {
-            let from = last_contact.map_or(start, |c| c.max(start));
-            (on - from).num_days() > PARENT_CONTACT_DAYS
-        })
+        let start = start?;
+        let from = last_contact.map_or(start, |c| c.max(start));
+        from.checked_add_signed(Duration::days(PARENT_CONTACT_DAYS + 1))
     }
 
     /// The next review of every open help plan.
