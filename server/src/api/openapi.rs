@@ -187,6 +187,32 @@ mod tests {
     }
 
     #[test]
+    fn the_documented_school_statuses_are_the_vocabulary_the_server_checks() {
+        let doc = serde_json::to_value(document()).expect("json");
+        let params = doc["paths"]["/api/v1/children"]["get"]["parameters"]
+            .as_array()
+            .expect("parameters");
+        let param = params
+            .iter()
+            .find(|p| p["name"] == "school_status")
+            .expect("school_status");
+        let schema = param["schema"].to_string();
+        let documented: Vec<&str> = schema
+            .split('"')
+            .filter(|s| {
+                homevisit_sync_core::vocab::SchoolStatus::ALL
+                    .iter()
+                    .any(|k| k.key() == *s)
+            })
+            .collect();
+        let keys: Vec<&str> = homevisit_sync_core::vocab::SchoolStatus::ALL
+            .iter()
+            .map(|k| k.key())
+            .collect();
+        assert_eq!(documented, keys, "{}", param["schema"]);
+    }
+
+    #[test]
     fn described_paths_are_found_with_their_methods_and_others_are_not() {
         let doc = ApiDocument::new(&document());
         assert_eq!(

@@ -81,8 +81,8 @@ pub struct ListFilter {
     /// Only children with an open danger report that must go to the police and records no
     /// police report (seed 002 item 8).
     pub police_unreported: Option<bool>,
-    /// The school status in force (`enrolled`, `dropped_out`, `returned`).
-    #[param(example = "dropped_out")]
+    /// The school status in force.
+    #[param(inline, value_type = Option<ListSchoolStatus>)]
     pub school_status: Option<String>,
     /// Only children in entrusted care past a week without a parent's contact (seed 003), or
     /// only those not.
@@ -114,6 +114,18 @@ pub enum ListStatus {
 impl ListStatus {
     /// The keys, as the query takes them.
     pub const KEYS: [&str; 4] = ["ok", "due_soon", "overdue", "not_served"];
+}
+
+/// The school statuses the list filters by (sync-core's `SchoolStatus`).
+#[derive(utoipa::ToSchema)]
+#[schema(rename_all = "snake_case")]
+pub enum ListSchoolStatus {
+    /// 在读.
+    Enrolled,
+    /// 辍学.
+    DroppedOut,
+    /// 劝返复学.
+    Returned,
 }
 
 /// One row of the children list.

@@ -305,8 +305,8 @@ pub struct PageFilter<'a> {
     pub today: NaiveDate,
 }
 
-/// One child of a page, as projected and evaluated.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One child of a page, as projected and evaluated (in the order the page selects).
+#[derive(Debug, Clone, PartialEq, Eq, Queryable)]
 pub struct PageRow {
     /// The file id.
     pub id: String,
@@ -329,19 +329,6 @@ pub struct PageRow {
     /// The earliest review date of an open help plan.
     pub plan_review_on: Option<String>,
 }
-
-type PageTuple = (
-    String,
-    String,
-    String,
-    String,
-    Option<String>,
-    bool,
-    bool,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-);
 
 type Condition = Box<
     dyn BoxableExpression<
@@ -451,37 +438,8 @@ pub fn page(
             children::care_lapses_on,
             children::plan_review_on,
         ))
-        .load::<PageTuple>(conn)?;
-    Ok((
-        total,
-        rows.into_iter()
-            .map(
-                |(
-                    id,
-                    name,
-                    village,
-                    status,
-                    last_home_visit,
-                    danger_open,
-                    police_unreported,
-                    school_status,
-                    care_lapses_on,
-                    plan_review_on,
-                )| PageRow {
-                    id,
-                    name,
-                    village,
-                    status,
-                    last_home_visit,
-                    danger_open,
-                    police_unreported,
-                    school_status,
-                    care_lapses_on,
-                    plan_review_on,
-                },
-            )
-            .collect(),
-    ))
+        .load::<PageRow>(conn)?;
+    Ok((total, rows))
 }
 
 /// The natural keys of the children of `villages`: (village, name, birth date, sex).
