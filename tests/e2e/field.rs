@@ -483,3 +483,109 @@ fn the_new_parts_of_the_file_recorded_in_the_field_reach_the_supervisors_filters
     assert_eq!(file["version"], 2);
     assert!(file["plans"][&plan].is_object());
 }
+
+/// The county moves a file from a village of one township to one of another: at their next
+/// sync the old director's device drops it and the new one's receives it with its history, and
+/// the audit log holds the transfer and the drop.
+#[test]
+fn a_transferred_file_moves_between_two_directors_devices_and_both_steps_are_audited() {
+    let server = Server::demo();
+    let old = tempfile::tempdir().expect("old phone");
+    let new = tempfile::tempdir().expect("new phone");
+    login(&server, old.path(), "director11");
+    login(&server, new.path(), "director21");
+    for phone in [old.path(), new.path()] {
+        let (ok, out, err) = field(phone, &["sync"], "");
+        assert!(ok, "{out}{err}");
+    }
+    let (_, list, _) = field(old.path(), &["list"], "");
+    let child = list.split_whitespace().next().expect("a file").to_owned();
+    let records = |dir: &Path| -> Option<String> {
+        let (_, list, _) = field(dir, &["list"], "");
+        list.lines()
+            .find(|l| l.starts_with(&child))
+            .map(str::to_owned)
+    };
+    let before = records(old.path()).expect("held by the old director");
+    assert!(records(new.path()).is_none());
+
+    let county = server.login_with("county", &password_of(&server, "county"));
+    let token = county.access().expect("token").to_owned();
+    let path = format!("/api/v1/children/{child}/transfer");
+    let to = "210302002001";
+    let body = serde_json::json!({ "village_code": to, "reason": "户籍与居住地民政部门协商一致", "address": "红旗街道东村5组" });
+    // A director may not move files; an unknown village and the same village are refused.
+    let director = server.login_with("director11", &password_of(&server, "director11"));
+    let reply = director
+        .post_json(&path, Some(director.access().expect("token")), &body)
+        .expect("answer");
+    assert_eq!(
+        (reply.status, reply.code().as_deref()),
+        (403, Some("role_forbidden"))
+    );
+    let bad = serde_json::json!({ "village_code": "999999999999", "reason": "x" });
+    let reply = county.post_json(&path, Some(&token), &bad).expect("answer");
+    assert_eq!(
+        (reply.status, reply.code().as_deref()),
+        (404, Some("unknown_village"))
+    );
+    let reply = county
+        .post_json(&path, Some(&token), &body)
+        .expect("answer");
+    assert_eq!(reply.status, 200, "{:?}", reply.json());
+    assert_eq!(reply.json()["to"], to);
+    let reply = county
+        .post_json(&path, Some(&token), &body)
+        .expect("answer");
+    assert_eq!(
+        (reply.status, reply.code().as_deref()),
+        (409, Some("same_village"))
+    );
+
+    for phone in [old.path(), new.path()] {
+        let (ok, out, err) = field(phone, &["sync"], "");
+        assert!(ok, "{out}{err}");
+    }
+    assert!(
+        records(old.path()).is_none(),
+        "the old director's device dropped it"
+    );
+    let after = records(new.path()).expect("the new director's device holds it");
+    assert!(after.contains(to), "{after}");
+    // Its history came with it: every record, and the transfer's own work-log entry.
+    let count = |line: &str| -> usize {
+        line.split_whitespace()
+            .rev()
+            .nth(1)
+            .and_then(|n| n.parse().ok())
+            .expect("a record count")
+    };
+    assert_eq!(count(&after), count(&before) + 1, "{before} / {after}");
+
+    let audit = county
+        .get(&format!("/api/v1/audit?child={child}"))
+        .expect("audit");
+    let actions: Vec<(&str, &str)> = audit["entries"]
+        .as_array()
+        .expect("entries")
+        .iter()
+        .map(|e| {
+            (
+                e["username"].as_str().unwrap_or(""),
+                e["action"].as_str().unwrap_or(""),
+            )
+        })
+        .collect();
+    assert!(
+        actions.contains(&("county", "children.transfer")),
+        "{actions:?}"
+    );
+    assert!(
+        actions.contains(&("director11", "sync.drop")),
+        "{actions:?}"
+    );
+    assert!(
+        actions.contains(&("director21", "sync.download")),
+        "{actions:?}"
+    );
+}

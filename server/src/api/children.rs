@@ -5,7 +5,7 @@
 //! does not exist 404. Each read of child data appends an audit row in the same transaction
 //! that reads it, so nothing is shown that is not logged.
 
-use actix_web::{HttpResponse, get, web};
+use actix_web::{HttpResponse, get, post, web};
 use homevisit_sync_core::file::ChildFile;
 use homevisit_sync_core::vocab::SchoolStatus;
 use serde::Serialize;
@@ -134,6 +134,95 @@ pub async fn detail(
     .await?
     .map_err(|e| ApiError::internal("stored file unreadable", &e))?;
     Ok(HttpResponse::Ok().json(file))
+}
+
+/// Moves a child's file to another village, township or county (seed 002 item 8: served where
+/// the residence and 户籍 offices agree). At their next sync the old village's phones drop it
+/// and the new village's receive it with its history. The read, the transfer and each drop are
+/// audited.
+#[utoipa::path(
+    tag = "children",
+    security(("bearer" = [])),
+    params(("id" = uuid::Uuid, Path, description = "the file id",
+            example = "5d1c0e6a-3c52-4b0e-9d0f-6a1f2b3c4d5e")),
+    request_body = children::Transfer,
+    responses(
+        (status = 200, description = "moved", body = children::Transferred),
+        (status = 400, description = "`invalid_body` or `invalid_path`", body = Error),
+        (status = 401, description = "`missing_token`, `invalid_token` or `device_revoked`", body = Error),
+        (status = 403, description = "`role_forbidden` (county and admin only) or `region_forbidden`", body = Error),
+        (status = 404, description = "`not_found`: no such file, or `unknown_village`: no village with that code", body = Error),
+        (status = 409, description = "`same_village`: the file is served there already", body = Error),
+    )
+)]
+#[post("/api/v1/children/{id}/transfer")]
+pub async fn transfer(
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<uuid::Uuid>,
+    body: web::Json<children::Transfer>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(&[Role::County, Role::Admin])?;
+    let id = path.into_inner();
+    let to = body.into_inner();
+    let valid_code =
+        to.village_code.len() == 12 && to.village_code.bytes().all(|b| b.is_ascii_digit());
+    if !valid_code
+        || to.reason.trim().is_empty()
+        || to.reason.chars().count() > 500
+        || [&to.address, &to.hukou_place]
+            .iter()
+            .any(|t| t.as_ref().is_some_and(|t| t.chars().count() > 200))
+    {
+        return Err(ApiError::bad_request(
+            "invalid_body",
+            "village_code is 12 digits, reason 1 to 500 characters and not blank, address and hukou_place at most 200",
+        ));
+    }
+    let evaluating = state.evaluation();
+    let moved = with_db(&state.pool, move |c| {
+        let e = evaluating.get();
+        let at = chrono::DateTime::from_timestamp(e.now, 0).unwrap_or_default();
+        // Admins act everywhere; a county moves files of its own regions (to anywhere).
+        let everywhere = homevisit_sync_core::sync::Scope::new([""]);
+        let scope = if caller.user.role == Role::Admin {
+            &everywhere
+        } else {
+            &caller.scope
+        };
+        write_transaction(c, |c| {
+            let reader = caller.read("child.transfer.read", None, None);
+            let moved = children::transfer(c, scope, &reader, id, &to, at, e.on)?;
+            crate::service::schedules::refresh_ids(c, std::slice::from_ref(&moved.id), &e)
+                .map_err(|e| children::TransferError::Read(ReadError::Store(e)))?;
+            Ok::<_, children::TransferError>(moved)
+        })
+    })
+    .await;
+    match moved {
+        Ok(moved) => {
+            state.alerts.bus.wake();
+            Ok(HttpResponse::Ok().json(moved))
+        }
+        Err(crate::state::Blocking::Failed(e)) => Err(match e {
+            children::TransferError::Read(e) => e.into(),
+            e @ children::TransferError::UnknownVillage(_) => ApiError::Refused {
+                status: actix_web::http::StatusCode::NOT_FOUND,
+                code: "unknown_village",
+                message: e.to_string(),
+                files: Vec::new(),
+            },
+            e @ children::TransferError::SameVillage(_) => ApiError::Refused {
+                status: actix_web::http::StatusCode::CONFLICT,
+                code: "same_village",
+                message: e.to_string(),
+                files: Vec::new(),
+            },
+            e => ApiError::internal("transfer", &e),
+        }),
+        Err(crate::state::Blocking::Unavailable(_)) => Err(ApiError::Unavailable),
+        Err(crate::state::Blocking::Died(e)) => Err(ApiError::internal("transfer", &e)),
+    }
 }
 
 /// A file's history.

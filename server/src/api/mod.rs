@@ -28,6 +28,7 @@ pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
         .service(children::list)
         .service(children::detail)
         .service(children::history)
+        .service(children::transfer)
         .service(children::audit_log)
         .service(blobs::put_blob)
         .service(blobs::blob_status)

@@ -59,6 +59,129 @@ pub fn read_file(
     AutoCommit::load(&stored.bytes).map_err(|e| ReadError::Damaged(id, e.to_string()))
 }
 
+/// Where a file moves (seed 002 item 8: served where the residence and 户籍 offices agree).
+#[derive(Debug, Clone, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Transfer {
+    /// The 12-digit code of the village or community that will serve the child.
+    #[schema(pattern = "^[0-9]{12}$", example = "220303101201")]
+    pub village_code: String,
+    /// The new home address, when it changes.
+    #[schema(max_length = 200)]
+    pub address: Option<String>,
+    /// The place of household registration, when it changes.
+    #[schema(max_length = 200)]
+    pub hukou_place: Option<String>,
+    /// Why (the agreement of the two offices).
+    #[schema(min_length = 1, max_length = 500, pattern = "\\S")]
+    pub reason: String,
+}
+
+/// A transfer done.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Transferred {
+    /// The file.
+    pub id: String,
+    /// Where it was.
+    pub from: String,
+    /// Where it is now.
+    pub to: String,
+}
+
+/// Why a transfer was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum TransferError {
+    /// Reading the file failed (not found, outside the regions, damaged, database).
+    #[error(transparent)]
+    Read(#[from] ReadError),
+    /// The target village is not a village the server knows.
+    #[error("village {0} is not a known village")]
+    UnknownVillage(String),
+    /// The file is already served there.
+    #[error("the file is already served by village {0}")]
+    SameVillage(String),
+    /// The stored file does not read, or the change was refused.
+    #[error("the file could not be changed: {0}")]
+    File(#[from] homevisit_sync_core::file::FileError),
+    /// Storing failed.
+    #[error("storing: {0}")]
+    Stored(#[from] crate::service::sync::MadeHereError),
+}
+
+impl From<diesel::result::Error> for TransferError {
+    fn from(e: diesel::result::Error) -> Self {
+        TransferError::Read(ReadError::Store(e))
+    }
+}
+
+/// Moves a file to another village, signed by the reader (a county or admin user): the profile's village (and
+/// address and 户籍, when given) change in one change of the document, which is stored and
+/// numbered as any merge, so the old village's phones are told to drop it and the new one's
+/// receive it with its whole history at their next sync. The read is audited by `reader` and
+/// the transfer itself as `children.transfer` under the new village. The caller's `scope`
+/// must hold the file; the target may be any village the server knows (moves cross counties).
+pub fn transfer(
+    conn: &mut DbConnection,
+    scope: &Scope,
+    reader: &Read<'_>,
+    id: uuid::Uuid,
+    to: &Transfer,
+    at: chrono::DateTime<chrono::Utc>,
+    today: chrono::NaiveDate,
+) -> Result<Transferred, TransferError> {
+    // The reader is the county or admin user, who signs the change.
+    let by = reader.username;
+    if !crate::store::people::village_codes(conn)?.contains(&to.village_code) {
+        return Err(TransferError::UnknownVillage(to.village_code.clone()));
+    }
+    let doc = read_file(conn, scope, reader, id)?;
+    let mut file = homevisit_sync_core::file::ChildFile::from_doc(doc)?;
+    // A fresh actor: the server never edits twice under one, as a phone would not.
+    *file.doc_mut() = file.doc().clone().with_actor(automerge::ActorId::random());
+    let mut profile = file.view()?.profile;
+    let from = profile.village_code.clone();
+    if from == to.village_code {
+        return Err(TransferError::SameVillage(from));
+    }
+    profile.village_code = to.village_code.clone();
+    if let Some(address) = &to.address {
+        profile.address = address.clone();
+    }
+    if let Some(hukou) = &to.hukou_place {
+        profile.hukou_place = hukou.clone();
+    }
+    file.update_profile(&profile, by, at)?;
+    // The move and its reason stay in the file's own history, which goes with it.
+    let note = homevisit_sync_core::file::RecordVersion::summary(
+        today,
+        by,
+        at,
+        &format!("档案由 {from} 转至 {}：{}", to.village_code, to.reason),
+    );
+    file.add_record(
+        homevisit_sync_core::vocab::RecordKind::WorkLog,
+        &note,
+        by,
+        at,
+    )?;
+    crate::service::sync::store_made_here(conn, &mut file, by)?;
+    let child = id.to_string();
+    crate::store::audit::record(
+        conn,
+        &Read {
+            action: "children.transfer",
+            child_id: Some(&child),
+            village: Some(&to.village_code),
+            ..reader.clone()
+        },
+    )?;
+    Ok(Transferred {
+        id: child,
+        from,
+        to: to.village_code.clone(),
+    })
+}
+
 /// What the list filters by.
 #[derive(Debug, Clone, Default, serde::Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]

@@ -120,6 +120,21 @@ fn merge(
                 )?;
             }
             audit_refusals(c, reader, &response.refused)?;
+            // A file ordered off the phone (moved out of its villages) is audited too: the
+            // county can see when a transferred file left the old director's phone.
+            let dropped: Vec<String> = response.drops.iter().map(|id| id.0.to_string()).collect();
+            let villages = crate::store::children::villages_of(c, &dropped)?;
+            for id in &dropped {
+                crate::store::audit::record(
+                    c,
+                    &crate::store::audit::Read {
+                        action: "sync.drop",
+                        child_id: Some(id),
+                        village: villages.get(id).map(String::as_str),
+                        ..reader.clone()
+                    },
+                )?;
+            }
         }
         Ok((response, changed))
     })
