@@ -262,11 +262,19 @@ pub fn ensure_sized(
                     let found = today - chrono::Duration::days(2);
                     let danger = DangerDetails {
                         found: vec![DangerKind::LivingAlone],
-                        notified: vec![Notified {
-                            party: Some(Party::Supervisor),
-                            whom: "乡镇儿童督导员".into(),
-                            at: at(found),
-                        }],
+                        // The police first (seed 002 item 8: 第一时间向公安机关报告).
+                        notified: vec![
+                            Notified {
+                                party: Some(Party::Police),
+                                whom: "辖区派出所".into(),
+                                at: at(found),
+                            },
+                            Notified {
+                                party: Some(Party::Supervisor),
+                                whom: "乡镇儿童督导员".into(),
+                                at: at(found),
+                            },
+                        ],
                         outcome: None,
                     };
                     let record = RecordVersion::danger(found, director, at(found), danger)

@@ -1,7 +1,8 @@
 //! Realistic child files for demos, tests and benchmarks.
 //!
 //! The benchmark workload of DESIGN.md: a file holds a profile and, per month of history, one
-//! home visit and one contact; each record carries the four findings (about 12 Chinese
+//! home visit and one contact, with (since version 2 of the file) a benefit record a quarter
+//! and a help plan made, then reviewed, once a year; each record carries the four findings (about 12 Chinese
 //! characters each), a note of about 40, a date and its author. Text is drawn from phrase pools
 //! of the kind directors actually write, so compression sees realistic redundancy, neither
 //! random bytes nor one repeated sentence. Everything is seeded: the same seed gives the same
@@ -12,10 +13,10 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 use crate::file::{
-    Assertion, AttrKind, Channel, ChildFile, ChildId, FileError, Findings, Person, PersonRole,
-    Profile, RecordVersion,
+    Assertion, AttrKind, Benefit, Channel, ChildFile, ChildId, FileError, Findings, HelpPlan,
+    Person, PersonRole, Profile, RecordVersion,
 };
-use crate::vocab::{Category, Guardianship, RecordKind, RiskFlag, Sex};
+use crate::vocab::{BenefitKind, BenefitStatus, Category, Guardianship, RecordKind, RiskFlag, Sex};
 
 const SURNAMES: &[&str] = &[
     "王", "李", "张", "刘", "陈", "杨", "黄", "赵", "吴", "周", "徐", "孙", "马", "朱", "胡", "郭",
@@ -304,14 +305,70 @@ impl Generator {
                 start,
             )?;
         }
+        let mut plan = None;
         for month in 0..spec.months {
             let day = spec
                 .registered_on
                 .checked_add_months(Months::new(month + 1))
                 .unwrap_or(spec.registered_on);
             self.add_month(&mut file, day, spec.director)?;
+            if (month + 1) % 3 == 0 {
+                self.add_benefit(&mut file, day, spec.director)?;
+            }
+            if (month + 1) % 12 == 0 {
+                plan = Some(self.review_plan(&mut file, plan, day, spec.director)?);
+            }
         }
         Ok(file)
+    }
+
+    /// A quarter's benefit: the 低保 allowance paid, or now and then temporary assistance.
+    pub fn add_benefit(
+        &mut self,
+        file: &mut ChildFile,
+        day: NaiveDate,
+        director: &str,
+    ) -> Result<uuid::Uuid, FileError> {
+        let kind = if self.rng.gen_bool(0.8) {
+            BenefitKind::Dibao
+        } else {
+            BenefitKind::TemporaryAssistance
+        };
+        let benefit = Benefit {
+            kind,
+            status: BenefitStatus::Granted,
+            applied_on: Some(day - Duration::days(self.rng.gen_range(10..40))),
+            granted_on: Some(day),
+            stopped_on: None,
+            amount_fen: Some(self.rng.gen_range(300..900) * 100),
+            project: None,
+            notes: self.text(LIVING, 8),
+        };
+        file.add_part(&benefit, director, at(day))
+    }
+
+    /// The yearly help plan: made the first year, reviewed (a new version) every year after.
+    pub fn review_plan(
+        &mut self,
+        file: &mut ChildFile,
+        plan: Option<uuid::Uuid>,
+        day: NaiveDate,
+        director: &str,
+    ) -> Result<uuid::Uuid, FileError> {
+        let version = HelpPlan {
+            needs: self.text(MEDICAL, 12),
+            measures: self.text(CARE, 20),
+            responsible: format!("{director}、村委会"),
+            made_on: day,
+            review_on: day.checked_add_months(Months::new(12)).unwrap_or(day),
+            closed_on: None,
+        };
+        match plan {
+            Some(id) => file
+                .correct_part(id, &version, director, at(day))
+                .map(|()| id),
+            None => file.add_part(&version, director, at(day)),
+        }
     }
 
     /// One month's work on a file: a home visit and a contact.
@@ -371,7 +428,12 @@ mod tests {
             })
             .expect("file");
         assert!(file.validate().is_empty(), "{:?}", file.validate());
-        assert_eq!(file.view().expect("view").records.len(), 48);
+        let view = file.view().expect("view");
+        assert_eq!(view.records.len(), 48);
+        // A benefit a quarter, and one help plan made and reviewed once a year.
+        assert_eq!(view.benefits.len(), 8);
+        assert_eq!(view.plans.len(), 1);
+        assert_eq!(view.plans.values().next().expect("plan").versions.len(), 2);
     }
 
     #[test]
