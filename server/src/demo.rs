@@ -12,8 +12,14 @@
 
 use chrono::{Months, NaiveDate};
 use homevisit_sync_core::demo::{FileSpec, Generator, at};
-use homevisit_sync_core::file::{DangerDetails, Notified, RecordVersion};
-use homevisit_sync_core::vocab::{DangerKind, Party, RecordKind};
+use homevisit_sync_core::file::{
+    Agreement, Care, CareArrangement, CaregiverAssessment, Channel, ChildFile, DangerDetails, Fact,
+    FactAbout, FileError, Notified, RecordVersion, Referral,
+};
+use homevisit_sync_core::vocab::{
+    DangerKind, Parent, ParentSituation, Party, RecordKind, ReferralStatus, ReferralTarget,
+    SchoolStatus, WorkPlace,
+};
 use std::path::Path;
 
 use diesel::prelude::*;
@@ -281,6 +287,14 @@ pub fn ensure_sized(
                         .with_notes("祖父住院，孩子独自在家，已联系邻居临时照看");
                     file.add_record(RecordKind::Danger, &record, director, at(found))?;
                 }
+                // Some children in entrusted care, one of them without a parent's call for
+                // weeks; now and then a dropout referred back to school.
+                if n % 5 == 1 {
+                    entrusted_care(&mut file, director, start, today, n % 10 == 1)?;
+                }
+                if n == 12 && i % 3 == 0 {
+                    dropped_out(&mut file, director, today)?;
+                }
                 // Imported, not received from a phone: there is no receipt to record.
                 store_made_here(c, &mut file, director)?;
                 children += 1;
@@ -294,4 +308,78 @@ pub fn ensure_sized(
         children,
         built: true,
     })
+}
+
+/// Both parents working outside the province, the grandmother caring under a written
+/// agreement, and the parents' weekly calls (stopped three weeks ago when `lapsed`).
+fn entrusted_care(
+    file: &mut ChildFile,
+    director: &str,
+    start: NaiveDate,
+    today: NaiveDate,
+    lapsed: bool,
+) -> Result<(), FileError> {
+    for parent in [Parent::Father, Parent::Mother] {
+        let fact = Fact {
+            effective: start,
+            about: FactAbout::Parent {
+                parent,
+                situation: ParentSituation::WorkingAway,
+                place: Some(WorkPlace::OutsideProvince),
+            },
+        };
+        file.add_part(&fact, director, at(start))?;
+    }
+    let arrangement = Care::Arrangement(CareArrangement {
+        caregiver: "祖母".into(),
+        relation: "祖母".into(),
+        phone: None,
+        since: start,
+        ended_on: None,
+        agreement: Some(Agreement {
+            signed_on: start,
+            covers: "日常生活照料、安全监护、就学接送、与父母每周联系".into(),
+        }),
+        assessment: Some(CaregiverAssessment {
+            on: start,
+            capable: true,
+            notes: "身体健康，能够履行照护职责".into(),
+        }),
+    });
+    file.add_part(&arrangement, director, at(start))?;
+    let last = if lapsed { 21 } else { 3 };
+    for days in [last, last + 7, last + 14] {
+        let date = today - chrono::Duration::days(days);
+        let contact = Care::ParentContact {
+            date,
+            parent: Parent::Mother,
+            channel: Channel::Phone,
+        };
+        file.add_part(&contact, director, at(date))?;
+    }
+    Ok(())
+}
+
+/// A child who dropped out this autumn, referred to the school for 劝返复学.
+fn dropped_out(file: &mut ChildFile, director: &str, today: NaiveDate) -> Result<(), FileError> {
+    let since = today - chrono::Duration::days(40);
+    let fact = Fact {
+        effective: since,
+        about: FactAbout::Schooling {
+            school: "铁东区实验小学".into(),
+            grade: "五年级".into(),
+            status: SchoolStatus::DroppedOut,
+        },
+    };
+    file.add_part(&fact, director, at(since))?;
+    let on = since + chrono::Duration::days(3);
+    let referral = Referral {
+        to: ReferralTarget::SchoolReturn,
+        on,
+        status: ReferralStatus::Accepted,
+        outcome: None,
+        notes: "学校已安排班主任家访".into(),
+    };
+    file.add_part(&referral, director, at(on))?;
+    Ok(())
 }

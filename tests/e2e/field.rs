@@ -469,6 +469,10 @@ fn the_new_parts_of_the_file_recorded_in_the_field_reach_the_supervisors_filters
         assert!(ids(query).contains(&child), "{query}");
     }
     assert!(!ids("entrusted_care_lapsed=false").contains(&child));
+    // The demo county has its own: children in entrusted care whose parents stopped calling,
+    // and dropouts referred back to school.
+    assert!(ids("entrusted_care_lapsed=true").len() >= 12);
+    assert!(ids("school_status=dropped_out").len() >= 3);
     let err = supervisor
         .get("/api/v1/children?school_status=truant")
         .expect_err("an unknown status");

@@ -86,6 +86,18 @@ fun main(args: Array<String>) {
         t.throws<HomevisitException.Invalid>("an unknown channel is Invalid") { phone.recordContact(id, today, "pigeon", "") }
         t.throws<HomevisitException.NoSuchAlert>("an unknown alert is NoSuchAlert") { phone.acknowledgeAlert("nope", "") }
         t.throws<HomevisitException.Invalid>("rules that do not parse are Invalid") { phone.setRules("[[not rules") }
+        val grade = t.throws<HomevisitException.Invalid>("a certificate grade out of range is Invalid") {
+            phone.addPart(id, "facts", """{"effective":"$today","fact":"disability_certificate","disability":"physical","grade":5}""")
+        }
+        t.check("the refusal names the field", grade?.reason?.contains("facts/grade") == true) { "$grade" }
+        t.throws<HomevisitException.Invalid>("an unknown part is Invalid") { phone.addPart(id, "wishes", "{}") }
+        t.check("a refused part stores nothing", phone.child(id).partsJson.contains("disability_certificate").not())
+        val plan = phone.addPart(id, "plans",
+            """{"needs":"学业辅导","measures":"志愿者每周辅导","responsible":"村儿童主任","made_on":"$today","review_on":"2099-01-01"}""")
+        phone.correctPart(id, "plans", plan,
+            """{"needs":"学业辅导","measures":"志愿者每周两次辅导","responsible":"村儿童主任","made_on":"$today","review_on":"2099-06-01"}""")
+        t.check("a plan and its review are kept as two versions",
+            phone.child(id).partsJson.contains("每周两次") && phone.child(id).partsJson.contains("志愿者每周辅导"))
         phone.recordContact(id, today, "phone", "电话联系")
         t.check("after every refusal the phone still records", phone.child(id).records.size == 1)
 
