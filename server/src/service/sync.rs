@@ -34,12 +34,22 @@ pub fn audit_refusals(
     refused: &[ChildId],
 ) -> diesel::QueryResult<()> {
     let ids: Vec<String> = refused.iter().map(|id| id.0.to_string()).collect();
-    let villages = crate::store::children::villages_of(c, &ids)?;
-    for id in &ids {
+    audit_files(c, reader, "sync.refused", &ids)
+}
+
+/// One audit row of `action` for each file, with the file's village as stored.
+fn audit_files(
+    c: &mut DbConnection,
+    reader: &crate::store::audit::Read<'_>,
+    action: &str,
+    ids: &[String],
+) -> diesel::QueryResult<()> {
+    let villages = crate::store::children::villages_of(c, ids)?;
+    for id in ids {
         crate::store::audit::record(
             c,
             &crate::store::audit::Read {
-                action: "sync.refused",
+                action,
                 child_id: Some(id),
                 village: villages.get(id).map(String::as_str),
                 ..reader.clone()
@@ -107,34 +117,12 @@ fn merge(
                 .map(|id| id.0.to_string())
                 .collect();
             let ids: Vec<String> = delivered.into_iter().collect();
-            let villages = crate::store::children::villages_of(c, &ids)?;
-            for id in &ids {
-                crate::store::audit::record(
-                    c,
-                    &crate::store::audit::Read {
-                        action: "sync.download",
-                        child_id: Some(id),
-                        village: villages.get(id).map(String::as_str),
-                        ..reader.clone()
-                    },
-                )?;
-            }
+            audit_files(c, reader, "sync.download", &ids)?;
             audit_refusals(c, reader, &response.refused)?;
             // A file ordered off the phone (moved out of its villages) is audited too: the
             // county can see when a transferred file left the old director's phone.
             let dropped: Vec<String> = response.drops.iter().map(|id| id.0.to_string()).collect();
-            let villages = crate::store::children::villages_of(c, &dropped)?;
-            for id in &dropped {
-                crate::store::audit::record(
-                    c,
-                    &crate::store::audit::Read {
-                        action: "sync.drop",
-                        child_id: Some(id),
-                        village: villages.get(id).map(String::as_str),
-                        ..reader.clone()
-                    },
-                )?;
-            }
+            audit_files(c, reader, "sync.drop", &dropped)?;
         }
         Ok((response, changed))
     })
