@@ -137,7 +137,7 @@ pub fn transfer(
     let doc = read_file(conn, scope, reader, id)?;
     let mut file = homevisit_sync_core::file::ChildFile::from_doc(doc)?;
     // A fresh actor: the server never edits twice under one, as a phone would not.
-    *file.doc_mut() = file.doc().clone().with_actor(automerge::ActorId::random());
+    file.doc_mut().set_actor(automerge::ActorId::random());
     let mut profile = file.view()?.profile;
     let from = profile.village_code.clone();
     if from == to.village_code {

@@ -302,11 +302,8 @@ impl ChildFile {
         by: &str,
         at: DateTime<Utc>,
     ) -> Result<(), FileError> {
-        let record = self.live_record(id)?;
-        let versions = match self.doc.get(&record, "versions")? {
-            Some((_, obj)) => obj,
-            None => self.doc.put_object(&record, "versions", ObjType::List)?,
-        };
+        let record = self.live_entry("records", "record", id)?;
+        let versions = self.versions_of(&record)?;
         let len = self.doc.length(&versions);
         json::insert(&mut self.doc, &versions, len, &to_json(version))?;
         self.commit(by, at);
@@ -342,11 +339,8 @@ impl ChildFile {
         by: &str,
         at: DateTime<Utc>,
     ) -> Result<(), FileError> {
-        let entry = self.live_entry(T::COLLECTION, id)?;
-        let versions = match self.doc.get(&entry, "versions")? {
-            Some((_, obj)) => obj,
-            None => self.doc.put_object(&entry, "versions", ObjType::List)?,
-        };
+        let entry = self.live_entry(T::COLLECTION, "entry", id)?;
+        let versions = self.versions_of(&entry)?;
         let len = self.doc.length(&versions);
         let path = format!("{}/{id}/versions/{len}", T::COLLECTION);
         let version = Self::checked_part(value, &path, by, at)?;
@@ -366,17 +360,10 @@ impl ChildFile {
         at: DateTime<Utc>,
     ) -> Result<(), FileError> {
         if !parts::COLLECTIONS.contains(&collection) {
-            return Err(FileError::NotAChildFile("no such collection"));
+            return Err(unknown_collection(collection));
         }
-        let entry = self.live_entry(collection, id)?;
-        let void = Void {
-            reason: reason.to_owned(),
-            by: by.to_owned(),
-            at,
-        };
-        json::put(&mut self.doc, &entry, "void", &to_json(&void))?;
-        self.commit(by, at);
-        Ok(())
+        let entry = self.live_entry(collection, "entry", id)?;
+        self.void(&entry, reason, by, at)
     }
 
     /// [`ChildFile::add_part`] for an entry given as JSON in the document's shape (docs/FILE.md),
@@ -447,15 +434,47 @@ impl ChildFile {
         Ok(())
     }
 
-    fn live_entry(&mut self, collection: &str, id: Uuid) -> Result<automerge::ObjId, FileError> {
+    /// A record's or an entry's object, if it exists and is not voided (`what` names it in
+    /// the error).
+    fn live_entry(
+        &mut self,
+        collection: &str,
+        what: &'static str,
+        id: Uuid,
+    ) -> Result<automerge::ObjId, FileError> {
         let parts = self.collection(collection)?;
         let Some((_, entry)) = self.doc.get(&parts, id.to_string())? else {
-            return Err(FileError::NotFound { what: "entry", id });
+            return Err(FileError::NotFound { what, id });
         };
         if self.doc.get(&entry, "void")?.is_some() {
             return Err(FileError::Voided(id));
         }
         Ok(entry)
+    }
+
+    fn versions_of(&mut self, entry: &automerge::ObjId) -> Result<automerge::ObjId, FileError> {
+        Ok(match self.doc.get(entry, "versions")? {
+            Some((_, obj)) => obj,
+            None => self.doc.put_object(entry, "versions", ObjType::List)?,
+        })
+    }
+
+    /// Withdraws a record or an entry, keeping it with the reason.
+    fn void(
+        &mut self,
+        entry: &automerge::ObjId,
+        reason: &str,
+        by: &str,
+        at: DateTime<Utc>,
+    ) -> Result<(), FileError> {
+        let void = Void {
+            reason: reason.to_owned(),
+            by: by.to_owned(),
+            at,
+        };
+        json::put(&mut self.doc, entry, "void", &to_json(&void))?;
+        self.commit(by, at);
+        Ok(())
     }
 
     /// Withdraws a record, keeping it in the archive with the reason.
@@ -466,15 +485,8 @@ impl ChildFile {
         by: &str,
         at: DateTime<Utc>,
     ) -> Result<(), FileError> {
-        let record = self.live_record(id)?;
-        let void = Void {
-            reason: reason.to_owned(),
-            by: by.to_owned(),
-            at,
-        };
-        json::put(&mut self.doc, &record, "void", &to_json(&void))?;
-        self.commit(by, at);
-        Ok(())
+        let record = self.live_entry("records", "record", id)?;
+        self.void(&record, reason, by, at)
     }
 
     /// The whole file as typed values. Fails with every schema problem if the file is invalid.
@@ -504,17 +516,6 @@ impl ChildFile {
             Some((_, obj)) => obj,
             None => self.doc.put_object(ROOT, key, ObjType::Map)?,
         })
-    }
-
-    fn live_record(&mut self, id: Uuid) -> Result<automerge::ObjId, FileError> {
-        let records = self.collection("records")?;
-        let Some((_, record)) = self.doc.get(&records, id.to_string())? else {
-            return Err(FileError::NotFound { what: "record", id });
-        };
-        if self.doc.get(&record, "void")?.is_some() {
-            return Err(FileError::Voided(id));
-        }
-        Ok(record)
     }
 
     fn commit(&mut self, by: &str, at: DateTime<Utc>) {
