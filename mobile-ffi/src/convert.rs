@@ -188,6 +188,16 @@ pub struct NewChild {
     pub address: String,
     /// Place of household registration.
     pub hukou_place: String,
+    /// The categories served under from today (`left_behind`, `family_difficulty`, ...).
+    #[uniffi(default)]
+    pub categories: Vec<String>,
+    /// The guardianship level (`good`, `average`, `poor`) if already assessed; an unassessed
+    /// child is visited monthly under `tiedong` until it is.
+    #[uniffi(default)]
+    pub guardianship: Option<String>,
+    /// Risk flags from today (`poor_family`, `scattered_orphan`, ...).
+    #[uniffi(default)]
+    pub risk_flags: Vec<String>,
 }
 
 /// The four things a home visit looks at (seed 002 item 8); empty text for "nothing noted".

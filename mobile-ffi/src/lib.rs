@@ -414,8 +414,32 @@ impl Phone {
             village_code: child.village_code,
             address: child.address,
             hukou_place: child.hukou_place,
+            categories: child.categories,
+            guardianship: child.guardianship,
+            risk_flags: child.risk_flags,
         };
         Ok(self.lock().add_child(&child)?)
+    }
+
+    /// Records the director's assessment of what the visit rules read: `attr` is `category`,
+    /// `guardianship` or `risk_flag`, `value` its key (`average`, `left_behind`, ...), from
+    /// `effective` (`YYYY-MM-DD`, not after today) on; `present` false when it stops applying.
+    /// The due list follows it at once. Returns the assessment's id.
+    pub fn assess(
+        &self,
+        child_id: String,
+        attr: String,
+        value: String,
+        present: bool,
+        effective: String,
+    ) -> Result<String, HomevisitError> {
+        let assessment = homevisit_phone::Assessment {
+            attr,
+            value,
+            present,
+            effective: date("effective", &effective)?,
+        };
+        self.record(|p| p.assess(&child_id, &assessment))
     }
 
     /// Records a home visit on `date`, with photos as the camera gave them (JPEG or PNG; each

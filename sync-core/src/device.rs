@@ -153,7 +153,21 @@ impl Device {
         by: &str,
         at: DateTime<Utc>,
     ) -> Result<ChildId, DeviceError> {
-        let id = self.replica.create(ChildId::new(), profile, by, at)?;
+        self.create_with(profile, by, at, |_| Ok(()))
+    }
+
+    /// Registers a new child with its first edits, stored in one commit with the file: if
+    /// `first` fails nothing is stored.
+    pub fn create_with(
+        &mut self,
+        profile: &Profile,
+        by: &str,
+        at: DateTime<Utc>,
+        first: impl FnOnce(&mut ChildFile) -> Result<(), FileError>,
+    ) -> Result<ChildId, DeviceError> {
+        let id = self
+            .replica
+            .create_with(ChildId::new(), profile, by, at, first)?;
         self.persist()?;
         Ok(id)
     }

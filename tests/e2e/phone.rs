@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use homevisit_phone::transport::{HttpRequest, HttpResponse, Https, Transport, TransportError};
-use homevisit_phone::{NewChild, Phone, PhoneError, Retry};
+use homevisit_phone::{Assessment, NewChild, Phone, PhoneError, Retry, china_today};
 use homevisit_sync_core::file::Findings;
 
 use crate::harness::{PASSWORD, Server};
@@ -109,9 +109,12 @@ fn new_child(name: &str) -> NewChild {
         sex: "female".into(),
         birth_date: "2016-04-01".parse().expect("date"),
         id_number: None,
-        village_code: "210302001001".into(),
+        village_code: "220303100200".into(),
         address: "一组".into(),
         hukou_place: String::new(),
+        categories: vec!["left_behind".into()],
+        guardianship: Some("good".into()),
+        risk_flags: Vec::new(),
     }
 }
 
@@ -265,4 +268,90 @@ fn another_user_cannot_log_in_on_a_phone_holding_someone_elses_files() {
         phone.status().expect("status").username.as_deref(),
         Some("dir_a")
     );
+}
+
+#[test]
+fn a_child_added_unassessed_is_due_monthly_until_the_director_assesses_the_guardianship() {
+    let server = Server::sqlite();
+    let dir = tempfile::tempdir().expect("dir");
+    let mut phone = logged_in(&server, "dir_a", dir.path());
+    let mut child = new_child("未评估");
+    child.guardianship = None;
+    let id = phone.add_child(&child).expect("child");
+    let today = china_today();
+    let visits_due = |phone: &Phone, days: i64| {
+        phone
+            .due(today + chrono::Duration::days(days))
+            .expect("due")
+            .into_iter()
+            .filter(|e| e.id == id && e.kind == "home_visit")
+            .map(|e| e.every.count())
+            .collect::<Vec<_>>()
+    };
+    // Rules version 2: not assessed yet, visited every month.
+    assert_eq!(visits_due(&phone, 35), [1]);
+
+    let assessment = |attr: &str, value: &str, effective| Assessment {
+        attr: attr.into(),
+        value: value.into(),
+        present: true,
+        effective,
+    };
+    let tomorrow = today + chrono::Duration::days(1);
+    for (bad, named) in [
+        (
+            assessment("guardianship", "excellent", today),
+            "guardianship",
+        ),
+        (assessment("colour", "red", today), "attribute"),
+        (assessment("category", "orphan_like", today), "category"),
+        (assessment("risk_flag", "", today), "risk flag"),
+        (assessment("guardianship", "good", tomorrow), "effective"),
+    ] {
+        let e = phone.assess(&id, &bad).expect_err("refused");
+        assert!(
+            matches!(e, PhoneError::Invalid { what, .. } if what == named),
+            "{bad:?}: {e}"
+        );
+    }
+    let held = phone.child(&id).expect("file");
+    assert_eq!(held.attributes.len(), 1, "only the category: {held:?}");
+
+    phone
+        .assess(&id, &assessment("guardianship", "good", today))
+        .expect("assessed");
+    assert!(visits_due(&phone, 35).is_empty(), "quarterly now");
+    assert_eq!(visits_due(&phone, 95), [3]);
+
+    // A bad key at registration stores no child at all.
+    let before = phone.children().expect("children").len();
+    let mut bad = new_child("坏键");
+    bad.risk_flags = vec!["not_a_flag".into()];
+    let e = phone.add_child(&bad).expect_err("refused");
+    assert!(
+        matches!(
+            e,
+            PhoneError::Invalid {
+                what: "risk flag",
+                ..
+            }
+        ),
+        "{e}"
+    );
+    assert_eq!(phone.children().expect("children").len(), before);
+
+    // The assessment reaches the supervisor's view of the file.
+    phone.sync().expect("sync");
+    let detail = server
+        .login("sup_a")
+        .get(&format!("/api/v1/children/{id}"))
+        .expect("detail");
+    let levels: Vec<&str> = detail["attributes"]
+        .as_object()
+        .expect("attributes")
+        .values()
+        .filter(|a| a["attr"] == "guardianship")
+        .filter_map(|a| a["value"].as_str())
+        .collect();
+    assert_eq!(levels, ["good"], "{detail}");
 }

@@ -13,4 +13,7 @@ pub mod client;
 pub mod phone;
 pub mod transport;
 
-pub use phone::{DangerReport, NewChild, Phone, PhoneError, Retry, Status, SyncReport, child_id};
+pub use phone::{
+    Assessment, DangerReport, NewChild, Phone, PhoneError, Retry, Status, SyncReport, child_id,
+    china_today,
+};

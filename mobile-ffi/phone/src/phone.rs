@@ -9,8 +9,8 @@ use std::time::Duration;
 use chrono::{DateTime, NaiveDate, Utc};
 use homevisit_sync_core::device::{Device, DeviceError};
 use homevisit_sync_core::file::{
-    Channel, ChildFileView, ChildId, DangerDetails, FileSummary, Findings, Notified, Profile,
-    RecordVersion,
+    Assertion, AttrKind, Channel, ChildFileView, ChildId, DangerDetails, FileSummary, Findings,
+    Notified, Profile, RecordVersion,
 };
 use homevisit_sync_core::photo::{self, PhotoError, PhotoLimits};
 use homevisit_sync_core::rules::{DueEntry, RuleSet};
@@ -18,7 +18,7 @@ use homevisit_sync_core::store::{StoreError, StoreKey};
 use homevisit_sync_core::sync::Scope;
 use homevisit_sync_core::sync::alerts::Alert;
 use homevisit_sync_core::sync::device::Outcome;
-use homevisit_sync_core::vocab::{DangerKind, Party, RecordKind};
+use homevisit_sync_core::vocab::{Category, DangerKind, Guardianship, Party, RecordKind, RiskFlag};
 use serde::{Deserialize, Serialize};
 
 use crate::client::{Client, ClientError, Session};
@@ -232,6 +232,28 @@ pub struct NewChild {
     pub address: String,
     /// Place of household registration.
     pub hukou_place: String,
+    /// The categories the child is served under (`left_behind`, `family_difficulty`, ...),
+    /// from today.
+    pub categories: Vec<String>,
+    /// The guardianship level (`good`, `average`, `poor`) when already assessed; without it
+    /// the child is visited as the rules treat an unassessed child (monthly under `tiedong`).
+    pub guardianship: Option<String>,
+    /// Risk flags (`poor_family`, `scattered_orphan`, ...), from today.
+    pub risk_flags: Vec<String>,
+}
+
+/// The director's assessment of an attribute the visit rules read: a category, the
+/// guardianship level or a risk flag, from a date on (or, with `present` false, no longer).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Assessment {
+    /// `category`, `guardianship` or `risk_flag`.
+    pub attr: String,
+    /// The key: `left_behind`, `average`, `poor_family`, ... or one the rule set adds.
+    pub value: String,
+    /// `true` from `effective` on; `false` when it stops applying from then.
+    pub present: bool,
+    /// The date it took effect: not after today.
+    pub effective: NaiveDate,
 }
 
 /// A danger found on a visit.
@@ -278,6 +300,11 @@ fn unix_now() -> i64 {
 /// The phone's clock, to the second: when records are made and tokens expire.
 pub fn now() -> DateTime<Utc> {
     DateTime::from_timestamp(unix_now(), 0).unwrap_or_default()
+}
+
+/// Today's date where the directors work (UTC+8, no daylight saving).
+pub fn china_today() -> NaiveDate {
+    (now() + chrono::Duration::hours(8)).date_naive()
 }
 
 fn parse<T: std::str::FromStr>(what: &'static str, text: &str) -> Result<T, PhoneError>
@@ -521,7 +548,9 @@ impl Phone {
         file.view().map_err(|e| PhoneError::Damaged(e.to_string()))
     }
 
-    /// Registers a child in a village of the account's regions; returns the new file's id.
+    /// Registers a child in a village of the account's regions, with the categories, level
+    /// and flags given, in one stored change; returns the new file's id. A bad key is refused
+    /// naming it and nothing is stored.
     pub fn add_child(&mut self, child: &NewChild) -> Result<String, PhoneError> {
         let account = self.account()?;
         let scope = Scope::new(account.session.scope.iter());
@@ -529,6 +558,8 @@ impl Phone {
             return Err(PhoneError::OutOfScope(child.village_code.clone()));
         }
         let by = account.username.clone();
+        let today = china_today();
+        let at = now();
         let profile = Profile {
             name: child.name.clone(),
             sex: parse("sex", &child.sex)?,
@@ -537,10 +568,93 @@ impl Phone {
             hukou_place: child.hukou_place.clone(),
             address: child.address.clone(),
             village_code: child.village_code.clone(),
-            registered_on: now().date_naive(),
+            registered_on: today,
         };
-        let id = self.device_mut()?.create(&profile, &by, now())?;
+        let keyed = |attr: &str, values: &[String]| {
+            values
+                .iter()
+                .map(|value| Assessment {
+                    attr: attr.to_owned(),
+                    value: value.clone(),
+                    present: true,
+                    effective: today,
+                })
+                .collect::<Vec<_>>()
+        };
+        let mut assessments = keyed("category", &child.categories);
+        assessments.extend(keyed("guardianship", child.guardianship.as_slice()));
+        assessments.extend(keyed("risk_flag", &child.risk_flags));
+        let assertions = assessments
+            .iter()
+            .map(|a| self.assertion(a, &by, at))
+            .collect::<Result<Vec<_>, _>>()?;
+        let id = self.device_mut()?.create_with(&profile, &by, at, |file| {
+            for assertion in &assertions {
+                file.assert_attribute(assertion, &by, at)?;
+            }
+            Ok(())
+        })?;
         Ok(id.to_string())
+    }
+
+    /// Records an assessment of a category, the guardianship level or a risk flag; the due
+    /// list follows it at once. Returns the assertion's id.
+    pub fn assess(&mut self, child: &str, assessment: &Assessment) -> Result<String, PhoneError> {
+        let id = child_id(child)?;
+        let by = self.account()?.username.clone();
+        let at = now();
+        let assertion = self.assertion(assessment, &by, at)?;
+        let assertion_id = self
+            .device_mut()?
+            .edit(&id, |f| f.assert_attribute(&assertion, &by, at))?;
+        Ok(assertion_id.to_string())
+    }
+
+    /// An assessment checked against the vocabulary and the rule set's own keys.
+    fn assertion(
+        &self,
+        a: &Assessment,
+        by: &str,
+        at: DateTime<Utc>,
+    ) -> Result<Assertion, PhoneError> {
+        let attr: AttrKind = serde_json::from_value(serde_json::Value::String(a.attr.clone()))
+            .map_err(|_| PhoneError::Invalid {
+                what: "attribute",
+                why: format!("{:?} is not category, guardianship or risk_flag", a.attr),
+            })?;
+        let value = a.value.as_str();
+        let (what, known) = match attr {
+            AttrKind::Guardianship => ("guardianship", value.parse::<Guardianship>().is_ok()),
+            AttrKind::Category => (
+                "category",
+                value.parse::<Category>().is_ok()
+                    || self.rules.categories().any(|(key, _)| key == value),
+            ),
+            AttrKind::RiskFlag => (
+                "risk flag",
+                value.parse::<RiskFlag>().is_ok() || self.rules.risk_flags().any(|k| k == value),
+            ),
+        };
+        if !known {
+            return Err(PhoneError::Invalid {
+                what,
+                why: format!("unknown key {value:?}"),
+            });
+        }
+        if a.effective > china_today() {
+            return Err(PhoneError::Invalid {
+                what: "effective",
+                why: format!("{} is in the future", a.effective),
+            });
+        }
+        Ok(Assertion {
+            attr,
+            value: value.to_owned(),
+            present: a.present,
+            effective: a.effective,
+            recorded_at: at,
+            by: by.to_owned(),
+        })
     }
 
     fn record(
@@ -973,9 +1087,12 @@ mod tests {
             sex: "female".into(),
             birth_date: now().date_naive(),
             id_number: None,
-            village_code: "210302001001".into(),
+            village_code: "220303100200".into(),
             address: String::new(),
             hukou_place: String::new(),
+            categories: vec!["left_behind".into()],
+            guardianship: None,
+            risk_flags: Vec::new(),
         };
         assert!(matches!(
             phone.add_child(&child),

@@ -4,6 +4,7 @@
 package homevisit.tests
 
 import java.io.File
+import java.time.LocalDate
 import java.util.UUID
 import uniffi.homevisit.*
 
@@ -59,7 +60,7 @@ fun main(args: Array<String>) {
         t.throws<HomevisitException.Invalid>("a date that is not YYYY-MM-DD is Invalid") { phone.due("28/11/2026") }
         val village = account.scope.first()
         t.throws<HomevisitException.OutOfScope>("a village outside the account is OutOfScope") {
-            phone.addChild(NewChild("外村", "male", "2016-01-01", null, "210302009001", "", ""))
+            phone.addChild(NewChild("外村", "male", "2016-01-01", null, "220303109200", "", ""))
         }
         t.throws<HomevisitException.Invalid>("an unknown sex is Invalid") {
             phone.addChild(NewChild("某", "x", "2016-01-01", null, village, "", ""))
@@ -100,6 +101,23 @@ fun main(args: Array<String>) {
             phone.child(id).partsJson.contains("每周两次") && phone.child(id).partsJson.contains("志愿者每周辅导"))
         phone.recordContact(id, today, "phone", "电话联系")
         t.check("after every refusal the phone still records", phone.child(id).records.size == 1)
+
+        val found = phone.addChild(NewChild("新发现", "male", "2018-02-01", null, village, "二组", "",
+            categories = listOf("left_behind")))
+        val inAMonth = LocalDate.parse(today).plusDays(35).toString()
+        fun visitEvery(on: String) = phone.due(on).filter { it.childId == found && it.kind == "home_visit" }.map { it.every }
+        t.check("a child added without a guardianship level is due monthly", visitEvery(inAMonth).size == 1) { "${visitEvery(inAMonth)}" }
+        val level = t.throws<HomevisitException.Invalid>("an unknown guardianship level is Invalid") {
+            phone.assess(found, "guardianship", "excellent", true, today)
+        }
+        t.check("the refusal names what was wrong", level?.reason?.contains("excellent") == true) { "$level" }
+        t.throws<HomevisitException.Invalid>("an assessment dated in the future is Invalid") {
+            phone.assess(found, "guardianship", "good", true, "2099-01-01")
+        }
+        t.check("a refused assessment stores nothing", phone.child(found).guardianship == null)
+        phone.assess(found, "guardianship", "good", true, today)
+        t.check("once assessed good the child is no longer due within the month",
+            phone.child(found).guardianship == "good" && visitEvery(inAMonth).isEmpty()) { "${visitEvery(inAMonth)}" }
 
         phone.wipe()
         t.throws<HomevisitException.Wiped>("a call after wipe is Wiped") { phone.children() }

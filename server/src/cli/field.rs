@@ -10,7 +10,7 @@
 use anyhow::{Context, Result, bail};
 use chrono::NaiveDate;
 use clap::{Args, Subcommand};
-use homevisit_phone::{DangerReport, NewChild, Phone};
+use homevisit_phone::{Assessment, DangerReport, NewChild, Phone};
 use homevisit_sync_core::file::{Channel, Findings};
 use homevisit_sync_core::vocab::RecordKind;
 use std::io::Read;
@@ -77,6 +77,33 @@ enum FieldCommand {
         /// Place of household registration.
         #[arg(long, default_value = "")]
         hukou: String,
+        /// A category served under (left_behind, family_difficulty, ...; repeat for several).
+        #[arg(long)]
+        category: Vec<String>,
+        /// The guardianship level (good, average, poor), if already assessed.
+        #[arg(long)]
+        guardianship: Option<String>,
+        /// A risk flag (poor_family, scattered_orphan, ...; repeat for several).
+        #[arg(long)]
+        risk: Vec<String>,
+    },
+    /// Record an assessment the visit rules read: a category, the guardianship level or a
+    /// risk flag, from a date on. Prints its id.
+    Assess {
+        /// The child's file id.
+        child: String,
+        /// category, guardianship or risk_flag.
+        #[arg(long)]
+        attr: String,
+        /// Its key (average, left_behind, poor_family, ...).
+        #[arg(long)]
+        value: String,
+        /// The date it took effect (default: today in China).
+        #[arg(long)]
+        from: Option<NaiveDate>,
+        /// It stops applying from that date instead.
+        #[arg(long)]
+        stops: bool,
     },
     /// Record a contact, a home visit, a danger found, a work-log entry or assistance given.
     Record {
@@ -258,6 +285,9 @@ pub fn run(args: FieldArgs) -> Result<()> {
             village,
             address,
             hukou,
+            category,
+            guardianship,
+            risk,
         } => {
             let id = open(&dir)?.add_child(&NewChild {
                 name,
@@ -267,7 +297,28 @@ pub fn run(args: FieldArgs) -> Result<()> {
                 village_code: village,
                 address,
                 hukou_place: hukou,
+                categories: category,
+                guardianship,
+                risk_flags: risk,
             })?;
+            println!("{id}");
+        }
+        FieldCommand::Assess {
+            child,
+            attr,
+            value,
+            from,
+            stops,
+        } => {
+            let id = open(&dir)?.assess(
+                &child,
+                &Assessment {
+                    attr,
+                    value,
+                    present: !stops,
+                    effective: from.unwrap_or_else(today),
+                },
+            )?;
             println!("{id}");
         }
         FieldCommand::Record {

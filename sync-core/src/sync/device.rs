@@ -143,7 +143,21 @@ impl Replica {
         by: &str,
         at: DateTime<Utc>,
     ) -> Result<ChildId, DeviceError> {
-        let file = ChildFile::create(id, profile, self.actor, by, at)?;
+        self.create_with(id, profile, by, at, |_| Ok(()))
+    }
+
+    /// Registers a new child with its first edits (its categories, say): if `first` fails
+    /// the replica holds no trace of the child.
+    pub fn create_with(
+        &mut self,
+        id: ChildId,
+        profile: &Profile,
+        by: &str,
+        at: DateTime<Utc>,
+        first: impl FnOnce(&mut ChildFile) -> Result<(), FileError>,
+    ) -> Result<ChildId, DeviceError> {
+        let mut file = ChildFile::create(id, profile, self.actor, by, at)?;
+        first(&mut file)?;
         self.touched.insert(id);
         self.docs.insert(
             id,
