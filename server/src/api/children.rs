@@ -7,7 +7,7 @@
 
 use actix_web::{HttpResponse, get, post, web};
 use homevisit_sync_core::file::ChildFile;
-use homevisit_sync_core::vocab::SchoolStatus;
+use homevisit_sync_core::vocab::{Guardianship, SchoolStatus};
 use serde::Serialize;
 
 use crate::api::caller::Caller;
@@ -65,6 +65,15 @@ pub async fn list(
         return Err(ApiError::bad_request(
             "invalid_query",
             "status is ok, due_soon, overdue or not_served",
+        ));
+    }
+    if let Some(level) = &filter.guardianship
+        && level != crate::service::schedules::UNASSESSED
+        && level.parse::<Guardianship>().is_err()
+    {
+        return Err(ApiError::bad_request(
+            "invalid_query",
+            "guardianship is good, average, poor or unassessed",
         ));
     }
     if let Some(status) = &filter.school_status

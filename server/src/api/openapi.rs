@@ -187,29 +187,30 @@ mod tests {
     }
 
     #[test]
-    fn the_documented_school_statuses_are_the_vocabulary_the_server_checks() {
+    fn the_documented_school_statuses_and_guardianship_levels_are_the_vocabulary_the_server_checks()
+    {
+        use homevisit_sync_core::vocab::{Guardianship, SchoolStatus};
         let doc = serde_json::to_value(document()).expect("json");
         let params = doc["paths"]["/api/v1/children"]["get"]["parameters"]
             .as_array()
             .expect("parameters");
-        let param = params
-            .iter()
-            .find(|p| p["name"] == "school_status")
-            .expect("school_status");
-        let schema = param["schema"].to_string();
-        let documented: Vec<&str> = schema
-            .split('"')
-            .filter(|s| {
-                homevisit_sync_core::vocab::SchoolStatus::ALL
-                    .iter()
-                    .any(|k| k.key() == *s)
-            })
-            .collect();
-        let keys: Vec<&str> = homevisit_sync_core::vocab::SchoolStatus::ALL
+        let levels = Guardianship::ALL
             .iter()
             .map(|k| k.key())
-            .collect();
-        assert_eq!(documented, keys, "{}", param["schema"]);
+            .chain([crate::service::schedules::UNASSESSED]);
+        let schools = SchoolStatus::ALL.iter().map(|k| k.key());
+        for (name, keys) in [
+            ("school_status", schools.collect::<Vec<_>>()),
+            ("guardianship", levels.collect()),
+        ] {
+            let param = params
+                .iter()
+                .find(|p| p["name"] == name)
+                .expect("documented");
+            let schema = param["schema"].to_string();
+            let documented: Vec<&str> = schema.split('"').filter(|s| keys.contains(s)).collect();
+            assert_eq!(documented, keys, "{name}: {}", param["schema"]);
+        }
     }
 
     #[test]

@@ -188,7 +188,7 @@ pub fn transfer(
 #[into_params(parameter_in = Query)]
 pub struct ListFilter {
     /// One village code (in the caller's regions).
-    #[param(pattern = "^[0-9]{12}$", example = "210302001001")]
+    #[param(pattern = "^[0-9]{12}$", example = "220303100200")]
     pub village: Option<String>,
     /// A category key in force today.
     #[param(example = "left_behind")]
@@ -204,6 +204,9 @@ pub struct ListFilter {
     /// Only children with an open danger report that must go to the police and records no
     /// police report (seed 002 item 8).
     pub police_unreported: Option<bool>,
+    /// The guardianship level in force, or `unassessed` for the children still to assess.
+    #[param(inline, value_type = Option<ListGuardianship>)]
+    pub guardianship: Option<String>,
     /// The school status in force.
     #[param(inline, value_type = Option<ListSchoolStatus>)]
     pub school_status: Option<String>,
@@ -239,6 +242,20 @@ impl ListStatus {
     pub const KEYS: [&str; 4] = ["ok", "due_soon", "overdue", "not_served"];
 }
 
+/// The guardianship levels the list filters by (sync-core's `Guardianship`, and `unassessed`).
+#[derive(utoipa::ToSchema)]
+#[schema(rename_all = "snake_case")]
+pub enum ListGuardianship {
+    /// 较好.
+    Good,
+    /// 一般.
+    Average,
+    /// 较差 (a local extension).
+    Poor,
+    /// Not assessed yet.
+    Unassessed,
+}
+
 /// The school statuses the list filters by (sync-core's `SchoolStatus`).
 #[derive(utoipa::ToSchema)]
 #[schema(rename_all = "snake_case")]
@@ -262,6 +279,8 @@ pub struct ChildRow {
     pub village: String,
     /// Categories in force today.
     pub categories: Vec<String>,
+    /// The guardianship level in force; absent while not assessed.
+    pub guardianship: Option<String>,
     /// The worst schedule status today, or `not_served`.
     #[schema(value_type = ListStatus)]
     pub status: String,
@@ -322,6 +341,7 @@ pub fn list(
         status: filter.status.as_deref(),
         category: filter.category.as_deref(),
         risk_flag: filter.risk_flag.as_deref(),
+        guardianship: filter.guardianship.as_deref(),
         danger_open: filter.danger_open,
         police_unreported: filter.police_unreported,
         school_status: filter.school_status.as_deref(),
@@ -335,10 +355,15 @@ pub fn list(
     let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
     let mut schedules = schedules::of(conn, &ids)?;
     let mut categories = schedules::labels_of(conn, &ids, "category")?;
+    let mut levels = schedules::labels_of(conn, &ids, "guardianship")?;
     let children = rows
         .into_iter()
         .map(|row| ChildRow {
             categories: categories.remove(&row.id).unwrap_or_default(),
+            guardianship: levels
+                .remove(&row.id)
+                .and_then(|mut l| l.pop())
+                .filter(|l| l != crate::service::schedules::UNASSESSED),
             schedules: schedules
                 .remove(&row.id)
                 .unwrap_or_default()

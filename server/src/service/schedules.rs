@@ -39,7 +39,12 @@ pub struct Evaluated {
     pub categories: Vec<String>,
     /// Risk flags in force.
     pub risk_flags: Vec<String>,
+    /// The guardianship level in force, or [`UNASSESSED`].
+    pub guardianship: &'static str,
 }
+
+/// The guardianship label of a child with no level yet, so a county can list whom to assess.
+pub const UNASSESSED: &str = "unassessed";
 
 /// The worst of several statuses.
 pub fn worst(statuses: impl Iterator<Item = Status>) -> Status {
@@ -65,6 +70,7 @@ pub fn evaluate(summary: &FileSummary, rules: &RuleSet, on: NaiveDate) -> Evalua
         schedules: evaluation.schedules,
         categories: case.categories,
         risk_flags: case.risk_flags,
+        guardianship: case.guardianship.map_or(UNASSESSED, |g| g.key()),
     }
 }
 
@@ -90,6 +96,7 @@ fn row_of(summary: &FileSummary, e: Evaluated, policy: &Policy) -> EvaluatedRow 
             .into_iter()
             .map(|c| ("category", c))
             .chain(e.risk_flags.into_iter().map(|f| ("risk_flag", f)))
+            .chain([("guardianship", e.guardianship.to_owned())])
             .collect(),
         hash: 0,
         labels_hash: 0,

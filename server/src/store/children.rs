@@ -291,6 +291,8 @@ pub struct PageFilter<'a> {
     pub category: Option<&'a str>,
     /// A risk flag in force.
     pub risk_flag: Option<&'a str>,
+    /// A guardianship level in force, or `unassessed`.
+    pub guardianship: Option<&'a str>,
     /// Whether a danger report is open.
     pub danger_open: Option<bool>,
     /// Whether an open danger report lacks the police report it requires.
@@ -406,6 +408,7 @@ pub fn page(
         for (label, value) in [
             ("category", filter.category),
             ("risk_flag", filter.risk_flag),
+            ("guardianship", filter.guardianship),
         ] {
             if let Some(value) = value {
                 let with = child_labels::table
