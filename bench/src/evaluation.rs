@@ -37,7 +37,7 @@ fn fill_postgres(conn: &mut DbConnection, n: u64) -> Result<()> {
     c.batch_execute(&format!(
         "INSERT INTO children (id, village, name, sex, birth_date, registered_on, danger_open, seq)
          SELECT md5('c' || i)::uuid::text,
-                '210302' || lpad((i / 10000 % 1000)::text, 3, '0') || lpad((i / 100 % 100)::text, 3, '0'),
+                '220303' || lpad((i / 10000 % 1000)::text, 3, '0') || lpad((i / 100 % 100)::text, 3, '0'),
                 'child ' || i, 'female', ('2012-01-01'::date + (i % 3650))::text, '2024-11-01',
                 false, i
          FROM generate_series(0, {last}) AS i;
@@ -74,7 +74,7 @@ fn fill_sqlite(conn: &mut DbConnection, n: u64) -> Result<()> {
         "BEGIN;
          CREATE TEMP TABLE n AS WITH RECURSIVE s(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM s WHERE i < {last}) SELECT i FROM s;
          INSERT INTO children (id, village, name, sex, birth_date, registered_on, danger_open, seq)
-         SELECT {cid}, '210302' || printf('%03d', i / 10000 % 1000) || printf('%03d', i / 100 % 100),
+         SELECT {cid}, '220303' || printf('%03d', i / 10000 % 1000) || printf('%03d', i / 100 % 100),
                 'child ' || i, 'female', date('2012-01-01', '+' || (i % 3650) || ' days'), '2024-11-01', 0, i
          FROM n;
          INSERT INTO child_attributes (child_id, assertion_id, attr, value, present, effective, recorded_at, author)
@@ -160,7 +160,7 @@ fn run(
     };
     let report = reports::compliance(
         &mut conn,
-        &homevisit_sync_core::sync::Scope::new(["210302"]),
+        &homevisit_sync_core::sync::Scope::new(["220303"]),
         &rules,
         asked,
     )?;

@@ -12,7 +12,8 @@ use homevisit_sync_core::sync::{DeviceId, Request, Scope};
 
 use crate::report::{Report, SyncFigure, kb, median, ms};
 
-pub const VILLAGE: &str = "210302001001";
+pub const VILLAGE: &str = "220303100200";
+const HUKOU: &str = "吉林省四平市铁东区山门镇山门村";
 
 pub fn date(s: &str) -> NaiveDate {
     s.parse().unwrap_or_default()
@@ -27,6 +28,9 @@ pub fn files(g: &mut Generator, n: usize, months: u32) -> Result<Vec<ChildFile>>
                 director: "director-0001",
                 registered_on: date("2024-11-01"),
                 months,
+                hukou_place: HUKOU,
+                rural: true,
+                assessed: true,
             })
             .context("generate file")
         })
@@ -40,6 +44,9 @@ pub fn ten_year_file(report: &mut Report) -> Result<()> {
         director: "director-0001",
         registered_on: date("2016-11-01"),
         months: 120,
+        hukou_place: HUKOU,
+        rural: true,
+        assessed: true,
     })?;
     let bytes = file.save();
     let load = median(30, || AutoCommit::load(&bytes).map(|d| d.get_heads_len()));

@@ -1,8 +1,10 @@
 //! A living demo county: `homevisit serve --demo` (or `homevisit demo`, then `serve`).
 //!
-//! 铁东区 with three townships of four villages; a director per village, a supervisor per
-//! township, a county officer and an administrator; 25 children per village with two years of
-//! monthly visits and contacts. Some children are behind on their visits and two have an open
+//! 吉林省四平市铁东区 (220303), the county of seed 002, with three of its townships (山门镇,
+//! 叶赫满族镇 and 平东街道) of four villages or communities each; a director per village, a
+//! supervisor per township, a county officer and an administrator; 25 children per village with
+//! two years of monthly visits and contacts, and in each village a child just found whose
+//! guardianship is not assessed yet. Some children are behind on their visits and two have an open
 //! danger finding, so every screen has something to show. Files go in through the same storage
 //! path as a phone's sync (stored, compacted, projected).
 //!
@@ -18,7 +20,7 @@ use homevisit_sync_core::file::{
 };
 use homevisit_sync_core::vocab::{
     DangerKind, Parent, ParentSituation, Party, RecordKind, ReferralStatus, ReferralTarget,
-    SchoolStatus, WorkPlace,
+    Residence, SchoolStatus, WorkPlace,
 };
 use std::path::Path;
 
@@ -28,22 +30,121 @@ use crate::service::sync::store_made_here;
 use crate::store::people::{self, Region, Role};
 use crate::store::{DbConnection, write_transaction};
 
-/// The demo county's code.
-pub const COUNTY: &str = "210302000000";
-const TOWNSHIPS: &[&str] = &["新华街道", "红旗街道", "光明街道"];
-const VILLAGES: &[&str] = &["东村", "西村", "南村", "北村"];
+/// The demo county's code: 四平市铁东区.
+pub const COUNTY: &str = "220303000000";
+const COUNTY_NAME: &str = "铁东区";
+/// Where its children's household registrations are.
+const PLACE: &str = "吉林省四平市铁东区";
+
+/// One of the county's twelve townships (seed 002 names them), with its villages (村, under a
+/// 镇 or 乡) or communities (社区, under a 街道).
+///
+/// The three digits follow the ranges of the national statistical division code (街道
+/// 001–099, 镇 100–199, 乡 200–399; 社区 001–199 and 村 200–399 below them); the village and
+/// community names are illustrative, not the county's register, which a real deployment
+/// imports with `homevisit region import`.
+struct Township {
+    code: u16,
+    name: &'static str,
+    places: &'static [&'static str],
+}
+
+impl Township {
+    fn is_street(&self) -> bool {
+        self.code < 100
+    }
+}
+
+/// In the order the demo uses them: the first three make the demo county.
+const TOWNSHIPS: &[Township] = &[
+    Township {
+        code: 100,
+        name: "山门镇",
+        places: &["山门村", "东山村", "太平村", "新立村", "前进村", "永安村"],
+    },
+    Township {
+        code: 102,
+        name: "叶赫满族镇",
+        places: &["叶赫村", "营盘村", "转山村", "新发村", "永胜村", "王家村"],
+    },
+    Township {
+        code: 1,
+        name: "平东街道",
+        places: &[
+            "平东社区",
+            "和平社区",
+            "新华社区",
+            "园丁社区",
+            "北山社区",
+            "东丰社区",
+        ],
+    },
+    Township {
+        code: 101,
+        name: "石岭镇",
+        places: &["石岭村", "新建村", "腰岭村", "大房身村", "双山村", "红石村"],
+    },
+    Township {
+        code: 200,
+        name: "城东乡",
+        places: &["城东村", "五里坡村", "靠山村", "红光村", "胜利村", "向阳村"],
+    },
+    Township {
+        code: 2,
+        name: "北市场街道",
+        places: &[],
+    },
+    Township {
+        code: 3,
+        name: "七马路街道",
+        places: &[],
+    },
+    Township {
+        code: 4,
+        name: "四马路街道",
+        places: &[],
+    },
+    Township {
+        code: 5,
+        name: "解放街道",
+        places: &[],
+    },
+    Township {
+        code: 6,
+        name: "北门街道",
+        places: &[],
+    },
+    Township {
+        code: 7,
+        name: "黄土坑街道",
+        places: &[],
+    },
+    Township {
+        code: 8,
+        name: "平南街道",
+        places: &[],
+    },
+];
 /// Months of history per file.
 pub const MONTHS: u32 = 24;
 
 /// How big a county to build.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Size {
-    /// Townships (at most 999).
+    /// Townships: the county's twelve, then made-up 乡 (at most 100 in all).
     pub townships: usize,
-    /// Villages per township (at most 999).
+    /// Villages per township (at most 199).
     pub villages: usize,
     /// Children per village.
     pub children: usize,
+}
+
+/// A demo village (村) or community (社区) and its director.
+struct Village {
+    code: String,
+    director: String,
+    hukou_place: String,
+    rural: bool,
 }
 
 /// The demo: 3 townships of 4 villages of 25 children.
@@ -104,7 +205,7 @@ impl Demo {
     /// The text printed for a newcomer.
     pub fn describe(&self) -> String {
         let mut s = format!(
-            "demo county 铁东区 ({COUNTY}): {} child files{}\n",
+            "demo county {PLACE} ({COUNTY}): {} child files{}\n",
             self.children,
             if self.built { ", just built" } else { "" }
         );
@@ -179,7 +280,7 @@ pub fn ensure_sized(
     }
     let mut regions = vec![Region {
         code: COUNTY.into(),
-        name: "铁东区".into(),
+        name: COUNTY_NAME.into(),
         parent: None,
     }];
     let mut credentials = Vec::new();
@@ -193,29 +294,50 @@ pub fn ensure_sized(
     credentials.push(add("admin".into(), Role::Admin, ""));
     let mut villages = Vec::new();
     for t in 0..size.townships {
-        let township = format!("{}{:03}000", &COUNTY[..6], t + 1);
-        let name = TOWNSHIPS
-            .get(t)
-            .map_or_else(|| format!("第{}街道", t + 1), |n| (*n).to_owned());
+        let made_up;
+        let township = match TOWNSHIPS.get(t) {
+            Some(known) => known,
+            None => {
+                // A county larger than 铁东区 (the benchmark's) goes on with 乡 numbered 3xx.
+                made_up = Township {
+                    code: 300 + (t - TOWNSHIPS.len()) as u16,
+                    name: "",
+                    places: &[],
+                };
+                &made_up
+            }
+        };
+        let township_name = if township.name.is_empty() {
+            format!("第{}乡", t + 1)
+        } else {
+            township.name.to_owned()
+        };
+        let township_code = format!("{}{:03}000", &COUNTY[..6], township.code);
         regions.push(Region {
-            code: township.clone(),
-            name: name.clone(),
+            code: township_code.clone(),
+            name: township_name.clone(),
             parent: Some(COUNTY.into()),
         });
         credentials.push(add(
             format!("supervisor{}", t + 1),
             Role::Supervisor,
-            &township,
+            &township_code,
         ));
         for v in 0..size.villages {
-            let code = format!("{}{:03}", &township[..9], v + 1);
-            let village = VILLAGES
+            let (first, unit) = if township.is_street() {
+                (1, "社区")
+            } else {
+                (200, "村")
+            };
+            let code = format!("{}{:03}", &township_code[..9], first + v);
+            let name = township
+                .places
                 .get(v)
-                .map_or_else(|| format!("{}村", v + 1), |n| (*n).to_owned());
+                .map_or_else(|| format!("第{}{unit}", v + 1), |n| (*n).to_owned());
             regions.push(Region {
                 code: code.clone(),
-                name: format!("{name}{village}"),
-                parent: Some(township.clone()),
+                name: name.clone(),
+                parent: Some(township_code.clone()),
             });
             let director = if size.townships < 10 && size.villages < 10 {
                 format!("director{}{}", t + 1, v + 1)
@@ -223,7 +345,12 @@ pub fn ensure_sized(
                 format!("director{}_{}", t + 1, v + 1)
             };
             credentials.push(add(director.clone(), Role::Director, &code));
-            villages.push((code, director));
+            villages.push(Village {
+                code,
+                director,
+                hukou_place: format!("{PLACE}{township_name}{name}"),
+                rural: !township.is_street(),
+            });
         }
     }
     people::import_regions(conn, regions)?;
@@ -250,20 +377,41 @@ pub fn ensure_sized(
         .checked_sub_months(Months::new(MONTHS + 1))
         .unwrap_or(today);
     let mut children = 0;
-    for (i, (village, director)) in villages.iter().enumerate() {
+    for (i, village) in villages.iter().enumerate() {
+        let director = village.director.as_str();
         // One transaction per village: a file is stored, compacted and projected as a sync
         // would, and a half-built village never shows.
         write_transaction(conn, |c| -> Result<(), DemoError> {
             for n in 0..size.children {
-                // Most children are up to date; some a month or three behind.
+                // Most children are up to date; some a month or three behind; and in every
+                // other village a child found three weeks ago, not assessed yet.
                 let behind = [0, 0, 0, 0, 1, 0, 2, 0, 0, 3][(n + i) % 10];
+                let just_found = n == 20 && i % 2 == 0;
                 let spec = FileSpec {
-                    village,
+                    village: &village.code,
                     director,
-                    registered_on: start,
-                    months: MONTHS - behind,
+                    registered_on: if just_found {
+                        today - chrono::Duration::days(20)
+                    } else {
+                        start
+                    },
+                    months: if just_found { 0 } else { MONTHS - behind },
+                    hukou_place: &village.hukou_place,
+                    rural: village.rural,
+                    assessed: !just_found,
                 };
                 let mut file = generator.file(&spec)?;
+                let residence = Fact {
+                    effective: spec.registered_on,
+                    about: FactAbout::Residence {
+                        residence: if village.rural {
+                            Residence::Rural
+                        } else {
+                            Residence::Urban
+                        },
+                    },
+                };
+                file.add_part(&residence, director, at(spec.registered_on))?;
                 if n == 7 && i % 6 == 0 {
                     let found = today - chrono::Duration::days(2);
                     let danger = DangerDetails {
@@ -289,7 +437,7 @@ pub fn ensure_sized(
                 }
                 // Some children in entrusted care, one of them without a parent's call for
                 // weeks; now and then a dropout referred back to school.
-                if n % 5 == 1 {
+                if n % 5 == 1 && village.rural && !just_found {
                     entrusted_care(&mut file, director, start, today, n % 10 == 1)?;
                 }
                 if n == 12 && i % 3 == 0 {

@@ -176,6 +176,14 @@ pub struct FileSpec<'a> {
     pub registered_on: NaiveDate,
     /// Months of history: one home visit and one contact each.
     pub months: u32,
+    /// The place of household registration (户籍地) written in the profile.
+    pub hukou_place: &'a str,
+    /// A village (村) rather than an urban community (社区): only rural children are taken for
+    /// left-behind children (农村留守儿童); urban ones are children in difficulty.
+    pub rural: bool,
+    /// Whether the director has assessed the guardianship yet; a child just found has no
+    /// level until the first assessment.
+    pub assessed: bool,
 }
 
 impl Generator {
@@ -229,7 +237,8 @@ impl Generator {
     }
 
     /// A child's profile.
-    pub fn profile(&mut self, village: &str, registered_on: NaiveDate) -> Profile {
+    pub fn profile(&mut self, spec: &FileSpec<'_>) -> Profile {
+        let registered_on = spec.registered_on;
         let age_days = self.rng.gen_range(3 * 365..15 * 365);
         Profile {
             name: format!("{}{}", self.pick(SURNAMES), self.pick(GIVEN)),
@@ -240,13 +249,13 @@ impl Generator {
             },
             birth_date: registered_on - Duration::days(age_days),
             id_number: None,
-            hukou_place: "辽宁省鞍山市铁东区".into(),
+            hukou_place: spec.hukou_place.to_owned(),
             address: format!(
                 "{}组{}号",
                 self.rng.gen_range(1..12),
                 self.rng.gen_range(1..80)
             ),
-            village_code: village.to_owned(),
+            village_code: spec.village.to_owned(),
             registered_on,
         }
     }
@@ -255,7 +264,7 @@ impl Generator {
     pub fn file(&mut self, spec: &FileSpec<'_>) -> Result<ChildFile, FileError> {
         let actor: [u8; 16] = self.rng.r#gen();
         let start = at(spec.registered_on);
-        let profile = self.profile(spec.village, spec.registered_on);
+        let profile = self.profile(spec);
         let mut file = ChildFile::create(
             ChildId(uuid_from(&mut self.rng)),
             &profile,
@@ -274,7 +283,7 @@ impl Generator {
             spec.director,
             start,
         )?;
-        let category = if self.rng.gen_bool(0.7) {
+        let category = if spec.rural && self.rng.gen_bool(0.7) {
             Category::LeftBehind
         } else {
             Category::FamilyDifficulty
@@ -284,10 +293,10 @@ impl Generator {
             6..=8 => Guardianship::Average,
             _ => Guardianship::Poor,
         };
-        let mut assertions = vec![
-            (AttrKind::Category, category.key().to_owned()),
-            (AttrKind::Guardianship, guardianship.key().to_owned()),
-        ];
+        let mut assertions = vec![(AttrKind::Category, category.key().to_owned())];
+        if spec.assessed {
+            assertions.push((AttrKind::Guardianship, guardianship.key().to_owned()));
+        }
         if self.rng.gen_bool(0.2) {
             assertions.push((AttrKind::RiskFlag, RiskFlag::PoorFamily.key().to_owned()));
         }
@@ -421,10 +430,13 @@ mod tests {
         let mut g = Generator::new(1);
         let file = g
             .file(&FileSpec {
-                village: "210302001001",
+                village: "220303100200",
                 director: "d1",
                 registered_on: "2024-11-01".parse().expect("date"),
                 months: 24,
+                hukou_place: "吉林省四平市铁东区山门镇山门村",
+                rural: true,
+                assessed: true,
             })
             .expect("file");
         assert!(file.validate().is_empty(), "{:?}", file.validate());

@@ -231,6 +231,10 @@ vocabulary!(
         SeriousIllness => "serious_illness" / "重病",
         /// 失联 (or declared missing, 宣告失踪).
         Missing => "missing" / "失联",
+        /// 被遣送（返）: deported or sent back.
+        Deported => "deported" / "被遣送",
+        /// 被执行其他限制人身自由的措施: another loss of liberty.
+        LibertyRestricted => "liberty_restricted" / "被限制人身自由",
         /// 死亡.
         Deceased => "deceased" / "死亡",
         /// At home with the child: a local key for the parent who has come back.
@@ -267,6 +271,8 @@ vocabulary!(
         Dibao => "dibao" / "低保家庭",
         /// 特困家庭儿童.
         Tekun => "tekun" / "特困家庭",
+        /// 建档立卡贫困家庭儿童: a family on the poverty-alleviation register.
+        RegisteredPoor => "registered_poor" / "建档立卡贫困家庭",
         /// 重残.
         SevereDisability => "severe_disability" / "重残",
         /// 重病.

@@ -4,7 +4,7 @@
 use crate::harness::{Phone, Server};
 use homevisit_sync_core::file::Profile;
 
-const HONGQI: &str = "210302002001";
+const HONGQI: &str = "220303102200";
 
 struct Probe {
     status: u16,
@@ -159,7 +159,7 @@ fn every_endpoint_denies_every_role_a_child_of_a_foreign_region() {
 fn every_read_of_a_child_file_is_audited_for_the_county() {
     let server = Server::sqlite();
     let mut director = Phone::new(&server, "dir_a");
-    let child = director.register("李小红", "210302001001");
+    let child = director.register("李小红", "220303100200");
     director.sync();
     let supervisor = server.login("sup_a");
     let file = supervisor

@@ -178,7 +178,7 @@ name = "township-wecom"
 url = "{wecom}"
 format = "wecom"
 kinds = ["danger"]
-region = "210302001000"
+region = "220303100000"
 
 [[webhooks]]
 name = "county-dingtalk"
@@ -268,14 +268,14 @@ fn a_danger_synced_from_a_phone_reaches_supervisor_and_county_by_stream_and_webh
     let mut other_stream = sup_b.alert_stream(None).expect("other township's stream");
 
     let mut phone = Phone::new(&server, "dir_a");
-    let child = report_danger(&mut phone, "李小花", "210302001001");
+    let child = report_danger(&mut phone, "李小花", "220303100200");
 
     let (raised, _) = read_until(&mut sup_stream, is_raise_of(&child));
     let alert = &raised.alert;
     assert_eq!(alert["kind"], "danger");
     assert_eq!(alert["status"], "open");
     assert_eq!(alert["name"], "李小花");
-    assert_eq!(alert["village"], "210302001001");
+    assert_eq!(alert["village"], "220303100200");
     assert_eq!(alert["danger_kind"], json!(["living_alone"]));
     assert!(
         alert["text"]
@@ -395,7 +395,7 @@ fn a_danger_synced_from_a_phone_reaches_supervisor_and_county_by_stream_and_webh
 
     // The other township's stream: its own next alert arrives, and nothing before it was ours.
     let mut other_phone = Phone::new(&server, "dir_b");
-    let theirs = report_danger(&mut other_phone, "王小明", "210302002001");
+    let theirs = report_danger(&mut other_phone, "王小明", "220303102200");
     let (_, before) = read_until(&mut other_stream, is_raise_of(&theirs));
     assert!(
         before
@@ -435,17 +435,17 @@ fn a_danger_synced_from_a_phone_reaches_supervisor_and_county_by_stream_and_webh
     let wecom = receiver.wait("/wecom", |got| !got.is_empty());
     assert!(wecom.iter().all(|r| r.path == "/wecom?key=robot-key"));
     let text: String = wecom.iter().map(|r| r.body.clone()).collect();
-    assert!(text.contains("新华街道 新华村"), "{text}");
+    assert!(text.contains("山门镇 山门村"), "{text}");
     assert!(text.contains("homevisit.example.gov.cn"), "{text}");
     assert!(
-        !text.contains("红旗"),
+        !text.contains("叶赫"),
         "the township robot hears only of its township: {text}"
     );
     let dingtalk = receiver.wait("/dingtalk", |got| {
         got.iter()
             .map(|r| r.body.clone())
             .collect::<String>()
-            .contains("红旗街道 红旗村")
+            .contains("叶赫满族镇 叶赫村")
     });
     for r in dingtalk.iter().chain(&wecom) {
         for secret in [
@@ -555,7 +555,7 @@ fn a_webhook_receiver_that_was_down_gets_every_delivery_once_when_it_returns() {
         children.push(report_danger(
             &mut phone,
             &format!("孩子{i}"),
-            "210302001001",
+            "220303100200",
         ));
         assert!(
             started.elapsed() < Duration::from_secs(5),
@@ -612,7 +612,7 @@ fn a_webhook_receiver_that_was_down_gets_every_delivery_once_when_it_returns() {
         .iter()
         .map(|r| {
             r.body
-                .split("新华村：")
+                .split("山门村：")
                 .skip(1)
                 .filter_map(|rest| rest.split('起').next()?.parse::<usize>().ok())
                 .sum::<usize>()
@@ -630,7 +630,7 @@ fn two_instances_on_one_postgres_racing_the_job_raise_every_alert_once() {
     let mut phone = Phone::new(&server, "dir_a");
     let effective = chrono::NaiveDate::from_ymd_opt(2026, 1, 10).expect("date");
     for i in 0..12 {
-        let child = phone.register(&format!("孩子{i}"), "210302001001");
+        let child = phone.register(&format!("孩子{i}"), "220303100200");
         phone.assert_attributes(
             &child,
             &[
@@ -708,7 +708,7 @@ fn a_supervisors_phone_gets_alerts_by_sync_and_its_offline_acknowledgement_lands
     supervisor.sync();
     assert!(supervisor.device.alerts().is_empty());
     let mut director = Phone::new(&server, "dir_a");
-    let child = report_danger(&mut director, "赵小军", "210302001001");
+    let child = report_danger(&mut director, "赵小军", "220303100200");
 
     // The next sync brings it; acknowledged offline, it shows so at once and waits.
     supervisor.sync();

@@ -161,7 +161,7 @@ fn failed_logins_are_throttled_alike_for_real_and_unknown_names_and_never_lock()
 fn a_revoked_device_is_refused_and_told_to_wipe_at_its_next_sync() {
     let server = Server::sqlite();
     let mut phone = Phone::new(&server, "dir_a");
-    phone.register("李小红", "210302001001");
+    phone.register("李小红", "220303100200");
     phone.sync();
     assert_eq!(phone.device.len(), 1);
     let device_id = phone

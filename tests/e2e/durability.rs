@@ -15,7 +15,7 @@ fn killed_mid_sync_loses_nothing(mut server: Server) {
     let phones: Vec<(Phone, ChildId)> = (0..PHONES)
         .map(|i| {
             let mut phone = Phone::new(&server, if i % 2 == 0 { "dir_a" } else { "sup_a" });
-            let child = phone.register(&format!("孩子{i}"), "210302001001");
+            let child = phone.register(&format!("孩子{i}"), "220303100200");
             (phone, child)
         })
         .collect();

@@ -121,7 +121,7 @@ fn a_director_works_offline_with_the_demo_county_and_the_supervisor_sees_the_dan
             "--birth-date",
             "2017-05-04",
             "--village",
-            "210302001001",
+            "220303100200",
             "--address",
             "三组",
         ],
@@ -229,7 +229,7 @@ fn a_director_works_offline_with_the_demo_county_and_the_supervisor_sees_the_dan
         )
         .expect("login");
     let list = client
-        .get("/api/v1/children?village=210302001001")
+        .get("/api/v1/children?village=220303100200")
         .expect("list");
     let new = list["children"]
         .as_array()
@@ -288,7 +288,7 @@ fn the_field_device_refuses_a_foreign_village_offline_and_sets_a_refused_file_as
             "--birth-date",
             "2016-01-01",
             "--village",
-            "210302002001",
+            "220303102200",
         ],
         "",
     );
@@ -364,6 +364,101 @@ fn the_demo_is_built_once_and_never_into_a_database_with_users_of_its_own() {
         String::from_utf8_lossy(&refused.stderr).contains("already has users"),
         "{refused:?}"
     );
+}
+
+/// Seed 002's county in its real place: 吉林省四平市铁东区 (220303), 村 under its 镇 and 社区
+/// under its 街道, 户籍 places to match, and in every other village a child just found whose
+/// guardianship the county can list as still to assess.
+#[test]
+fn the_demo_county_is_siping_tiedong_and_lists_the_children_still_to_assess() {
+    let server = Server::demo();
+    let county = server.login_with("county", &password_of(&server, "county"));
+    let month = (crate::harness::now() + chrono::Duration::hours(8)).format("%Y-%m");
+    let report = county
+        .get(&format!(
+            "/api/v1/reports/compliance?period={month}&level=township"
+        ))
+        .expect("report");
+    let mut townships: Vec<(String, String)> = report["rows"]
+        .as_array()
+        .expect("rows")
+        .iter()
+        .filter(|r| r["category"] == "all")
+        .map(|r| {
+            (
+                r["region"].as_str().expect("code").to_owned(),
+                r["name"].as_str().expect("name").to_owned(),
+            )
+        })
+        .collect();
+    townships.sort();
+    assert_eq!(
+        townships,
+        [
+            ("220303001000".to_owned(), "平东街道".to_owned()),
+            ("220303100000".to_owned(), "山门镇".to_owned()),
+            ("220303102000".to_owned(), "叶赫满族镇".to_owned()),
+        ]
+    );
+
+    let list = county
+        .get("/api/v1/children?guardianship=unassessed")
+        .expect("unassessed");
+    let rows = list["children"].as_array().expect("children");
+    assert_eq!(list["total"], 6, "{list}");
+    for row in rows {
+        assert!(row["guardianship"].is_null(), "{row}");
+        assert!(row["last_home_visit"].is_null(), "just found: {row}");
+        let visit = row["schedules"]
+            .as_array()
+            .expect("schedules")
+            .iter()
+            .find(|s| s["kind"] == "home_visit")
+            .unwrap_or_else(|| panic!("an unassessed child is due a visit: {row}"));
+        assert_eq!(visit["every"], "1 month", "{row}");
+    }
+    let mut villages: Vec<&str> = rows
+        .iter()
+        .map(|r| r["village"].as_str().expect("village"))
+        .collect();
+    villages.sort_unstable();
+    villages.dedup();
+    assert_eq!(
+        villages,
+        [
+            "220303001001",
+            "220303001003",
+            "220303100200",
+            "220303100202",
+            "220303102200",
+            "220303102202"
+        ]
+    );
+    let community = rows
+        .iter()
+        .find(|r| r["village"] == "220303001001")
+        .expect("a child of 平东社区");
+    let file = county
+        .get(&format!(
+            "/api/v1/children/{}",
+            community["id"].as_str().expect("id")
+        ))
+        .expect("file");
+    assert_eq!(
+        file["profile"]["hukou_place"], "吉林省四平市铁东区平东街道平东社区",
+        "{file}"
+    );
+    let assessed = county
+        .get("/api/v1/children?guardianship=good&limit=1")
+        .expect("good");
+    assert_eq!(
+        assessed["children"][0]["guardianship"], "good",
+        "{assessed}"
+    );
+    let err = county
+        .get("/api/v1/children?guardianship=excellent")
+        .expect_err("an unknown level");
+    assert!(err.to_string().contains("invalid_query"), "{err}");
 }
 
 /// The file's version-2 parts recorded offline in the field, synced, and found by the
@@ -515,8 +610,8 @@ fn a_transferred_file_moves_between_two_directors_devices_and_both_steps_are_aud
     let county = server.login_with("county", &password_of(&server, "county"));
     let token = county.access().expect("token").to_owned();
     let path = format!("/api/v1/children/{child}/transfer");
-    let to = "210302002001";
-    let body = serde_json::json!({ "village_code": to, "reason": "户籍与居住地民政部门协商一致", "address": "红旗街道东村5组" });
+    let to = "220303102200";
+    let body = serde_json::json!({ "village_code": to, "reason": "户籍与居住地民政部门协商一致", "address": "叶赫满族镇叶赫村5组" });
     // A director may not move files; an unknown village and the same village are refused.
     let director = server.login_with("director11", &password_of(&server, "director11"));
     let reply = director

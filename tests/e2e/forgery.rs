@@ -12,8 +12,8 @@ use homevisit_sync_core::vocab::RecordKind;
 
 use crate::harness::{Phone, Server, now, small_photo};
 
-const XINHUA: &str = "210302001001";
-const HONGQI: &str = "210302002001";
+const XINHUA: &str = "220303100200";
+const HONGQI: &str = "220303102200";
 
 /// A file with a guardian, an assertion and a corrected record, synced by dir_a.
 fn a_full_file(server: &Server) -> ChildId {
@@ -212,7 +212,7 @@ fn a_phone_with_a_wrong_clock_is_accepted_and_the_server_records_when_it_arrived
 #[test]
 fn a_record_may_name_only_a_photo_its_author_uploaded_or_may_see() {
     let server = Server::sqlite();
-    // dir_b photographs a child's home in 红旗村.
+    // dir_b photographs a child's home in 叶赫村.
     let mut owner = Phone::new(&server, "dir_b");
     let theirs = owner.register("郑小花", HONGQI);
     let photo = small_photo(21);

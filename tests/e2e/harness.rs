@@ -16,28 +16,28 @@ pub const PASSWORD: &str = "correct horse battery";
 /// The token the test servers serve `/metrics` to.
 pub const METRICS_TOKEN: &str = "scrape-me-please";
 
-/// County 铁东区 with two townships (新华村 and 光明村 in the first, 红旗村 in the second), and
+/// County 铁东区 with two townships (山门村 and 东山村 in the first, 叶赫村 in the second), and
 /// county 铁西区 next door.
 pub const REGIONS: &str = "code,name,parent
-210302000000,铁东区,
-210302001000,新华街道,210302000000
-210302001001,新华村,210302001000
-210302001002,光明村,210302001000
-210302002000,红旗街道,210302000000
-210302002001,红旗村,210302002000
-210303000000,铁西区,
-210303001000,兴华街道,210303000000
-210303001001,兴华村,210303001000
+220303000000,铁东区,
+220303100000,山门镇,220303000000
+220303100200,山门村,220303100000
+220303100201,东山村,220303100000
+220303102000,叶赫满族镇,220303000000
+220303102200,叶赫村,220303102000
+220302000000,铁西区,
+220302001000,仁兴街道,220302000000
+220302001001,仁兴社区,220302001000
 ";
 
 /// The test users: name, role, region.
 pub const USERS: &[(&str, &str, &str)] = &[
-    ("dir_a", "director", "210302001001"),
-    ("dir_b", "director", "210302002001"),
-    ("sup_a", "supervisor", "210302001000"),
-    ("sup_b", "supervisor", "210302002000"),
-    ("county", "county", "210302000000"),
-    ("county_x", "county", "210303000000"),
+    ("dir_a", "director", "220303100200"),
+    ("dir_b", "director", "220303102200"),
+    ("sup_a", "supervisor", "220303100000"),
+    ("sup_b", "supervisor", "220303102000"),
+    ("county", "county", "220303000000"),
+    ("county_x", "county", "220302000000"),
     ("admin", "admin", ""),
 ];
 

@@ -37,7 +37,7 @@ fn deflated_zeros(n: usize) -> Vec<u8> {
 fn compressed_chunks_that_inflate_past_any_need_are_refused_with_flat_memory() {
     let server = Server::sqlite();
     let mut phone = Phone::new(&server, "dir_a");
-    let child = phone.register("孔小乐", "210302001001");
+    let child = phone.register("孔小乐", "220303100200");
     phone.sync();
     let client = &phone.client;
     let post = |frame: &[u8]| post_frame(client, frame);

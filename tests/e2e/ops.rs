@@ -9,7 +9,7 @@ use crate::harness::{Phone, Server};
 fn metrics_and_logs_count_requests_by_route_without_ids_or_names() {
     let server = Server::sqlite();
     let mut director = Phone::new(&server, "dir_a");
-    let child = director.register("欧阳娜娜", "210302001001");
+    let child = director.register("欧阳娜娜", "220303100200");
     director.sync();
     let supervisor = server.login("sup_a");
     supervisor
@@ -94,7 +94,7 @@ fn the_data_directory_and_everything_in_it_are_readable_by_the_server_user_only(
     use std::os::unix::fs::PermissionsExt;
     let server = Server::sqlite();
     let mut director = Phone::new(&server, "dir_a");
-    let child = director.register("陶小溪", "210302001001");
+    let child = director.register("陶小溪", "220303100200");
     let photo = crate::harness::small_photo(9);
     assert_eq!(director.upload(&photo).status, 201);
     director.sync();
@@ -152,7 +152,7 @@ fn today_can_be_fixed_only_for_the_demo_or_development_and_schedules_follow_it()
     server.extra = vec!["--today".into(), "2026-01-20".into()];
     let mut server = server.start();
     let mut director = Phone::new(&server, "dir_a");
-    let child = director.register("钟小林", "210302001001");
+    let child = director.register("钟小林", "220303100200");
     let at = crate::harness::now();
     let effective = chrono::NaiveDate::from_ymd_opt(2026, 1, 10).expect("date");
     director.assert_attributes(

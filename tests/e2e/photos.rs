@@ -51,7 +51,7 @@ fn png_bomb() -> Vec<u8> {
 fn a_photo_uploads_in_pieces_and_is_seen_only_by_those_who_see_its_file() {
     let server = Server::sqlite();
     let mut director = Phone::new(&server, "dir_a");
-    let child = director.register("李小红", "210302001001");
+    let child = director.register("李小红", "220303100200");
     let processed = photo::process(&camera_photo(), &PhotoLimits::default()).expect("process");
     let sha = processed.sha256.clone();
     let jpeg = processed.jpeg.clone();

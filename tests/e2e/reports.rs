@@ -42,10 +42,10 @@ fn refused_queries(client: &homevisit_phone::client::Client, path: &str, queries
     }
 }
 
-/// A left-behind child of 新华村 registered on the phone, with `guardianship` since 2026-01-10
+/// A left-behind child of 山门村 registered on the phone, with `guardianship` since 2026-01-10
 /// and home visits on `visits`.
 fn left_behind(phone: &mut Phone, name: &str, guardianship: &str, visits: &[&str]) -> ChildId {
-    let child = phone.register(name, "210302001001");
+    let child = phone.register(name, "220303100200");
     phone.assert_attributes(
         &child,
         &[
@@ -131,13 +131,13 @@ fn the_compliance_report_counts_visits_required_made_late_and_owed_and_dangers_b
             .as_array()
             .expect("rows")
             .iter()
-            .find(|r| r["region"] == "210302001000" && r["category"] == category)
+            .find(|r| r["region"] == "220303100000" && r["category"] == category)
             .cloned()
             .unwrap_or_else(|| panic!("no {category} row: {report}"))
     };
     for category in ["all", "left_behind"] {
         let r = row(category);
-        assert_eq!(r["name"], "新华街道");
+        assert_eq!(r["name"], "山门镇");
         let figures: Vec<u64> = [
             "children_served",
             "visits_required",
@@ -177,7 +177,7 @@ fn the_compliance_report_counts_visits_required_made_late_and_owed_and_dangers_b
         text.starts_with("\u{feff}region,name,category,children_served"),
         "{text}"
     );
-    assert!(text.contains("210302001001,新华村,all,2,"), "{text}");
+    assert!(text.contains("220303100200,山门村,all,2,"), "{text}");
     let xlsx = get(
         &county,
         "/api/v1/reports/compliance?period=2026-Q4&format=xlsx",
@@ -191,7 +191,7 @@ fn the_compliance_report_counts_visits_required_made_late_and_owed_and_dangers_b
         "/api/v1/reports/compliance?period=2026-11",
     )
     .json();
-    assert!(!other.to_string().contains("210302001000"), "{other}");
+    assert!(!other.to_string().contains("220303100000"), "{other}");
     for user in ["dir_a", "admin"] {
         let reply = get(
             &server.login(user),
@@ -227,7 +227,7 @@ fn the_compliance_report_counts_visits_required_made_late_and_owed_and_dangers_b
             "--period",
             "2026-11",
             "--region",
-            "210302000000",
+            "220303000000",
             "--level",
             "county",
         ],
@@ -235,7 +235,7 @@ fn the_compliance_report_counts_visits_required_made_late_and_owed_and_dangers_b
     );
     assert!(out.status.success(), "{out:?}");
     let csv = String::from_utf8_lossy(&out.stdout);
-    assert!(csv.contains("210302000000,铁东区,all,2,2,"), "{csv}");
+    assert!(csv.contains("220303000000,铁东区,all,2,2,"), "{csv}");
 }
 
 /// The first sheet of a workbook, as text.
@@ -284,9 +284,9 @@ fn the_national_update_has_a_row_per_child_with_its_quarter_and_each_file_read_i
     let li = of(&late);
     for (column, value) in [
         ("姓名", "李小红"),
-        ("村（社区）区划代码", "210302001001"),
-        ("村（社区）", "新华村"),
-        ("乡镇（街道）", "新华街道"),
+        ("村（社区）区划代码", "220303100200"),
+        ("村（社区）", "山门村"),
+        ("乡镇（街道）", "山门镇"),
         ("儿童类别", "留守儿童"),
         ("监护状况", "一般"),
         ("监护人姓名", "李奶奶"),
@@ -369,7 +369,7 @@ fn the_national_update_has_a_row_per_child_with_its_quarter_and_each_file_read_i
             "--period",
             "2026-Q4",
             "--region",
-            "210302000000",
+            "220303000000",
             "--columns",
             mapping.to_str().expect("utf-8"),
             "--out",
@@ -393,7 +393,7 @@ fn the_national_update_has_a_row_per_child_with_its_quarter_and_each_file_read_i
             "report",
             "national",
             "--region",
-            "210302000000",
+            "220303000000",
             "--columns",
             mapping.to_str().expect("utf-8"),
             "--out",

@@ -6,10 +6,10 @@ use serde_json::Value;
 use crate::harness::{Phone, Server, token};
 
 const ROSTER: &str = "姓名,性别,出生日期,村（社区）代码,类别,监护状况,风险因素,住址\n\
-李小红,女,2016-02-29,210302001001,left_behind,一般,,三组\n\
-张小军,男,2014-07-01,210302001001,left_behind,较差,poor_family,五组\n\
-王小花,女,2019-10-10,210302001001,family_difficulty,较好,,一组\n\
-赵小明,男,2015-03-03,210302002001,left_behind,一般,,二组\n";
+李小红,女,2016-02-29,220303100200,left_behind,一般,,三组\n\
+张小军,男,2014-07-01,220303100200,left_behind,较差,poor_family,五组\n\
+王小花,女,2019-10-10,220303100200,family_difficulty,较好,,一组\n\
+赵小明,男,2015-03-03,220303102200,left_behind,一般,,二组\n";
 
 fn import(server: &Server, roster: &str) -> std::process::Output {
     let path = server.dir.path().join("roster.csv");
@@ -53,7 +53,7 @@ fn a_roster_becomes_files_that_directors_phones_receive_and_importing_it_again_c
     // Their schedules are kept like any file's.
     let list = server
         .login("sup_a")
-        .get("/api/v1/children?village=210302001001")
+        .get("/api/v1/children?village=220303100200")
         .expect("list");
     assert_eq!(list["total"], 3);
     assert!(
@@ -70,7 +70,7 @@ fn a_roster_becomes_files_that_directors_phones_receive_and_importing_it_again_c
 fn a_roster_with_one_bad_row_changes_nothing_and_names_the_row_and_field() {
     let mut server = Server::sqlite();
     server.kill();
-    let bad = format!("{ROSTER}钱小雨,女,2016-02-30,210302001001,left_behind,一般,,\n");
+    let bad = format!("{ROSTER}钱小雨,女,2016-02-30,220303100200,left_behind,一般,,\n");
     let out = import(&server, &bad);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);

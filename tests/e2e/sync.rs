@@ -5,8 +5,8 @@ use homevisit_sync_core::vocab::RecordKind;
 
 use crate::harness::{Phone, Server, now};
 
-const XINHUA: &str = "210302001001";
-const HONGQI: &str = "210302002001";
+const XINHUA: &str = "220303100200";
+const HONGQI: &str = "220303102200";
 
 fn two_phones_share_a_file_and_the_supervisor_sees_it(server: &Server) {
     let mut first = Phone::new(server, "dir_a");

@@ -11,8 +11,8 @@ use homevisit_sync_core::vocab::RecordKind;
 
 use crate::harness::{Phone, Server, post_frame};
 
-const XINHUA: &str = "210302001001";
-const HONGQI: &str = "210302002001";
+const XINHUA: &str = "220303100200";
+const HONGQI: &str = "220303102200";
 const NAME: &str = "赵小刚";
 
 /// A crafted message about the foreign file: what it is called, and its frame.
@@ -231,7 +231,7 @@ fn a_phone_that_held_a_file_moved_away_keeps_its_work_aside_and_syncs_the_rest()
     let moved = director.register("孙小梅", XINHUA);
     let kept = director.register("周小雨", XINHUA);
     director.sync();
-    // The township supervisor moves one child to 光明村, which the director does not serve,
+    // The township supervisor moves one child to 东山村, which the director does not serve,
     // while the director, offline, records a visit to each child.
     let mut supervisor = Phone::new(&server, "sup_a");
     supervisor.sync();
@@ -239,7 +239,7 @@ fn a_phone_that_held_a_file_moved_away_keeps_its_work_aside_and_syncs_the_rest()
         .device
         .edit(&moved, |f| {
             f.update_profile(
-                &crate::harness::profile("孙小梅", "210302001002"),
+                &crate::harness::profile("孙小梅", "220303100201"),
                 "sup_a",
                 crate::harness::now(),
             )

@@ -58,7 +58,12 @@ frames = st.builds(
 )
 schemathesis.openapi.media_type("application/vnd.homevisit.sync", frames)
 
-DEMO_VILLAGES = [f"210302{t:03}{v:03}" for t in range(1, 4) for v in range(1, 5)]
+# The demo's 山门镇 and 叶赫满族镇 (村 numbered from 200) and 平东街道 (社区 from 001).
+DEMO_VILLAGES = [
+    f"220303{t:03}{first + v:03}"
+    for t, first in ((100, 200), (102, 200), (1, 1))
+    for v in range(4)
+]
 roster_rows = st.lists(
     st.tuples(
         st.text(alphabet="李王张刘陈杨赵黄周吴小红明军花雨林", min_size=2, max_size=6),

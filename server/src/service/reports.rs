@@ -522,9 +522,9 @@ mod tests {
 
     #[test]
     fn regions_are_the_village_codes_cut_to_their_level() {
-        assert_eq!(Level::Township.region_of("210302001004"), "210302001000");
-        assert_eq!(Level::County.region_of("210302001004"), "210302000000");
-        assert_eq!(Level::Village.region_of("210302001004"), "210302001004");
+        assert_eq!(Level::Township.region_of("220303100203"), "220303100000");
+        assert_eq!(Level::County.region_of("220303100203"), "220303000000");
+        assert_eq!(Level::Village.region_of("220303100203"), "220303100203");
     }
 
     fn child(guardianship: &str, visits: &[&str]) -> FileSummary {
@@ -542,7 +542,7 @@ mod tests {
         FileSummary {
             id: ChildId::new(),
             name: "x".into(),
-            village_code: "210302001001".into(),
+            village_code: "220303100200".into(),
             birth_date: date("2016-02-29"),
             registered_on: date("2026-01-10"),
             attributes: [

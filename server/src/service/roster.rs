@@ -542,7 +542,7 @@ mod tests {
     use super::*;
 
     fn villages() -> BTreeSet<String> {
-        ["210302001001".to_owned()].into()
+        ["220303100200".to_owned()].into()
     }
 
     fn today() -> NaiveDate {
@@ -551,8 +551,8 @@ mod tests {
 
     #[test]
     fn a_roster_in_chinese_or_english_headings_reads_the_same() {
-        let zh = "姓名,性别,出生日期,村（社区）代码,类别,监护状况\n李小红,女,2016-02-29,210302001001,left_behind,一般\n";
-        let en = "name,sex,birth_date,village,categories,guardianship\n李小红,female,2016/02/29,210302001001,left_behind,average\n";
+        let zh = "姓名,性别,出生日期,村（社区）代码,类别,监护状况\n李小红,女,2016-02-29,220303100200,left_behind,一般\n";
+        let en = "name,sex,birth_date,village,categories,guardianship\n李小红,female,2016/02/29,220303100200,left_behind,average\n";
         let a = parse(zh.as_bytes(), Format::Csv, &villages(), None, today()).expect("zh");
         let b = parse(en.as_bytes(), Format::Csv, &villages(), None, today()).expect("en");
         assert_eq!(a, b);
@@ -563,9 +563,9 @@ mod tests {
     #[test]
     fn every_bad_row_is_named_with_its_field_and_nothing_is_kept() {
         let csv = "name,sex,birth_date,village,categories\n\
-                   李小红,女,2016-02-29,210302001001,left_behind\n\
+                   李小红,女,2016-02-29,220303100200,left_behind\n\
                    王小明,x,2016-13-01,999999999999,nonsense\n\
-                   李小红,女,2016-02-29,210302001001,left_behind\n";
+                   李小红,女,2016-02-29,220303100200,left_behind\n";
         let Err(RosterError::Invalid(errors)) =
             parse(csv.as_bytes(), Format::Csv, &villages(), None, today())
         else {
@@ -592,8 +592,8 @@ mod tests {
             panic!("refused");
         };
         assert!(errors.iter().all(|e| e.row == 1), "{errors:?}");
-        let csv = "name,sex,birth_date,village,categories\n李小红,女,2016-02-29,210302001001,left_behind\n";
-        let elsewhere = Scope::new(["210303"]);
+        let csv = "name,sex,birth_date,village,categories\n李小红,女,2016-02-29,220303100200,left_behind\n";
+        let elsewhere = Scope::new(["220302"]);
         assert!(matches!(
             parse(csv.as_bytes(), Format::Csv, &villages(), Some(&elsewhere), today()),
             Err(RosterError::Invalid(e)) if e[0].field == "village"
@@ -641,11 +641,11 @@ mod tests {
             "李小红",
             "女",
             Some((2016, 2, 29)),
-            210302001001.0,
+            220303100200.0,
             "留守儿童",
         )]);
         assert_eq!(Format::sniff(&xlsx), Format::Xlsx);
-        let csv = "name,sex,birth_date,village,categories\n李小红,女,2016-02-29,210302001001,left_behind\n";
+        let csv = "name,sex,birth_date,village,categories\n李小红,女,2016-02-29,220303100200,left_behind\n";
         assert_eq!(Format::sniff(csv.as_bytes()), Format::Csv);
         let from_xlsx = parse(&xlsx, Format::Xlsx, &villages(), None, today()).expect("xlsx");
         let from_csv = parse(csv.as_bytes(), Format::Csv, &villages(), None, today()).expect("csv");
@@ -659,7 +659,7 @@ mod tests {
                 "李小红",
                 "女",
                 Some((2016, 2, 29)),
-                210302001001.0,
+                220303100200.0,
                 "留守儿童",
             ),
             ("王小明", "女", None, 999.0, "left_behind"),

@@ -324,8 +324,8 @@ impl User {
 /// The prefix every village code inside a region starts with.
 ///
 /// Division codes are 12 digits: province 2, city 2, county 2, township 3, village 3; a region
-/// above village level is padded with zeros (township 210302001000 covers the villages
-/// 210302001xxx). Shorter codes are taken as the prefix they already are.
+/// above village level is padded with zeros (township 220303100000 covers the villages
+/// 220303100xxx). Shorter codes are taken as the prefix they already are.
 pub fn region_prefix(code: &str) -> &str {
     if code.len() != 12 {
         return code;
@@ -454,9 +454,9 @@ mod tests {
 
     #[test]
     fn a_region_covers_the_villages_whose_codes_start_with_its_significant_digits() {
-        assert_eq!(region_prefix("210302001001"), "210302001001");
-        assert_eq!(region_prefix("210302001000"), "210302001");
-        assert_eq!(region_prefix("210302000000"), "210302");
+        assert_eq!(region_prefix("220303100200"), "220303100200");
+        assert_eq!(region_prefix("220303100000"), "220303100");
+        assert_eq!(region_prefix("220303000000"), "220303");
         assert_eq!(region_prefix("210300000000"), "2103");
         assert_eq!(region_prefix("210000000000"), "21");
         assert_eq!(region_prefix("2103"), "2103");
@@ -464,8 +464,8 @@ mod tests {
 
     #[test]
     fn a_parent_must_contain_its_child_region() {
-        assert!(parse_regions("210302001001,新华村,210302001000\n").is_ok());
-        assert!(parse_regions("210302001001,新华村,210303001000\n").is_err());
-        assert!(parse_regions("210302001001,新华村,210302001001\n").is_err());
+        assert!(parse_regions("220303100200,山门村,220303100000\n").is_ok());
+        assert!(parse_regions("220303100200,山门村,220302001000\n").is_err());
+        assert!(parse_regions("220303100200,山门村,220303100200\n").is_err());
     }
 }

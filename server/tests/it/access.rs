@@ -23,7 +23,7 @@ fn add_director(pool: &DbPool) {
     let mut conn = pool.get().expect("conn");
     people::import_regions(
         &mut conn,
-        people::parse_regions("code,name,parent\n210302001001,新华村,\n").expect("csv"),
+        people::parse_regions("code,name,parent\n220303100200,山门村,\n").expect("csv"),
     )
     .expect("regions");
     people::add_user(
@@ -31,7 +31,7 @@ fn add_director(pool: &DbPool) {
         "dir_a",
         "dir_a",
         Role::Director,
-        &["210302001001".into()],
+        &["220303100200".into()],
         PASSWORD,
         0,
     )
@@ -148,7 +148,7 @@ fn audit_is_append_only(pool: &DbPool) {
             device_id: "d",
             action: "child.read",
             child_id: Some("c"),
-            village: Some("210302001001"),
+            village: Some("220303100200"),
             remote: "127.0.0.1",
         },
     )

@@ -6,9 +6,9 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 const REGIONS: &str = "code,name,parent
-210302,铁东区,
-210302001,新华街道,210302
-210302001001,\"新华村, 一组\",210302001
+220303,铁东区,
+220303100,山门镇,220303
+220303100200,\"山门村, 一组\",220303100
 ";
 
 fn homevisit(data_dir: &Path, args: &[&str]) -> Output {
@@ -48,7 +48,7 @@ fn an_admin_imports_regions_then_adds_disables_and_resets_a_director() {
             "--role",
             "director",
             "--region",
-            "210302001001",
+            "220303100200",
         ],
     );
     assert!(out.status.success(), "{}", text(&out));
@@ -69,7 +69,7 @@ fn an_admin_imports_regions_then_adds_disables_and_resets_a_director() {
         .expect("query")
         .expect("user");
     assert_eq!(user.role, Role::Director);
-    assert_eq!(user.regions, vec!["210302001001".to_string()]);
+    assert_eq!(user.regions, vec!["220303100200".to_string()]);
     assert!(user.password_matches(&password));
     assert!(!user.password_matches("wrong password"));
     drop(pool);
@@ -83,7 +83,7 @@ fn an_admin_imports_regions_then_adds_disables_and_resets_a_director() {
             "--role",
             "director",
             "--region",
-            "210302001001",
+            "220303100200",
         ],
     );
     assert!(
@@ -136,7 +136,7 @@ fn an_admin_imports_regions_then_adds_disables_and_resets_a_director() {
 fn a_malformed_region_file_is_refused_with_its_line() {
     let err = parse_regions("code,name,parent\n21x302,铁东区,\n").expect_err("refused");
     assert!(err.to_string().contains("line 2"), "{err}");
-    let err = parse_regions("210302001,街道,110000\n").expect_err("refused");
+    let err = parse_regions("220303100,街道,110000\n").expect_err("refused");
     assert!(err.to_string().contains("parent"), "{err}");
 }
 
@@ -146,7 +146,7 @@ fn users_and_regions_are_stored_on_postgres_too() {
     let pool = open(&DatabaseUrl::parse(&db.url).expect("url"), 2).expect("open");
     let mut conn = pool.get().expect("conn");
     import_regions(&mut conn, parse_regions(REGIONS).expect("parse")).expect("import");
-    let codes = vec!["210302001".to_string()];
+    let codes = vec!["220303100".to_string()];
     people::add_user(
         &mut conn,
         "wang.wu",

@@ -33,21 +33,21 @@ fn sqlite(dir: &tempfile::TempDir) -> DbPool {
 fn sqlite_storage_passes_the_sync_conformance_suite() {
     let dir = tempfile::tempdir().expect("temp dir");
     let mut server = SqlServer(sqlite(&dir), Some(DocCache::new(64)));
-    run_all(&mut server, "210302").expect("conformance on SQLite");
+    run_all(&mut server, "220303").expect("conformance on SQLite");
 }
 
 #[test]
 fn sqlite_storage_passes_the_sync_conformance_suite_without_the_document_cache() {
     let dir = tempfile::tempdir().expect("temp dir");
     let mut server = SqlServer(sqlite(&dir), None);
-    run_all(&mut server, "210302").expect("conformance on SQLite, no cache");
+    run_all(&mut server, "220303").expect("conformance on SQLite, no cache");
 }
 
 #[test]
 fn a_document_cache_of_one_entry_still_passes_the_conformance_suite() {
     let dir = tempfile::tempdir().expect("temp dir");
     let mut server = SqlServer(sqlite(&dir), Some(DocCache::new(1)));
-    run_all(&mut server, "210302").expect("conformance with constant eviction");
+    run_all(&mut server, "220303").expect("conformance with constant eviction");
 }
 
 #[test]
@@ -58,7 +58,7 @@ fn postgres_storage_passes_the_sync_conformance_suite() {
         open(&url, 4).expect("open postgres"),
         Some(DocCache::new(64)),
     );
-    run_all(&mut server, "210302").expect("conformance on PostgreSQL");
+    run_all(&mut server, "220303").expect("conformance on PostgreSQL");
 }
 
 #[test]
@@ -79,7 +79,7 @@ fn concurrent_writers_and_a_reader(pool: DbPool) {
     use homevisit_sync_core::sync::{DeviceId, Scope};
     use std::sync::Arc;
     use std::sync::atomic::{AtomicBool, Ordering};
-    let scope = Scope::new(["210302001001"]);
+    let scope = Scope::new(["220303100200"]);
     let sync = |pool: &DbPool, replica: &mut Replica, device: DeviceId, scope: &Scope| {
         let request = Request::decode(&replica.request()).expect("decode");
         let ctx = Context {
@@ -122,7 +122,7 @@ fn concurrent_writers_and_a_reader(pool: DbPool) {
                 let profile: homevisit_sync_core::file::Profile =
                     serde_json::from_value(serde_json::json!({
                         "name": "孩子", "sex": "male", "birth_date": "2015-01-01",
-                        "hukou_place": "铁东区", "address": "一组", "village_code": "210302001001",
+                        "hukou_place": "铁东区", "address": "一组", "village_code": "220303100200",
                         "registered_on": "2026-01-01"
                     }))
                     .expect("profile");

@@ -6,7 +6,7 @@ use crate::sync::{DeviceId, Request, Scope};
 use crate::vocab::{RecordKind, Sex};
 use chrono::TimeZone;
 
-const VILLAGE: &str = "210302001001";
+const VILLAGE: &str = "220303100200";
 
 fn key() -> StoreKey {
     StoreKey::new([9; 32])
@@ -25,7 +25,7 @@ fn profile(name: &str) -> Profile {
         birth_date: "2015-05-01".parse().expect("date"),
         id_number: None,
         hukou_place: "铁东区".into(),
-        address: "新华村".into(),
+        address: "山门村".into(),
         village_code: VILLAGE.into(),
         registered_on: "2026-01-10".parse().expect("date"),
     }

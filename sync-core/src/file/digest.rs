@@ -222,7 +222,7 @@ mod tests {
             .prop_map(|(birth, registered, assertions, records)| FileSummary {
                 id: ChildId(Uuid::from_u128(7)),
                 name: "名".into(),
-                village_code: "210302001001".into(),
+                village_code: "220303100200".into(),
                 birth_date: day(birth),
                 registered_on: day(registered),
                 attributes: assertions

@@ -35,8 +35,8 @@
 //! let d = |s: &str| s.parse::<NaiveDate>().unwrap();
 //! let profile = Profile {
 //!     name: "王小明".into(), sex: Sex::Male, birth_date: d("2015-05-01"), id_number: None,
-//!     hukou_place: "铁东区".into(), address: "新华村3组".into(),
-//!     village_code: "210302001001".into(), registered_on: d("2026-01-10"),
+//!     hukou_place: "铁东区".into(), address: "山门村3组".into(),
+//!     village_code: "220303100200".into(), registered_on: d("2026-01-10"),
 //! };
 //! let at = Utc.with_ymd_and_hms(2026, 3, 1, 9, 0, 0).unwrap();
 //! let mut file = ChildFile::create(ChildId::new(), &profile, [7; 16], "director-1", at).unwrap();

@@ -18,9 +18,9 @@ pub(crate) fn profile() -> Profile {
         sex: Sex::Male,
         birth_date: d("2015-05-01"),
         id_number: None,
-        hukou_place: "铁东区新华街道".into(),
-        address: "新华村3组12号".into(),
-        village_code: "210302001001".into(),
+        hukou_place: "铁东区山门镇".into(),
+        address: "山门村3组12号".into(),
+        village_code: "220303100200".into(),
         registered_on: d("2026-01-10"),
     }
 }
@@ -47,7 +47,7 @@ fn a_new_file_is_valid_and_reads_back_after_save() {
     assert!(f.validate().is_empty(), "{:?}", f.validate());
     let back = ChildFile::load(&f.save(), [2; 16]).expect("load");
     assert_eq!(back.view().expect("view").profile, profile());
-    assert_eq!(back.village_code(), Some("210302001001".into()));
+    assert_eq!(back.village_code(), Some("220303100200".into()));
 }
 
 #[test]
@@ -256,15 +256,15 @@ fn a_profile_update_touches_only_changed_fields_so_concurrent_edits_both_land() 
     let mut a = new_file();
     let mut b = ChildFile::load(&a.save(), [2; 16]).expect("load");
     let mut pa = profile();
-    pa.address = "新华村5组1号".into();
+    pa.address = "山门村5组1号".into();
     a.update_profile(&pa, "d1", at(5)).expect("update");
     let mut pb = profile();
-    pb.id_number = Some("21030220150501123X".into());
+    pb.id_number = Some("22030320150501123X".into());
     b.update_profile(&pb, "d2", at(5)).expect("update");
     a.doc_mut().merge(b.doc_mut()).expect("merge");
     let merged = a.view().expect("view").profile;
-    assert_eq!(merged.address, "新华村5组1号");
-    assert_eq!(merged.id_number.as_deref(), Some("21030220150501123X"));
+    assert_eq!(merged.address, "山门村5组1号");
+    assert_eq!(merged.id_number.as_deref(), Some("22030320150501123X"));
 }
 
 mod decoding {
@@ -325,7 +325,7 @@ fn a_tree_brought_up_to_date_by_patches_equals_a_fresh_read() {
         // Both change the address: a conflict whose winner must match.
         let moved = Profile {
             address: format!("{round}组"),
-            id_number: (round % 2 == 0).then(|| "210302201505010011".to_owned()),
+            id_number: (round % 2 == 0).then(|| "220303201505010011".to_owned()),
             ..profile()
         };
         a.update_profile(&moved, "d1", at(round))

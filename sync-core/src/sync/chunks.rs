@@ -234,7 +234,7 @@ mod tests {
     fn busy_doc() -> AutoCommit {
         let mut doc = AutoCommit::new();
         for i in 0..400 {
-            doc.put(ROOT, format!("key{i}"), "新华村三组，家中整洁，监护人在家")
+            doc.put(ROOT, format!("key{i}"), "山门村三组，家中整洁，监护人在家")
                 .expect("put");
         }
         doc.commit();

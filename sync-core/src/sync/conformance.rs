@@ -517,6 +517,6 @@ mod tests {
     #[test]
     fn the_memory_store_passes_the_conformance_suite() {
         let mut store = MemoryStore::default();
-        run_all(&mut store, "210302").expect("conformance");
+        run_all(&mut store, "220303").expect("conformance");
     }
 }

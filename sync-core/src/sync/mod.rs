@@ -24,11 +24,11 @@
 //!
 //! let profile = Profile {
 //!     name: "李小红".into(), sex: Sex::Female, birth_date: "2016-02-29".parse().unwrap(),
-//!     id_number: None, hukou_place: "铁东区".into(), address: "新华村".into(),
-//!     village_code: "210302001001".into(), registered_on: "2026-01-10".parse().unwrap(),
+//!     id_number: None, hukou_place: "铁东区".into(), address: "山门村".into(),
+//!     village_code: "220303100200".into(), registered_on: "2026-01-10".parse().unwrap(),
 //! };
 //! let now = Utc.with_ymd_and_hms(2026, 11, 22, 8, 0, 0).unwrap();
-//! let scope = Scope::new(["210302001001"]);
+//! let scope = Scope::new(["220303100200"]);
 //! let mut server_store = MemoryStore::default();
 //! let (mut a, mut b) = (Replica::new([1; 16]), Replica::new([2; 16]));
 //! let (da, db) = (DeviceId::new(), DeviceId::new());
@@ -93,7 +93,7 @@ pub struct Cursor {
 }
 
 /// The region codes a caller may see and write, as prefixes of 12-digit village codes
-/// (`210302001` is a township, `210302001001` one village in it).
+/// (`220303100` is a township, `220303100200` one village in it).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Scope {
     prefixes: BTreeSet<String>,

@@ -7,8 +7,8 @@ use crate::vocab::{RecordKind, Sex};
 use chrono::{DateTime, TimeZone, Utc};
 use std::convert::Infallible;
 
-const VILLAGE: &str = "210302001001";
-const OTHER_VILLAGE: &str = "210302002001";
+const VILLAGE: &str = "220303100200";
+const OTHER_VILLAGE: &str = "220303102200";
 
 fn now() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 22, 8, 0, 0)
@@ -23,7 +23,7 @@ fn profile(name: &str, village: &str) -> Profile {
         birth_date: "2016-02-29".parse().expect("date"),
         id_number: None,
         hukou_place: "铁东区".into(),
-        address: "新华村".into(),
+        address: "山门村".into(),
         village_code: village.into(),
         registered_on: "2026-01-10".parse().expect("date"),
     }
@@ -355,7 +355,7 @@ fn a_phone_restored_from_a_backup_gets_back_what_it_lost() {
 fn a_file_moved_out_of_a_directors_villages_is_dropped_from_their_phone() {
     let mut store = MemoryStore::default();
     let mut director = Peer::new(1, &[VILLAGE]);
-    let mut county = Peer::new(2, &["210302"]);
+    let mut county = Peer::new(2, &["220303"]);
     county.author = "county";
     let id = director
         .replica
