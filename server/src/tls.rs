@@ -53,6 +53,14 @@ fn load(cert: &Path, key: &Path) -> Result<ServerConfig, TlsError> {
             .with_no_client_auth()
             .with_single_cert(chain, key)?;
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    // Stateless tickets let every returning phone resume, where the default session cache
+    // holds 256; a resumed handshake skips the certificate chain, a second or more of slow 2G.
+    // Their keys live in this process: after a restart, or on another instance, a phone
+    // simply makes a full handshake.
+    config.ticketer = rustls::crypto::ring::Ticketer::new()?;
+    // A phone opens one connection at a time and each resumption brings a fresh ticket, so a
+    // second ticket would be bytes on the air for nothing.
+    config.send_tls13_tickets = 1;
     Ok(config)
 }
 

@@ -58,3 +58,79 @@ fn a_request_body_that_stalls_gets_a_408_and_the_server_moves_on() {
         .expect("still up");
     assert_eq!(health.status, 200);
 }
+
+/// A socket that counts the bytes the client reads from it.
+struct Counting {
+    inner: std::net::TcpStream,
+    read: usize,
+}
+
+impl std::io::Read for Counting {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.read += n;
+        Ok(n)
+    }
+}
+
+impl std::io::Write for Counting {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.inner.write(buf)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+#[test]
+fn a_returning_client_resumes_its_tls_session_and_is_not_sent_the_certificate_again() {
+    use rustls::HandshakeKind;
+    use rustls::pki_types::pem::PemObject;
+    use std::io::{Read, Write};
+
+    let server = Server::sqlite();
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls::pki_types::CertificateDer::pem_file_iter(server.ca()).expect("ca") {
+        roots.add(cert.expect("cert")).expect("root");
+    }
+    // One client config for every connection, as a phone's HTTP agent keeps it: its session
+    // store holds the tickets.
+    let config = std::sync::Arc::new(
+        rustls::ClientConfig::builder()
+            .with_root_certificates(roots)
+            .with_no_client_auth(),
+    );
+    let mut seen = Vec::new();
+    for _ in 0..3 {
+        let name = rustls::pki_types::ServerName::try_from("localhost").expect("name");
+        let conn = rustls::ClientConnection::new(config.clone(), name).expect("tls");
+        let sock = std::net::TcpStream::connect(("127.0.0.1", server.port)).expect("connect");
+        let mut tls = rustls::StreamOwned::new(
+            conn,
+            Counting {
+                inner: sock,
+                read: 0,
+            },
+        );
+        tls.write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+            .expect("send");
+        let mut answer = Vec::new();
+        let _ = tls.read_to_end(&mut answer);
+        assert!(answer.starts_with(b"HTTP/1.1 200"), "{answer:?}");
+        seen.push((tls.conn.handshake_kind(), tls.sock.read));
+    }
+    let kinds: Vec<_> = seen.iter().map(|(k, _)| *k).collect();
+    assert_eq!(
+        kinds,
+        [
+            Some(HandshakeKind::Full),
+            Some(HandshakeKind::Resumed),
+            Some(HandshakeKind::Resumed)
+        ]
+    );
+    let certificate = std::fs::read(server.ca()).expect("ca").len() / 2;
+    assert!(
+        seen[1].1 + certificate < seen[0].1,
+        "a resumed connection is not sent the certificate: {seen:?}"
+    );
+}

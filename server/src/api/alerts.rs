@@ -251,8 +251,8 @@ pub struct Ack {
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Close {
-    /// What came of it (处理结果).
-    #[schema(min_length = 1, max_length = 2000)]
+    /// What came of it (处理结果): not blank.
+    #[schema(min_length = 1, max_length = 2000, pattern = "\\S")]
     pub outcome: String,
 }
 
