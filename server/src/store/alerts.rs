@@ -511,8 +511,8 @@ type AlertCondition = Box<
 fn visible_condition(visible: &Visible<'_>) -> AlertCondition {
     // No prefix matches nothing.
     let mut any: AlertCondition = Box::new(alerts::id.ne(alerts::id));
-    for pattern in super::village_patterns(visible.scope.prefixes()) {
-        any = Box::new(any.or(alerts::village.like(pattern)));
+    for (first, last) in super::village_bounds(visible.scope.prefixes()) {
+        any = Box::new(any.or(alerts::village.between(first, last)));
     }
     let kinds: Vec<String> = visible.kinds.iter().map(|k| (*k).to_owned()).collect();
     Box::new(any.and(alerts::kind.eq_any(kinds)))
@@ -910,10 +910,10 @@ pub fn danger_facts(
     zone: chrono_tz::Tz,
 ) -> QueryResult<Vec<DangerFact>> {
     let mut out = Vec::new();
-    for pattern in super::village_patterns(prefixes.iter().copied()) {
+    for (first, last) in super::village_bounds(prefixes.iter().copied()) {
         let rows: Vec<(String, String, Option<String>, Option<i64>)> = alerts::table
             .filter(alerts::kind.eq("danger"))
-            .filter(alerts::village.like(pattern))
+            .filter(alerts::village.between(first, last))
             .select((
                 alerts::child_id,
                 alerts::village,

@@ -120,8 +120,8 @@ pub fn list(
                 .eq(None::<String>)
                 .and(audit_log::id.ne(audit_log::id)),
         );
-        for pattern in super::village_patterns(prefixes.iter().map(String::as_str)) {
-            any = Box::new(any.or(audit_log::village.like(pattern)));
+        for (first, last) in super::village_bounds(prefixes.iter().map(String::as_str)) {
+            any = Box::new(any.or(audit_log::village.between(first, last)));
         }
         query = query.filter(any.assume_not_null());
     }

@@ -343,8 +343,8 @@ type Condition = Box<
 /// Children of villages under any of `prefixes`; no prefix matches nothing.
 fn under<'a>(prefixes: impl Iterator<Item = &'a str>) -> Condition {
     let mut any: Condition = Box::new(children::id.ne(children::id));
-    for pattern in super::village_patterns(prefixes) {
-        any = Box::new(any.or(children::village.like(pattern)));
+    for (first, last) in super::village_bounds(prefixes) {
+        any = Box::new(any.or(children::village.between(first, last)));
     }
     any
 }

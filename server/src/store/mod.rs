@@ -188,15 +188,20 @@ pub fn open(url: &DatabaseUrl, max_size: u32) -> Result<DbPool, StoreError> {
     Ok(pool)
 }
 
-/// The `LIKE` patterns of the villages under `prefixes`: region codes are digits, and anything
-/// else (an empty prefix, one that could be a pattern itself) is skipped, so it matches nothing.
-pub fn village_patterns<'a>(
+/// The first and last 12-digit village codes under each of `prefixes`, for
+/// `village BETWEEN first AND last`. Village codes are always 12 digits, and equal-length digit
+/// strings sort the same in every collation, so the range is exactly the prefix and the
+/// `(village, ...)` indexes serve it; a `LIKE 'prefix%'` does not use them on SQLite (its LIKE
+/// ignores case) nor on PostgreSQL outside the C collation, and made every daily sync scan the
+/// county's recent changes. Anything but 1 to 12 digits (an empty prefix, a pattern) is
+/// skipped, so it matches nothing.
+pub fn village_bounds<'a>(
     prefixes: impl IntoIterator<Item = &'a str>,
-) -> impl Iterator<Item = String> {
+) -> impl Iterator<Item = (String, String)> {
     prefixes
         .into_iter()
-        .filter(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
-        .map(|p| format!("{p}%"))
+        .filter(|p| (1..=12).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_digit()))
+        .map(|p| (format!("{p:0<12}"), format!("{p:9<12}")))
 }
 
 /// Takes the session-level advisory lock `key` on PostgreSQL, without waiting: false if another
@@ -310,10 +315,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn only_digit_prefixes_become_village_patterns() {
-        let patterns: Vec<String> =
-            village_patterns(["2103", "", "21%", "2103_1", "220303100200"]).collect();
-        assert_eq!(patterns, ["2103%", "220303100200%"]);
+    fn only_digit_prefixes_become_village_ranges_of_twelve_digits() {
+        let bounds: Vec<(String, String)> =
+            village_bounds(["2203", "", "22%", "2203_1", "220303100200", "2203031002001"])
+                .collect();
+        let pair = |a: &str, b: &str| (a.to_owned(), b.to_owned());
+        assert_eq!(
+            bounds,
+            [
+                pair("220300000000", "220399999999"),
+                pair("220303100200", "220303100200")
+            ]
+        );
     }
 
     #[test]

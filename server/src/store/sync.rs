@@ -413,9 +413,22 @@ impl ServerStore for SqlSyncStore<'_> {
         upto: u64,
     ) -> QueryResult<Vec<(ChildId, u64)>> {
         let mut out = Vec::new();
-        for pattern in super::village_patterns(scope.prefixes()) {
+        for (first, last) in super::village_bounds(scope.prefixes()) {
+            // One village seeks (village, seq) on both columns; a township's range reads
+            // its villages' entries of that index.
+            let villages: Box<
+                dyn BoxableExpression<
+                        documents::table,
+                        super::connection::MultiBackend,
+                        SqlType = diesel::sql_types::Bool,
+                    >,
+            > = if first == last {
+                Box::new(documents::village.eq(first))
+            } else {
+                Box::new(documents::village.between(first, last))
+            };
             let rows: Vec<(String, i64)> = documents::table
-                .filter(documents::village.like(pattern))
+                .filter(villages)
                 .filter(documents::seq.gt(since as i64))
                 .filter(documents::seq.le(upto as i64))
                 .select((documents::id, documents::seq))

@@ -1,0 +1,1 @@
+CREATE INDEX documents_seq ON documents (seq);
