@@ -41,6 +41,7 @@ fn main() -> Result<()> {
             print!("{}", report.render());
             return Ok(());
         }
+        Ok("sync-profile") => return server::profile(),
         Ok("evaluation") => {
             evaluation::evaluation(&mut report)?;
             print!("{}", report.render());
