@@ -112,6 +112,21 @@ fn today() -> NaiveDate {
     homevisit_server::service::clock::Clock::default().today()
 }
 
+/// One sync round trip over HTTPS; anything but 200 is an error.
+fn post_sync(client: &Client, token: &str, frame: &[u8]) -> Result<homevisit_phone::client::Reply> {
+    let reply = client.call(
+        "POST",
+        "/api/v1/sync",
+        Some(token),
+        "application/vnd.homevisit.sync",
+        frame,
+    )?;
+    if reply.status != 200 {
+        bail!("sync answered {}: {:?}", reply.status, reply.json());
+    }
+    Ok(reply)
+}
+
 /// A simulated phone: a replica and its logged-in connection.
 struct Phone {
     replica: Replica,
@@ -151,17 +166,8 @@ impl Phone {
         loop {
             let frame = self.replica.request();
             let started = Instant::now();
-            let reply = self.client.call(
-                "POST",
-                "/api/v1/sync",
-                Some(&self.token),
-                "application/vnd.homevisit.sync",
-                &frame,
-            )?;
+            let reply = post_sync(&self.client, &self.token, &frame)?;
             latencies.push(started.elapsed());
-            if reply.status != 200 {
-                bail!("sync answered {}: {:?}", reply.status, reply.json());
-            }
             cost.up += frame.len();
             cost.down += reply.body.len();
             cost.headers += reply.request_header_bytes + reply.response_header_bytes;
@@ -249,16 +255,7 @@ impl Prepared {
             ..Request::default()
         }
         .encode();
-        let reply = self.client.call(
-            "POST",
-            "/api/v1/sync",
-            Some(&self.token),
-            "application/vnd.homevisit.sync",
-            &frame,
-        )?;
-        if reply.status != 200 {
-            bail!("sync answered {}: {:?}", reply.status, reply.json());
-        }
+        let reply = post_sync(&self.client, &self.token, &frame)?;
         let response = Response::decode(&reply.body)?;
         if response.more || response.resync || !response.syncs.is_empty() {
             bail!("a daily sync needed more than one round trip");

@@ -49,6 +49,10 @@ struct Township {
     places: &'static [&'static str],
 }
 
+const fn township(code: u16, name: &'static str, places: &'static [&'static str]) -> Township {
+    Township { code, name, places }
+}
+
 impl Township {
     fn is_street(&self) -> bool {
         self.code < 100
@@ -57,20 +61,20 @@ impl Township {
 
 /// In the order the demo uses them: the first three make the demo county.
 const TOWNSHIPS: &[Township] = &[
-    Township {
-        code: 100,
-        name: "山门镇",
-        places: &["山门村", "东山村", "太平村", "新立村", "前进村", "永安村"],
-    },
-    Township {
-        code: 102,
-        name: "叶赫满族镇",
-        places: &["叶赫村", "营盘村", "转山村", "新发村", "永胜村", "王家村"],
-    },
-    Township {
-        code: 1,
-        name: "平东街道",
-        places: &[
+    township(
+        100,
+        "山门镇",
+        &["山门村", "东山村", "太平村", "新立村", "前进村", "永安村"],
+    ),
+    township(
+        102,
+        "叶赫满族镇",
+        &["叶赫村", "营盘村", "转山村", "新发村", "永胜村", "王家村"],
+    ),
+    township(
+        1,
+        "平东街道",
+        &[
             "平东社区",
             "和平社区",
             "新华社区",
@@ -78,52 +82,24 @@ const TOWNSHIPS: &[Township] = &[
             "北山社区",
             "东丰社区",
         ],
-    },
-    Township {
-        code: 101,
-        name: "石岭镇",
-        places: &["石岭村", "新建村", "腰岭村", "大房身村", "双山村", "红石村"],
-    },
-    Township {
-        code: 200,
-        name: "城东乡",
-        places: &["城东村", "五里坡村", "靠山村", "红光村", "胜利村", "向阳村"],
-    },
-    Township {
-        code: 2,
-        name: "北市场街道",
-        places: &[],
-    },
-    Township {
-        code: 3,
-        name: "七马路街道",
-        places: &[],
-    },
-    Township {
-        code: 4,
-        name: "四马路街道",
-        places: &[],
-    },
-    Township {
-        code: 5,
-        name: "解放街道",
-        places: &[],
-    },
-    Township {
-        code: 6,
-        name: "北门街道",
-        places: &[],
-    },
-    Township {
-        code: 7,
-        name: "黄土坑街道",
-        places: &[],
-    },
-    Township {
-        code: 8,
-        name: "平南街道",
-        places: &[],
-    },
+    ),
+    township(
+        101,
+        "石岭镇",
+        &["石岭村", "新建村", "腰岭村", "大房身村", "双山村", "红石村"],
+    ),
+    township(
+        200,
+        "城东乡",
+        &["城东村", "五里坡村", "靠山村", "红光村", "胜利村", "向阳村"],
+    ),
+    township(2, "北市场街道", &[]),
+    township(3, "七马路街道", &[]),
+    township(4, "四马路街道", &[]),
+    township(5, "解放街道", &[]),
+    township(6, "北门街道", &[]),
+    township(7, "黄土坑街道", &[]),
+    township(8, "平南街道", &[]),
 ];
 /// Months of history per file.
 pub const MONTHS: u32 = 24;
