@@ -354,15 +354,18 @@ pub fn list(
     let (total, rows) = page(conn, scope, &page_filter, limit, offset)?;
     let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
     let mut schedules = schedules::of(conn, &ids)?;
-    let mut categories = schedules::labels_of(conn, &ids, "category")?;
-    let mut levels = schedules::labels_of(conn, &ids, "guardianship")?;
+    let mut labels = schedules::labels_of(conn, &ids, &["category", "guardianship"])?;
+    let mut label = |id: &str, name: &str| {
+        labels
+            .remove(&(id.to_owned(), name.to_owned()))
+            .unwrap_or_default()
+    };
     let children = rows
         .into_iter()
         .map(|row| ChildRow {
-            categories: categories.remove(&row.id).unwrap_or_default(),
-            guardianship: levels
-                .remove(&row.id)
-                .and_then(|mut l| l.pop())
+            categories: label(&row.id, "category"),
+            guardianship: label(&row.id, "guardianship")
+                .pop()
                 .filter(|l| l != crate::service::schedules::UNASSESSED),
             schedules: schedules
                 .remove(&row.id)

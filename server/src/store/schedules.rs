@@ -311,22 +311,27 @@ pub fn of(
     Ok(out)
 }
 
-/// The values of one label (`category`, `risk_flag`) in force for `ids`, by child.
+/// The values of `labels` (`category`, `risk_flag`, `guardianship`) in force for `ids`, by
+/// child and label, in one query per 500 children.
 pub fn labels_of(
     conn: &mut DbConnection,
     ids: &[String],
-    label: &str,
-) -> QueryResult<BTreeMap<String, Vec<String>>> {
-    let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    labels: &[&str],
+) -> QueryResult<BTreeMap<(String, String), Vec<String>>> {
+    let mut out: BTreeMap<(String, String), Vec<String>> = BTreeMap::new();
     for chunk in ids.chunks(500) {
-        let rows: Vec<(String, String)> = child_labels::table
+        let rows: Vec<(String, String, String)> = child_labels::table
             .filter(child_labels::child_id.eq_any(chunk))
-            .filter(child_labels::label.eq(label))
+            .filter(child_labels::label.eq_any(labels))
             .order((child_labels::child_id, child_labels::value))
-            .select((child_labels::child_id, child_labels::value))
+            .select((
+                child_labels::child_id,
+                child_labels::label,
+                child_labels::value,
+            ))
             .load(conn)?;
-        for (child, value) in rows {
-            out.entry(child).or_default().push(value);
+        for (child, label, value) in rows {
+            out.entry((child, label)).or_default().push(value);
         }
     }
     Ok(out)

@@ -179,11 +179,10 @@ fn stored(conn: &mut homevisit_server::store::DbConnection, on: NaiveDate) -> St
     let ids = every_id(conn);
     let mut schedules = of(conn, &ids).expect("schedules");
     let mut labels: std::collections::BTreeMap<String, Vec<String>> = Default::default();
-    for label in ["category", "risk_flag"] {
-        for (child, values) in labels_of(conn, &ids, label).expect("labels") {
-            let lines = values.into_iter().map(|v| format!("{label}={v}"));
-            labels.entry(child).or_default().extend(lines);
-        }
+    let found = labels_of(conn, &ids, &["category", "risk_flag"]).expect("labels");
+    for ((child, label), values) in found {
+        let lines = values.into_iter().map(|v| format!("{label}={v}"));
+        labels.entry(child).or_default().extend(lines);
     }
     children::table
         .select((children::id, children::status))
