@@ -53,10 +53,9 @@ const fn township(code: u16, name: &'static str, places: &'static [&'static str]
     Township { code, name, places }
 }
 
-impl Township {
-    fn is_street(&self) -> bool {
-        self.code < 100
-    }
+/// A 街道 (its code under 100), whose units are communities (社区), not villages (村).
+fn is_street(code: u16) -> bool {
+    code < 100
 }
 
 /// In the order the demo uses them: the first three make the demo county.
@@ -270,25 +269,16 @@ pub fn ensure_sized(
     credentials.push(add("admin".into(), Role::Admin, ""));
     let mut villages = Vec::new();
     for t in 0..size.townships {
-        let made_up;
-        let township = match TOWNSHIPS.get(t) {
-            Some(known) => known,
-            None => {
-                // A county larger than 铁东区 (the benchmark's) goes on with 乡 numbered 3xx.
-                made_up = Township {
-                    code: 300 + (t - TOWNSHIPS.len()) as u16,
-                    name: "",
-                    places: &[],
-                };
-                &made_up
-            }
+        let (number, township_name, places) = match TOWNSHIPS.get(t) {
+            Some(known) => (known.code, known.name.to_owned(), known.places),
+            // A county larger than 铁东区 (the benchmark's) goes on with 乡 numbered 3xx.
+            None => (
+                300 + (t - TOWNSHIPS.len()) as u16,
+                format!("第{}乡", t + 1),
+                &[][..],
+            ),
         };
-        let township_name = if township.name.is_empty() {
-            format!("第{}乡", t + 1)
-        } else {
-            township.name.to_owned()
-        };
-        let township_code = format!("{}{:03}000", &COUNTY[..6], township.code);
+        let township_code = format!("{}{:03}000", &COUNTY[..6], number);
         regions.push(Region {
             code: township_code.clone(),
             name: township_name.clone(),
@@ -300,14 +290,13 @@ pub fn ensure_sized(
             &township_code,
         ));
         for v in 0..size.villages {
-            let (first, unit) = if township.is_street() {
+            let (first, unit) = if is_street(number) {
                 (1, "社区")
             } else {
                 (200, "村")
             };
             let code = format!("{}{:03}", &township_code[..9], first + v);
-            let name = township
-                .places
+            let name = places
                 .get(v)
                 .map_or_else(|| format!("第{}{unit}", v + 1), |n| (*n).to_owned());
             regions.push(Region {
@@ -325,7 +314,7 @@ pub fn ensure_sized(
                 code,
                 director,
                 hukou_place: format!("{PLACE}{township_name}{name}"),
-                rural: !township.is_street(),
+                rural: !is_street(number),
             });
         }
     }
