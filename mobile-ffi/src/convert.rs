@@ -37,6 +37,8 @@ pub struct SyncReport {
     pub files_received: u32,
     /// HTTP round trips of the sync (photo uploads not counted).
     pub round_trips: u32,
+    /// Of those, the pages of a long sync (a new phone's first) before the last.
+    pub pages: u32,
     /// Photos delivered from the outbox.
     pub photos_uploaded: u32,
     /// The server revoked this device: its data is wiped; delete the key from the keystore.
@@ -49,6 +51,7 @@ impl From<homevisit_phone::SyncReport> for SyncReport {
             files_sent: count(r.files_sent),
             files_received: count(r.files_received),
             round_trips: count(r.round_trips),
+            pages: count(r.pages),
             photos_uploaded: count(r.photos_uploaded),
             wiped: r.wiped,
         }
@@ -64,8 +67,10 @@ pub struct PhoneStatus {
     pub server: Option<String>,
     /// The account's role, when logged in.
     pub role: Option<String>,
-    /// Child files held.
+    /// Children listed: files held and files still arriving.
     pub files: u32,
+    /// Of those, files still arriving: listed and due, not yet open.
+    pub arriving: u32,
     /// Photos waiting to be sent.
     pub photos_waiting: u32,
     /// Alert acknowledgements waiting to be sent.
@@ -81,6 +86,7 @@ impl From<homevisit_phone::Status> for PhoneStatus {
             server: s.server,
             role: s.role,
             files: count(s.files),
+            arriving: count(s.arriving),
             photos_waiting: count(s.photos_waiting),
             acks_waiting: count(s.acks_waiting),
             set_aside: s.set_aside,

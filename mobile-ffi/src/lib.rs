@@ -95,6 +95,13 @@ pub enum HomevisitError {
         /// The id asked for.
         id: String,
     },
+    /// The phone lists this child, and the file is still arriving (a first sync sends every
+    /// child's summary ahead of the files): sync to finish.
+    #[error("child file {id} is still arriving")]
+    Arriving {
+        /// The id asked for.
+        id: String,
+    },
     /// The phone holds no alert with this id.
     #[error("no alert {id} on this phone")]
     NoSuchAlert {
@@ -141,6 +148,7 @@ impl From<PhoneError> for HomevisitError {
                 reason: format!("{what}: {why}"),
             },
             PhoneError::NoSuchChild(id) => HomevisitError::NoSuchChild { id },
+            PhoneError::Arriving(id) => HomevisitError::Arriving { id },
             PhoneError::NoSuchAlert(id) => HomevisitError::NoSuchAlert { id },
             PhoneError::OutOfScope(village_code) => HomevisitError::OutOfScope { village_code },
             PhoneError::Photo { index, why } => HomevisitError::Photo {
@@ -346,9 +354,13 @@ impl Phone {
 
     /// Sends waiting photos, then syncs every file; retries a cut connection. When the report
     /// says `wiped`, the server revoked this device and its data is gone: delete the key.
-    /// Blocks.
+    /// Blocks; other calls may run between its round trips, so a new phone's due list shows
+    /// while its files still arrive.
     pub fn sync(&self) -> Result<SyncReport, HomevisitError> {
-        Ok(self.lock().sync()?.into())
+        let mut report = homevisit_phone::SyncReport::default();
+        // The lock is let go between steps: that is what lets the screens read the phone.
+        while self.lock().sync_step(&mut report)? {}
+        Ok(report.into())
     }
 
     /// [`Phone::sync`] on a thread of its own, awaited from a coroutine or a Swift task.

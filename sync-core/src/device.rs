@@ -7,12 +7,12 @@
 //! any instant reopens consistent, and a sync counts as done only once committed.
 
 use chrono::{DateTime, NaiveDate, Utc};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use automerge::AutoCommit;
 
-use crate::file::{ChildFile, ChildId, FileError, FileSummary, Profile};
+use crate::file::{ChildFile, ChildId, FileError, FileSummary, Profile, summary_from_digest};
 use crate::rules::{Case, CaseRecord, DueEntry, RuleSet, Status, days_past, due_list};
 use crate::store::{Batch, DeviceStore, Namespace, StoreError, StoreKey};
 use crate::sync::device::{DeviceError as SyncError, Fallback, Held, Outcome, Replica};
@@ -48,6 +48,9 @@ pub enum DeviceError {
     /// No file with this id on the phone.
     #[error("no file {0} on this phone")]
     NoSuchFile(ChildId),
+    /// The phone lists this file from its summary, and its document has not arrived yet.
+    #[error("file {0} is still arriving: sync to finish receiving it")]
+    Arriving(ChildId),
 }
 
 /// A phone's files, sync memory and due list over its encrypted store.
@@ -55,6 +58,9 @@ pub struct Device {
     store: DeviceStore,
     replica: Replica,
     summaries: BTreeMap<ChildId, FileSummary>,
+    /// Files listed from the summary a first sync sent ahead of them, whose documents have not
+    /// arrived yet.
+    arriving: BTreeSet<ChildId>,
     /// Files the last applied response brought changes of.
     received: usize,
 }
@@ -107,25 +113,42 @@ impl Device {
                 })?;
             summaries.insert(summary.id, summary);
         }
+        let held: BTreeSet<ChildId> = store
+            .keys(Namespace::Doc)?
+            .iter()
+            .map(|k| id_of(k))
+            .collect::<Result<_, _>>()?;
+        let arriving = summaries
+            .keys()
+            .filter(|id| !held.contains(id))
+            .copied()
+            .collect();
         Ok(Device {
             store,
             replica,
             summaries,
+            arriving,
             received: 0,
         })
     }
 
-    /// How many files the phone holds.
+    /// How many children the phone lists: files it holds, and files still arriving.
     pub fn len(&self) -> usize {
         self.summaries.len()
     }
 
-    /// Whether the phone holds no file.
+    /// Whether the phone lists no child.
     pub fn is_empty(&self) -> bool {
         self.summaries.is_empty()
     }
 
-    /// Every file's summary, by id.
+    /// How many of the children listed are still arriving: the first sync sent their
+    /// summaries, and their documents follow.
+    pub fn arriving(&self) -> usize {
+        self.arriving.len()
+    }
+
+    /// Every listed child's summary, by id.
     pub fn summaries(&self) -> &BTreeMap<ChildId, FileSummary> {
         &self.summaries
     }
@@ -254,6 +277,11 @@ impl Device {
         self.received
     }
 
+    /// Whether the last response applied was a page with more to follow.
+    pub fn paging(&self) -> bool {
+        self.replica.paging
+    }
+
     /// How many files the last [`Device::sync_request`] carries changes of.
     pub fn files_in_request(&self) -> usize {
         self.replica.in_flight()
@@ -290,7 +318,20 @@ impl Device {
                 Ok(Outcome::Wipe)
             }
             Ok(outcome) => {
-                self.persist()?;
+                let (batch, listed, gone) = self.arrivals(outcome);
+                let touched = self.replica.take_touched();
+                if let Err(e) = self.commit_with(touched, batch) {
+                    self.replica = before;
+                    return Err(e);
+                }
+                for summary in listed {
+                    self.arriving.insert(summary.id);
+                    self.summaries.insert(summary.id, summary);
+                }
+                for id in gone {
+                    self.arriving.remove(&id);
+                    self.summaries.remove(&id);
+                }
                 self.received = received;
                 Ok(outcome)
             }
@@ -300,6 +341,41 @@ impl Device {
                 Err(e.into())
             }
         }
+    }
+
+    /// The summaries a response sent ahead of their files, to keep in the commit that applies
+    /// it; and once the sync is done, the arriving files that never came (moved out of the
+    /// phone's villages before their turn), to forget.
+    fn arrivals(&mut self, outcome: Outcome) -> (Batch, Vec<FileSummary>, Vec<ChildId>) {
+        let mut batch = Batch::new();
+        let mut listed = Vec::new();
+        for s in std::mem::take(&mut self.replica.arriving) {
+            let held = self.replica.docs.contains_key(&s.doc)
+                || (self.summaries.contains_key(&s.doc) && !self.arriving.contains(&s.doc));
+            if held {
+                continue;
+            }
+            // A digest that does not read lists nothing; the file itself follows.
+            let Some(summary) =
+                summary_from_digest(s.doc, s.name, s.village, &s.digest, NaiveDate::MAX)
+            else {
+                continue;
+            };
+            let json = serde_json::to_vec(&summary).unwrap_or_default();
+            batch.put(Namespace::Summary, s.doc.as_bytes(), &json);
+            listed.push(summary);
+        }
+        let mut gone = Vec::new();
+        if outcome == Outcome::Done {
+            for id in self.arriving.iter().chain(listed.iter().map(|s| &s.id)) {
+                if !self.replica.docs.contains_key(id) {
+                    batch.delete(Namespace::Summary, id.as_bytes());
+                    gone.push(*id);
+                }
+            }
+            listed.retain(|s| !gone.contains(&s.id));
+        }
+        (batch, listed, gone)
     }
 
     /// Sets a file aside after the server refused it, so the rest can sync. Returns whether a
@@ -379,6 +455,7 @@ impl Device {
         }
         self.store.commit(batch)?;
         self.summaries.clear();
+        self.arriving.clear();
         Ok(())
     }
 
@@ -415,6 +492,8 @@ impl Device {
         self.load_if_stored(id)?;
         if self.replica.docs.contains_key(id) {
             Ok(())
+        } else if self.arriving.contains(id) {
+            Err(DeviceError::Arriving(*id))
         } else {
             Err(DeviceError::NoSuchFile(*id))
         }
@@ -480,6 +559,7 @@ impl Device {
         batch.put(Namespace::Meta, META_ALERTS, &alerts);
         self.store.commit(batch)?;
         for (id, summary) in summaries {
+            self.arriving.remove(&id);
             match summary {
                 Some(s) => self.summaries.insert(id, s),
                 None => self.summaries.remove(&id),

@@ -115,6 +115,12 @@ pub struct Session {
     pub expires_in: i64,
 }
 
+/// Rounds a sync may take besides pages: fallback rounds settle in two or three.
+pub(crate) const MAX_ROUNDS: usize = 64;
+/// Pages a sync may take: a first sync of 100,000 files of 60 KB pages' worth each would
+/// still be bounded, so a server that never stops saying "more" cannot hold a phone forever.
+pub(crate) const MAX_PAGES: usize = 100_000;
+
 /// What one sync took and carried.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Exchange {
@@ -349,52 +355,78 @@ impl Client {
     }
 
     /// [`Client::sync_device`], telling also how many files went each way.
+    ///
+    /// Pages of a long first sync do not count toward the bound on rounds: each moves the
+    /// cursor on, and a county's supervisor may need hundreds.
     pub fn exchange(&self, device: &mut Device) -> Result<Exchange, ClientError> {
-        const MAX_ROUNDS: usize = 64;
-        let (mut sent, mut received) = (0, 0);
-        for round in 1..=MAX_ROUNDS {
-            let frame = device.sync_request()?;
-            sent += device.files_in_request();
-            let answer = match self.sync(&frame) {
-                Ok(answer) => answer,
-                Err(ClientError::Api {
+        let mut total = Exchange {
+            outcome: Outcome::Again,
+            rounds: 0,
+            sent: 0,
+            received: 0,
+        };
+        let mut unpaged = 0;
+        while unpaged < MAX_ROUNDS && total.rounds < MAX_PAGES {
+            let round = self.round(device)?;
+            total.rounds += 1;
+            total.sent += round.sent;
+            total.received += round.received;
+            if round.outcome != Outcome::Again {
+                total.outcome = round.outcome;
+                return Ok(total);
+            }
+            if !device.paging() {
+                unpaged += 1;
+            }
+        }
+        Err(ClientError::Unsettled(total.rounds))
+    }
+
+    /// One round trip of a sync, applied and stored: [`Outcome::Again`] when another follows
+    /// (a page, a fallback round, or a file set aside after the server refused it).
+    pub fn round(&self, device: &mut Device) -> Result<Exchange, ClientError> {
+        let frame = device.sync_request()?;
+        let sent = device.files_in_request();
+        let answer = match self.sync(&frame) {
+            Ok(answer) => answer,
+            Err(ClientError::Api {
+                status,
+                code,
+                message,
+                files,
+            }) if (400..500).contains(&status) && status != 401 && !files.is_empty() => {
+                let mut set_aside = false;
+                for id in files.iter().filter_map(|f| f.parse().ok()) {
+                    set_aside |= device.quarantine(&id)?;
+                }
+                if set_aside {
+                    return Ok(Exchange {
+                        outcome: Outcome::Again,
+                        rounds: 1,
+                        sent,
+                        received: 0,
+                    });
+                }
+                // Nothing this device holds was named: the refusal stands as it came.
+                return Err(ClientError::Api {
                     status,
                     code,
                     message,
                     files,
-                }) if (400..500).contains(&status) && status != 401 && !files.is_empty() => {
-                    let mut set_aside = false;
-                    for id in files.iter().filter_map(|f| f.parse().ok()) {
-                        set_aside |= device.quarantine(&id)?;
-                    }
-                    if set_aside {
-                        continue;
-                    }
-                    // Nothing this device holds was named: the refusal stands as it came.
-                    return Err(ClientError::Api {
-                        status,
-                        code,
-                        message,
-                        files,
-                    });
-                }
-                Err(e) => return Err(e),
-            };
-            let now_ms = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_millis() as i64);
-            let outcome = device.sync_receive(&answer, now_ms)?;
-            received += device.files_in_last_response();
-            if outcome != Outcome::Again {
-                return Ok(Exchange {
-                    outcome,
-                    rounds: round,
-                    sent,
-                    received,
                 });
             }
-        }
-        Err(ClientError::Unsettled(MAX_ROUNDS))
+            Err(e) => return Err(e),
+        };
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64);
+        let outcome = device.sync_receive(&answer, now_ms)?;
+        Ok(Exchange {
+            outcome,
+            rounds: 1,
+            sent,
+            received: device.files_in_last_response(),
+        })
     }
 
     /// GETs JSON with the session's token.

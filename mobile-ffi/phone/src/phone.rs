@@ -21,7 +21,7 @@ use homevisit_sync_core::sync::device::Outcome;
 use homevisit_sync_core::vocab::{Category, DangerKind, Guardianship, Party, RecordKind, RiskFlag};
 use serde::{Deserialize, Serialize};
 
-use crate::client::{Client, ClientError, Session};
+use crate::client::{Client, ClientError, MAX_PAGES, MAX_ROUNDS, Session};
 use crate::transport::Transport;
 
 /// The store's file inside the phone's directory.
@@ -80,6 +80,9 @@ pub enum PhoneError {
     /// The phone holds no file with this id.
     #[error("no child file {0} on this phone")]
     NoSuchChild(String),
+    /// The phone lists this child, and the file is still arriving: sync to finish.
+    #[error("child file {0} is still arriving: sync to finish receiving it")]
+    Arriving(String),
     /// The phone holds no alert with this id.
     #[error("no alert {0} on this phone")]
     NoSuchAlert(String),
@@ -114,6 +117,7 @@ impl From<DeviceError> for PhoneError {
             DeviceError::Store(e) => e.into(),
             DeviceError::Damaged { .. } => PhoneError::Damaged(e.to_string()),
             DeviceError::NoSuchFile(id) => PhoneError::NoSuchChild(id.to_string()),
+            DeviceError::Arriving(id) => PhoneError::Arriving(id.to_string()),
             DeviceError::File(e) => PhoneError::Invalid {
                 what: "edit",
                 why: e.to_string(),
@@ -172,6 +176,8 @@ pub struct SyncReport {
     pub files_received: usize,
     /// HTTP round trips of the sync itself (photos not counted).
     pub round_trips: usize,
+    /// Of those, the pages of a long sync (a new phone's first) before the last.
+    pub pages: usize,
     /// Photos delivered from the outbox.
     pub photos_uploaded: usize,
     /// The server revoked this device and the phone wiped itself: delete the key too.
@@ -205,8 +211,11 @@ pub struct Status {
     pub server: Option<String>,
     /// The account's role key.
     pub role: Option<String>,
-    /// Files held.
+    /// Children listed: files held, and files still arriving.
     pub files: usize,
+    /// Of those, the files whose summaries a first sync sent ahead and whose documents are
+    /// still to come: they show in the due list, and open once they arrive.
+    pub arriving: usize,
     /// Photos waiting in the outbox.
     pub photos_waiting: usize,
     /// Alert acknowledgements not yet sent.
@@ -514,6 +523,7 @@ impl Phone {
             server: self.account.as_ref().map(|a| a.server.clone()),
             role: self.account.as_ref().map(|a| a.session.role.clone()),
             files: device.len(),
+            arriving: device.arriving(),
             photos_waiting: device.outbox()?.len(),
             acks_waiting: device.pending_acks(),
             set_aside: device
@@ -931,20 +941,47 @@ impl Phone {
     /// [`SyncReport::wiped`].
     pub fn sync(&mut self) -> Result<SyncReport, PhoneError> {
         let mut report = SyncReport::default();
+        while self.sync_step(&mut report)? {}
+        Ok(report)
+    }
+
+    /// One step of [`Phone::sync`]: the photos waiting, then one round trip, applied and
+    /// stored; true while another step follows. An app that lets go of the phone between steps
+    /// lets its screens read it meanwhile: after a new phone's first step the due list names
+    /// every child, and the files arrive in the steps that follow. A step cut off is retried
+    /// as [`Retry`] says; each step keeps what it received, so a cut costs one page at most.
+    pub fn sync_step(&mut self, report: &mut SyncReport) -> Result<bool, PhoneError> {
         let Some(mut client) = self.session_client(false)? else {
-            return self.wiped(report);
+            *report = self.wiped(*report)?;
+            return Ok(false);
         };
         let mut refreshed = false;
         loop {
             let device = self.device.as_mut().ok_or(PhoneError::Wiped)?;
-            match sync_once(&client, device, self.retry, &mut report) {
-                Ok(Outcome::Wipe) => return self.wiped(report),
-                Ok(_) => return Ok(report),
+            match step(&client, device, self.retry, report) {
+                Ok(Outcome::Wipe) => {
+                    *report = self.wiped(*report)?;
+                    return Ok(false);
+                }
+                Ok(Outcome::Done) => return Ok(false),
+                Ok(Outcome::Again) => {
+                    if device.paging() {
+                        report.pages += 1;
+                    }
+                    let unpaged = report.round_trips - report.pages;
+                    if unpaged >= MAX_ROUNDS || report.round_trips >= MAX_PAGES {
+                        return Err(ClientError::Unsettled(report.round_trips).into());
+                    }
+                    return Ok(true);
+                }
                 Err(ClientError::Api { status: 401, .. }) if !refreshed => {
                     refreshed = true;
                     match self.session_client(true)? {
                         Some(c) => client = c,
-                        None => return self.wiped(report),
+                        None => {
+                            *report = self.wiped(*report)?;
+                            return Ok(false);
+                        }
                     }
                 }
                 Err(e) => return Err(e.into()),
@@ -959,8 +996,8 @@ impl Phone {
     }
 }
 
-/// Photos first, then the files.
-fn sync_once(
+/// Photos first, then one round trip.
+fn step(
     client: &Client,
     device: &mut Device,
     retry: Retry,
@@ -974,11 +1011,11 @@ fn sync_once(
         device.outbox_remove(&name)?;
         report.photos_uploaded += 1;
     }
-    let exchange = retrying(retry, || client.exchange(device))?;
-    report.files_sent += exchange.sent;
-    report.files_received += exchange.received;
-    report.round_trips += exchange.rounds;
-    Ok(exchange.outcome)
+    let round = retrying(retry, || client.round(device))?;
+    report.files_sent += round.sent;
+    report.files_received += round.received;
+    report.round_trips += round.rounds;
+    Ok(round.outcome)
 }
 
 /// Runs `f` until it gets an answer, waiting between tries as `retry` says.

@@ -9,25 +9,31 @@
 //! read. A server re-evaluating a province reads a million digests instead of 24 million
 //! records.
 //!
-//! Layout, little-endian, version 1:
+//! Layout, little-endian, version 2:
 //!
 //! ```text
-//! u8 version = 1
+//! u8 version = 2
 //! i32 birth_date, i32 registered_on              (days from 1970-01-01)
 //! u8 n, then n × { u8 kind (index in RecordKind::ALL), i32 date }
 //! u16 m, then m × { [u8; 16] id, u8 attr (0 category, 1 guardianship, 2 risk flag),
 //!                   u8 present, i32 effective, i64 recorded_at (Unix seconds),
 //!                   u8 len, len × u8 value (UTF-8) }
+//! u8 k, then k × { [u8; 16] plan, i32 made_on, i32 review_on }
 //! ```
+//!
+//! Version 1 ended before the help plans. It is still read (as a file with no plan): the
+//! server keeps the digest it wrote last, and a file untouched since holds a version 1 one. The
+//! plans ride along for the due list a new phone shows before its documents arrive (protocol
+//! version 4); the rules engine does not read them.
 
 use chrono::{DateTime, NaiveDate};
 use std::collections::BTreeMap;
 use uuid::Uuid;
 
-use super::{Assertion, AttrKind, ChildId, FileSummary};
+use super::{Assertion, AttrKind, ChildId, FileSummary, PlanReview};
 use crate::vocab::RecordKind;
 
-const VERSION: u8 = 1;
+const VERSION: u8 = 2;
 
 fn days(d: NaiveDate) -> i32 {
     d.signed_duration_since(NaiveDate::default()).num_days() as i32
@@ -89,6 +95,13 @@ impl FileSummary {
             out.push(end as u8);
             out.extend(&a.value.as_bytes()[..end]);
         }
+        let plans = self.plan_reviews.len().min(usize::from(u8::MAX));
+        out.push(plans as u8);
+        for p in self.plan_reviews.iter().take(plans) {
+            out.extend(p.plan.as_bytes());
+            out.extend(days(p.made_on).to_le_bytes());
+            out.extend(days(p.review_on).to_le_bytes());
+        }
         out
     }
 }
@@ -116,7 +129,8 @@ impl Reader<'_> {
 /// Rebuilds the summary a digest was made from, for evaluating on `on`: `None` if the digest
 /// does not read, or if it holds a record dated after `on` (then only the whole file says which
 /// record was the latest on `on`). Authors of assertions are not kept; the engine does not read
-/// them.
+/// them. `NaiveDate::MAX` rebuilds it whatever its dates, for a due list kept until the whole
+/// file arrives.
 pub fn summary_from_digest(
     id: ChildId,
     name: String,
@@ -125,7 +139,8 @@ pub fn summary_from_digest(
     on: NaiveDate,
 ) -> Option<FileSummary> {
     let mut r = Reader(digest);
-    if r.take::<1>()? != [VERSION] {
+    let [version] = r.take::<1>()?;
+    if !(1..=VERSION).contains(&version) {
         return None;
     }
     let birth_date = r.date()?;
@@ -167,6 +182,17 @@ pub fn summary_from_digest(
             },
         );
     }
+    let mut plan_reviews = Vec::new();
+    if version >= 2 {
+        let [k] = r.take::<1>()?;
+        for _ in 0..k {
+            plan_reviews.push(PlanReview {
+                plan: Uuid::from_bytes(r.take()?),
+                made_on: r.date()?,
+                review_on: r.date()?,
+            });
+        }
+    }
     if !r.0.is_empty() {
         return None;
     }
@@ -178,8 +204,7 @@ pub fn summary_from_digest(
         registered_on,
         attributes,
         records,
-        // The rules engine does not read help plans: the digest carries none.
-        plan_reviews: Vec::new(),
+        plan_reviews,
     })
 }
 
@@ -213,37 +238,49 @@ mod tests {
             0i64..3,
         );
         let kinds = prop::sample::select(RecordKind::ALL.to_vec());
+        let plan = (any::<u128>(), 0u64..6000, 0u64..400);
         (
             0u64..3000,
             0u64..6000,
             prop::collection::vec(assertion, 0..8),
             prop::collection::vec((kinds, 0u64..6000), 0..30),
+            prop::collection::vec(plan, 0..3),
         )
-            .prop_map(|(birth, registered, assertions, records)| FileSummary {
-                id: ChildId(Uuid::from_u128(7)),
-                name: "名".into(),
-                village_code: "220303100200".into(),
-                birth_date: day(birth),
-                registered_on: day(registered),
-                attributes: assertions
-                    .into_iter()
-                    .map(|(id, (attr, value), present, effective, at)| {
-                        (
-                            Uuid::from_u128(id),
-                            Assertion {
-                                attr,
-                                value: value.into(),
-                                present,
-                                effective: day(effective),
-                                recorded_at: DateTime::from_timestamp(at * 3600, 0).expect("time"),
-                                by: String::new(),
-                            },
-                        )
-                    })
-                    .collect(),
-                records: records.into_iter().map(|(k, d)| (k, day(d))).collect(),
-                plan_reviews: Vec::new(),
-            })
+            .prop_map(
+                |(birth, registered, assertions, records, plans)| FileSummary {
+                    id: ChildId(Uuid::from_u128(7)),
+                    name: "名".into(),
+                    village_code: "220303100200".into(),
+                    birth_date: day(birth),
+                    registered_on: day(registered),
+                    attributes: assertions
+                        .into_iter()
+                        .map(|(id, (attr, value), present, effective, at)| {
+                            (
+                                Uuid::from_u128(id),
+                                Assertion {
+                                    attr,
+                                    value: value.into(),
+                                    present,
+                                    effective: day(effective),
+                                    recorded_at: DateTime::from_timestamp(at * 3600, 0)
+                                        .expect("time"),
+                                    by: String::new(),
+                                },
+                            )
+                        })
+                        .collect(),
+                    records: records.into_iter().map(|(k, d)| (k, day(d))).collect(),
+                    plan_reviews: plans
+                        .into_iter()
+                        .map(|(plan, made, after)| PlanReview {
+                            plan: Uuid::from_u128(plan),
+                            made_on: day(made),
+                            review_on: day(made + after),
+                        })
+                        .collect(),
+                },
+            )
     }
 
     proptest! {
@@ -260,6 +297,7 @@ mod tests {
             prop_assert_eq!(rebuilt.is_none(), future);
             let Some(rebuilt) = rebuilt else { return Ok(()) };
             prop_assert_eq!(rebuilt.attributes_on(on), summary.attributes_on(on));
+            prop_assert_eq!(&rebuilt.plan_reviews, &summary.plan_reviews);
             for name in presets::NAMES {
                 let rules = RuleSet::preset(name).expect("preset");
                 let whole = crate::device::case_of(&summary, on);
@@ -267,6 +305,25 @@ mod tests {
                 prop_assert_eq!(evaluate(&rules, &small, on), evaluate(&rules, &whole, on));
             }
         }
+    }
+
+    #[test]
+    fn a_version_1_digest_still_reads_as_a_file_without_help_plans() {
+        let summary = FileSummary {
+            id: ChildId(Uuid::from_u128(1)),
+            name: String::new(),
+            village_code: String::new(),
+            birth_date: day(0),
+            registered_on: day(10),
+            attributes: BTreeMap::new(),
+            records: vec![(RecordKind::HomeVisit, day(20))],
+            plan_reviews: Vec::new(),
+        };
+        let mut v1 = summary.rules_digest();
+        assert_eq!(v1.pop(), Some(0), "no plan");
+        v1[0] = 1;
+        let read = summary_from_digest(summary.id, String::new(), String::new(), &v1, day(30));
+        assert_eq!(read, Some(summary));
     }
 
     #[test]
@@ -293,7 +350,7 @@ mod tests {
         longer.push(0);
         assert!(read(&longer).is_none());
         let mut later = digest;
-        later[0] = 2;
+        later[0] = VERSION + 1;
         assert!(read(&later).is_none());
     }
 }

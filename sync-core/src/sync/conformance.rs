@@ -156,7 +156,71 @@ pub fn run_all(server: &mut dyn SyncServer, prefix: &str) -> Result<(), String> 
     .map_err(|e| format!("moved with work: {e}"))?;
     history_is_neither_erased_nor_forged(server, &format!("{prefix}001008"))
         .map_err(|e| format!("archive rule: {e}"))?;
+    a_new_phone_is_told_its_due_list_before_its_files(
+        server,
+        &format!("{prefix}001009"),
+        &format!("{prefix}003009"),
+    )
+    .map_err(|e| format!("summaries first: {e}"))?;
     Ok(())
+}
+
+fn a_new_phone_is_told_its_due_list_before_its_files(
+    server: &mut dyn SyncServer,
+    village: &str,
+    foreign: &str,
+) -> Result<(), String> {
+    let mut a = Phone::new(18, &[village, foreign]);
+    let visited = a.create(village, "庚")?;
+    let record = visit(a.replica.file_mut(&visited).ok_or("file missing")?)?;
+    let unvisited = a.create(village, "辛")?;
+    let elsewhere = a.create(foreign, "壬")?;
+    a.sync(server)?;
+
+    let mut fresh = Phone::new(19, &[village]);
+    let first = Response::decode(&fresh.exchange(server)?).map_err(|e| e.to_string())?;
+    ensure(
+        first.docs.is_empty() && first.more,
+        "the first page carried files, or did not say more follow",
+    )?;
+    silent_about(&first, elsewhere)?;
+    let mut told: Vec<ChildId> = first.summaries.iter().map(|s| s.doc).collect();
+    told.sort();
+    let mut expected = vec![visited, unvisited];
+    expected.sort();
+    ensure(told == expected, &format!("summaries of {told:?}"))?;
+    let summary = first
+        .summaries
+        .iter()
+        .find(|s| s.doc == visited)
+        .ok_or("no summary of the visited child")?;
+    let read = crate::file::summary_from_digest(
+        summary.doc,
+        summary.name.clone(),
+        summary.village.clone(),
+        &summary.digest,
+        chrono::NaiveDate::MAX,
+    )
+    .ok_or("the digest does not read")?;
+    ensure(
+        read.name == "庚" && read.village_code == village,
+        "the summary names another child or village",
+    )?;
+    ensure(
+        read.records
+            .iter()
+            .any(|(k, _)| *k == RecordKind::HomeVisit),
+        "the summary lost the home visit",
+    )?;
+    fresh
+        .replica
+        .receive(&first.encode(), 0)
+        .map_err(|e| e.to_string())?;
+    fresh.sync(server)?;
+    ensure(
+        fresh.view(&visited)?.records.contains_key(&record) && fresh.view(&unvisited).is_ok(),
+        "the files did not follow their summaries",
+    )
 }
 
 fn daily_sync_reaches_another_phone(
@@ -171,8 +235,8 @@ fn daily_sync_reaches_another_phone(
         "first upload took more than one round trip",
     )?;
     ensure(
-        b.sync(server)? == 1,
-        "new phone took more than one round trip",
+        b.sync(server)? == 2,
+        "a new phone took other than two round trips (its due list, then its files)",
     )?;
     let record = visit(a.replica.file_mut(&id).ok_or("file missing on a")?)?;
     ensure(
@@ -282,8 +346,8 @@ fn many_changes_compact_and_still_load(
     }
     let mut fresh = Phone::new(10, &[village]);
     ensure(
-        fresh.sync(server)? == 1,
-        "new phone took more than one round trip",
+        fresh.sync(server)? == 2,
+        "a new phone took other than two round trips (its due list, then its files)",
     )?;
     let view = fresh.view(&id)?;
     ensure(
@@ -297,6 +361,7 @@ fn silent_about(response: &Response, id: ChildId) -> Result<(), String> {
     ensure(
         response.docs.iter().all(|d| d.doc() != id)
             && response.syncs.iter().all(|s| s.doc != id)
+            && response.summaries.iter().all(|s| s.doc != id)
             && !response.drops.contains(&id),
         "the response carries something of a foreign file",
     )

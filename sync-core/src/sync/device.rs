@@ -10,7 +10,7 @@ use automerge::{ActorId, AutoCommit, ChangeHash};
 use chrono::{DateTime, Utc};
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::wire::{DocSync, DocUpdate, Item, Request, Response, Upload, WireError};
+use super::wire::{DocSync, DocUpdate, Item, Request, Response, Summary, Upload, WireError};
 use super::{BadChanges, ChildId, Cursor, advance, fingerprint, split_changes};
 use crate::file::{ChildFile, FileError, Profile};
 
@@ -107,6 +107,11 @@ pub struct Replica {
     pub alerts: super::alerts::AlertBox,
     /// Files removed since the app last persisted (dropped by order of the server).
     pub removed: BTreeSet<ChildId>,
+    /// What the due list needs of files whose documents are still to come (version 4): the
+    /// app keeps them, with the cursor, until the documents arrive.
+    pub arriving: Vec<Summary>,
+    /// The last response was a page with more to follow.
+    pub paging: bool,
     sent: BTreeMap<ChildId, Vec<ChangeHash>>,
     sent_states: BTreeMap<ChildId, am_sync::State>,
     touched: BTreeSet<ChildId>,
@@ -124,6 +129,8 @@ impl Replica {
             outbox: Vec::new(),
             alerts: Default::default(),
             removed: BTreeSet::new(),
+            arriving: Vec::new(),
+            paging: false,
             sent: BTreeMap::new(),
             sent_states: BTreeMap::new(),
             touched: BTreeSet::new(),
@@ -288,6 +295,12 @@ impl Replica {
             return Ok(Outcome::Wipe);
         }
         let mut again = resp.more;
+        self.paging = resp.more;
+        self.arriving.extend(
+            resp.summaries
+                .into_iter()
+                .filter(|s| !self.docs.contains_key(&s.doc)),
+        );
         let in_sync: BTreeSet<ChildId> = resp.syncs.iter().map(|s| s.doc).collect();
         // A file the server refused is kept aside, with its work: the server has none of it.
         for id in &resp.refused {

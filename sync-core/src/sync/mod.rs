@@ -1,7 +1,8 @@
 //! The batch sync protocol, sans IO: bytes in, bytes out, state you can persist.
 //!
 //! A phone ([`device::Replica`]) and the server ([`server::handle`] over a [`server::ServerStore`])
-//! exchange one request and one response per round trip, carrying every file at once.
+//! exchange one request and one response per round trip, carrying every changed file at once
+//! up to a page (a new phone's first sync comes in pages, its due list first).
 //!
 //! * **Fast path, one round trip.** Both ends remember what they last agreed on: the device
 //!   holds the server-issued [`Cursor`] and, per file, the heads the server acknowledged; the
@@ -17,7 +18,7 @@
 //! nothing: the worst case resends changes, which Automerge applies idempotently.
 //!
 //! ```
-//! use homevisit_sync_core::sync::{self, device::Replica, memory::MemoryStore, server, Scope, DeviceId};
+//! use homevisit_sync_core::sync::{self, device::{Outcome, Replica}, memory::MemoryStore, server, Scope, DeviceId};
 //! use homevisit_sync_core::file::{ChildId, Profile};
 //! use homevisit_sync_core::vocab::Sex;
 //! use chrono::{TimeZone, Utc};
@@ -34,15 +35,19 @@
 //! let (da, db) = (DeviceId::new(), DeviceId::new());
 //!
 //! let child = a.create(ChildId::new(), &profile, "director-1", now).unwrap();
-//! // One round trip each: a uploads, then b receives.
+//! // a uploads in one round trip; b, new, is told its due list, then gets the file.
 //! for (replica, id) in [(&mut a, da), (&mut b, db)] {
-//!     let request = sync::Request::decode(&replica.request()).unwrap();
-//!     let ctx = server::Context {
-//!         device: id, user: "u1", author: "director-1", scope: &scope, now_ms: 0,
-//!         page_bytes: 1 << 20, revoked: false,
-//!     };
-//!     let response = server::handle(&mut server_store, &ctx, &request).unwrap();
-//!     replica.receive(&response.encode(), 0).unwrap();
+//!     loop {
+//!         let request = sync::Request::decode(&replica.request()).unwrap();
+//!         let ctx = server::Context {
+//!             device: id, user: "u1", author: "director-1", scope: &scope, now_ms: 0,
+//!             page_bytes: server::DEFAULT_PAGE_BYTES, revoked: false,
+//!         };
+//!         let response = server::handle(&mut server_store, &ctx, &request).unwrap();
+//!         if replica.receive(&response.encode(), 0).unwrap() == Outcome::Done {
+//!             break;
+//!         }
+//!     }
 //! }
 //! assert_eq!(b.file(&child).unwrap().view().unwrap().profile.name, "李小红");
 //! ```

@@ -10,9 +10,9 @@ use automerge::{AutoCommit, Change, ChangeHash};
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::chunks::{self, Budget, ChunkError};
-use super::wire::{DocSync, DocUpdate, Request, Response};
+use super::wire::{DocSync, DocUpdate, Request, Response, Summary};
 use super::{ChildId, Cursor, DeviceId, Scope, advance, fingerprint, split_changes};
-use crate::file::{self, Breach, Checked, Problem};
+use crate::file::{self, Breach, Checked, ChildFile, Problem};
 
 /// A stored child file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -160,12 +160,42 @@ pub trait ServerStore {
     ) -> Result<(), Self::Error>;
     /// Forgets one file on the device.
     fn delete_peer_doc(&mut self, device: DeviceId, doc: ChildId) -> Result<(), Self::Error>;
+    /// What a due list needs of every stored file in `scope`, for a new phone's first page
+    /// (version 4). A store that keeps each file's digest overrides this; this one loads every
+    /// file, and leaves out one that does not load (its document, following, says why).
+    fn summaries(&mut self, scope: &Scope) -> Result<Vec<Summary>, Self::Error> {
+        let head = self.head_seq()?;
+        let mut out = Vec::new();
+        for (id, _) in self.changed_since(scope, 0, head)? {
+            let Some(stored) = self.doc(id)? else {
+                continue;
+            };
+            let view = AutoCommit::load(&stored.bytes)
+                .ok()
+                .and_then(|doc| ChildFile::wrap(doc).view().ok());
+            if let Some(view) = view {
+                let summary = view.summary();
+                out.push(Summary {
+                    doc: id,
+                    digest: summary.rules_digest(),
+                    name: summary.name,
+                    village: summary.village_code,
+                });
+            }
+        }
+        Ok(out)
+    }
 }
 
-/// The default page size: past this many bytes of files (before compression, which shrinks
-/// child files about eightfold) a response is cut and the device syncs again at once. It bounds
-/// the phone's memory while decoding and what a dropped 2G connection costs.
-pub const DEFAULT_PAGE_BYTES: usize = 8 << 20;
+/// The default page size of a version 4 response: files are added while the response stays
+/// within this many bytes on the wire (a file larger than a page goes alone), and the device
+/// syncs again at once for the rest. A cut 2G connection costs at most the page in flight.
+/// It leaves room below 64 KiB for the fields that are not files.
+pub const DEFAULT_PAGE_BYTES: usize = 60 << 10;
+
+/// The page size of versions 1 to 3, in bytes of files before compression (which shrinks child
+/// files about eightfold): those phones take their first sync in about one response.
+pub const LEGACY_PAGE_BYTES: usize = 8 << 20;
 
 /// Who is syncing, as the HTTP layer established it.
 #[derive(Debug, Clone)]
@@ -180,7 +210,8 @@ pub struct Context<'a> {
     pub scope: &'a Scope,
     /// The server's clock, Unix milliseconds.
     pub now_ms: u64,
-    /// Stop adding files to a response past this many bytes; the device syncs again at once.
+    /// A version 4 response carries files up to this many bytes on the wire (estimated); the
+    /// device syncs again at once for the rest. Older versions page at [`LEGACY_PAGE_BYTES`].
     pub page_bytes: usize,
     /// The device was revoked: it is told to wipe itself and gets nothing else.
     pub revoked: bool,
@@ -421,18 +452,34 @@ pub fn handle<S: ServerStore>(
     }
     s.drops(token, &mut response)?;
     let mut cursor_seq = head;
-    if !lost {
+    // A new phone (version 4) is told first what its due list needs of every file; the files
+    // follow from sequence 0 in the next pages.
+    if request.version >= 4 && request.cursor.is_none() {
+        response.summaries = s
+            .store
+            .summaries(ctx.scope)?
+            .into_iter()
+            .filter(|summary| !s.peers.contains_key(&summary.doc))
+            .collect();
+        if !response.summaries.is_empty() {
+            response.more = true;
+            cursor_seq = 0;
+        }
+    }
+    if !lost && response.summaries.is_empty() {
         let changed = s.store.changed_since(ctx.scope, since, head)?;
-        let mut used = 0;
+        let mut page = Page::new(request.version, ctx.page_bytes);
         for (id, seq) in changed {
             if fallback.contains(&id) {
                 continue;
             }
-            if used > ctx.page_bytes {
-                response.more = true;
-                break;
+            if let Some(update) = s.update(id, token)? {
+                if !page.admits(&update) {
+                    response.more = true;
+                    break;
+                }
+                s.send(id, token, update, &mut response);
             }
-            used += s.send(id, token, &mut response)?;
             cursor_seq = seq;
         }
     }
@@ -476,6 +523,58 @@ pub fn handle<S: ServerStore>(
         store.release(id, doc, tree);
     }
     Ok(response)
+}
+
+/// How much of a response the files may fill.
+struct Page {
+    /// Bytes on the wire (version 4) or before compression (older versions).
+    limit: usize,
+    used: usize,
+    wire: bool,
+}
+
+/// What a field costs besides its payload: tag, length, file id.
+const FIELD_OVERHEAD: usize = 24;
+
+impl Page {
+    fn new(version: u8, page_bytes: usize) -> Self {
+        let wire = version >= 4;
+        Page {
+            limit: if wire { page_bytes } else { LEGACY_PAGE_BYTES },
+            used: 0,
+            wire,
+        }
+    }
+
+    /// Whether the update fits, counting it in if so. A page always takes its first file,
+    /// however large, or a file larger than a page would never be sent.
+    fn admits(&mut self, update: &DocUpdate) -> bool {
+        if !self.wire {
+            // Versions 1 to 3 cut a page once it has passed the limit.
+            if self.used > self.limit {
+                return false;
+            }
+            self.used += match update {
+                DocUpdate::Changes { changes, .. } => changes.len(),
+                DocUpdate::Snapshot { bytes, .. } => bytes.len(),
+            };
+            return true;
+        }
+        let size = FIELD_OVERHEAD
+            + match update {
+                DocUpdate::Changes { changes, .. } => changes.len(),
+                // Measured compressed alone: the whole body compresses at least as well, so
+                // the page stays within its limit.
+                DocUpdate::Snapshot { bytes, .. } => {
+                    zstd::bulk::compress(bytes, 1).map_or(bytes.len(), |z| z.len().min(bytes.len()))
+                }
+            };
+        if self.used > 0 && self.used + size > self.limit {
+            return false;
+        }
+        self.used += size;
+        true
+    }
 }
 
 impl PeerDoc {
@@ -709,41 +808,39 @@ impl<S: ServerStore> Session<'_, '_, S> {
         Ok(())
     }
 
-    /// Adds what the device lacks of one changed file; returns the bytes added.
-    fn send(
+    /// What the device lacks of one changed file, if anything.
+    fn update(
         &mut self,
         id: ChildId,
         token: u32,
-        response: &mut Response,
-    ) -> Result<usize, HandleError<S::Error>> {
+    ) -> Result<Option<DocUpdate>, HandleError<S::Error>> {
         self.load(id)?;
         let Some((doc, _)) = self.docs.get_mut(&id) else {
-            return Ok(0);
+            return Ok(None);
         };
-        let heads = doc.get_heads();
-        let update = match self.peers.get(&id) {
-            None => DocUpdate::Snapshot {
+        Ok(match self.peers.get(&id) {
+            None => Some(DocUpdate::Snapshot {
                 doc: id,
                 bytes: doc.save_nocompress(),
-            },
-            Some(peer) if peer.dropping.is_some() => return Ok(0),
+            }),
+            Some(peer) if peer.dropping.is_some() => None,
             Some(peer) => {
                 let changes = doc.save_after(peer.believed(token));
-                if changes.is_empty() {
-                    return Ok(0);
-                }
-                DocUpdate::Changes { doc: id, changes }
+                (!changes.is_empty()).then_some(DocUpdate::Changes { doc: id, changes })
             }
-        };
-        let size = match &update {
-            DocUpdate::Changes { changes, .. } => changes.len(),
-            DocUpdate::Snapshot { bytes, .. } => bytes.len(),
+        })
+    }
+
+    /// Adds an update to the response; what it carries counts as the device's once the device
+    /// presents this response's cursor.
+    fn send(&mut self, id: ChildId, token: u32, update: DocUpdate, response: &mut Response) {
+        let Some((doc, _)) = self.docs.get_mut(&id) else {
+            return;
         };
         response.docs.push(update);
         let peer = self.peers.entry(id).or_default();
-        peer.pending = Some((token, heads));
+        peer.pending = Some((token, doc.get_heads()));
         self.dirty.insert(id);
-        Ok(size)
     }
 
     fn send_sync(

@@ -208,7 +208,11 @@ fn a_daily_sync_is_one_round_trip_and_carries_only_the_new_changes() {
         })
         .collect();
     assert_eq!(a.sync(&mut store), 1);
-    assert_eq!(b.sync(&mut store), 1);
+    assert_eq!(
+        b.sync(&mut store),
+        2,
+        "a new phone: its due list, then its files"
+    );
     visit(&mut a.replica, &ids[0], "第一次");
     let (request, _) = {
         let before = a
@@ -281,7 +285,7 @@ fn a_lost_response_is_recovered_by_the_retry_without_loss_or_duplication() {
 }
 
 #[test]
-fn a_new_phone_gets_every_file_in_its_scope_in_one_round_trip() {
+fn a_new_phone_is_told_every_summary_in_its_scope_first_and_gets_the_files_next() {
     let mut store = MemoryStore::default();
     let mut a = Peer::new(1, &[VILLAGE, OTHER_VILLAGE]);
     for i in 0..10 {
@@ -297,8 +301,81 @@ fn a_new_phone_gets_every_file_in_its_scope_in_one_round_trip() {
     }
     a.sync(&mut store);
     let mut fresh = Peer::new(3, &[VILLAGE]);
+    let (_, first) = fresh.exchange(&mut store).expect("sync");
+    let first = Response::decode(&first).expect("decode");
+    assert_eq!(first.summaries.len(), 5, "only its own village");
+    assert!(first.docs.is_empty() && first.more);
+    assert_eq!(
+        first.cursor.map(|c| c.seq),
+        Some(0),
+        "no file delivered yet"
+    );
+    fresh.replica.receive(&first.encode(), 0).expect("apply");
     assert_eq!(fresh.sync(&mut store), 1);
     assert_eq!(fresh.replica.docs.len(), 5, "only its own village");
+}
+
+#[test]
+fn a_version_3_phone_still_gets_every_file_in_one_round_trip() {
+    let mut store = MemoryStore::default();
+    let mut a = Peer::new(1, &[VILLAGE]);
+    create_files(&mut a, 5);
+    a.sync(&mut store);
+    let old = Peer::new(3, &[VILLAGE]);
+    let mut request = Request::decode(&Replica::new([3; 16]).request()).expect("decode");
+    request.version = 3;
+    let response = old.serve(&mut store, &request.encode()).expect("sync");
+    let response = Response::decode(&response).expect("decode");
+    assert_eq!(response.version, 3);
+    assert!(response.summaries.is_empty() && !response.more);
+    assert_eq!(response.docs.len(), 5);
+}
+
+#[test]
+fn a_first_sync_comes_in_pages_within_the_limit_and_each_page_is_kept() {
+    let mut store = MemoryStore::default();
+    let mut a = Peer::new(1, &[VILLAGE]);
+    create_files(&mut a, 30);
+    for id in a.replica.file_ids() {
+        for n in 0..4 {
+            visit(
+                &mut a.replica,
+                &id,
+                &format!("第{n}次 {}", "记录".repeat(40)),
+            );
+        }
+    }
+    a.sync(&mut store);
+    let mut fresh = Peer::new(3, &[VILLAGE]);
+    let limit = 6000;
+    let mut pages = Vec::new();
+    loop {
+        let request = fresh.replica.request();
+        let req = Request::decode(&request).expect("decode");
+        let ctx = Context {
+            device: fresh.device,
+            user: "d1",
+            author: "d1",
+            scope: &fresh.scope,
+            now_ms: 0,
+            page_bytes: limit,
+            revoked: false,
+        };
+        let response = store
+            .transaction(|s| server::handle(s, &ctx, &req))
+            .expect("sync")
+            .encode();
+        pages.push(response.len());
+        if fresh.replica.receive(&response, 0).expect("apply") == Outcome::Done {
+            break;
+        }
+        assert!(pages.len() < 100, "no end to the pages");
+    }
+    assert!(pages.len() > 3, "{pages:?}");
+    // The last page is a file's worth or less; every page fits within the limit on the wire.
+    assert!(pages.iter().all(|&p| p <= limit), "{pages:?}");
+    assert_eq!(fresh.replica.docs.len(), 30);
+    assert_same(&store, &fresh);
 }
 
 #[test]

@@ -16,7 +16,11 @@ use super::{ChildId, Cursor};
 /// request. A version 1 peer would skip the unknown field and take its upload as stored, so the
 /// server answers each request in the version it came in, and refuses the whole of a version 1
 /// request as before.
-pub const PROTOCOL_VERSION: u8 = 3;
+///
+/// Version 4 added [`Response::summaries`]: a new phone's first response carries what its due
+/// list needs of every file, and the files follow in pages of at most
+/// [`super::server::DEFAULT_PAGE_BYTES`] on the wire.
+pub const PROTOCOL_VERSION: u8 = 4;
 /// The oldest version this build still reads and answers.
 pub const MIN_PROTOCOL_VERSION: u8 = 1;
 /// Largest body a phone will decompress or accept (a first sync of a big village fits easily).
@@ -98,6 +102,20 @@ pub struct Item {
     pub kind: u64,
     /// Its bytes, defined by the kind.
     pub payload: Vec<u8>,
+}
+
+/// What a due list needs of one file, sent before the file itself (version 4): a new phone
+/// lists who is due while the documents are still arriving.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Summary {
+    /// Which file.
+    pub doc: ChildId,
+    /// The child's name, for the list.
+    pub name: String,
+    /// The village.
+    pub village: String,
+    /// The file's rules digest ([`crate::file::FileSummary::rules_digest`]).
+    pub digest: Vec<u8>,
 }
 
 /// What the server sends of one file.
@@ -193,6 +211,8 @@ pub struct Response {
     /// Files named in the request that the caller may not see (version 2): nothing of them was
     /// applied, and nothing of them is answered. The device keeps its copy aside.
     pub refused: Vec<ChildId>,
+    /// What the due list needs of files whose documents follow in later pages (version 4).
+    pub summaries: Vec<Summary>,
 }
 
 impl Default for Response {
@@ -209,6 +229,7 @@ impl Default for Response {
             resync: false,
             items: Vec::new(),
             refused: Vec::new(),
+            summaries: Vec::new(),
         }
     }
 }
@@ -224,6 +245,7 @@ mod tag {
     pub const DROP: u64 = 8;
     pub const FLAGS: u64 = 9;
     pub const REFUSED: u64 = 10;
+    pub const SUMMARY: u64 = 11;
 }
 
 const FLAG_WIPE: u64 = 1;
@@ -325,6 +347,9 @@ impl Response {
         for d in &self.refused {
             field(&mut w, tag::REFUSED, d.as_bytes());
         }
+        for s in &self.summaries {
+            field(&mut w, tag::SUMMARY, &summary_bytes(s));
+        }
         items(&mut w, &self.items);
         frame(self.version, KIND_RESPONSE, w)
     }
@@ -376,6 +401,7 @@ impl Response {
                     r.refused.push(read_doc(p)?);
                 }
                 tag::ITEM => r.items.push(read_item(p)?),
+                tag::SUMMARY => r.summaries.push(read_summary(p)?),
                 _ => {}
             }
         }
@@ -525,6 +551,37 @@ fn read_doc(p: &[u8]) -> Result<ChildId, WireError> {
     Ok(ChildId(uuid::Uuid::from_bytes(id)))
 }
 
+/// A summary's payload: the file id, then the name and the village each as a varint length
+/// and UTF-8, then the digest to the end.
+fn summary_bytes(s: &Summary) -> Vec<u8> {
+    let mut p = Vec::with_capacity(20 + s.name.len() + s.village.len() + s.digest.len());
+    p.extend_from_slice(s.doc.as_bytes());
+    for text in [&s.name, &s.village] {
+        varint(&mut p, text.len() as u64);
+        p.extend_from_slice(text.as_bytes());
+    }
+    p.extend_from_slice(&s.digest);
+    p
+}
+
+fn read_summary(p: &[u8]) -> Result<Summary, WireError> {
+    let doc = read_doc(p)?;
+    let mut r = Reader(&p[16..]);
+    let mut text = || -> Result<String, WireError> {
+        let len = r.varint("summary")?;
+        let bytes = r.take(len, "summary")?;
+        String::from_utf8(bytes.to_vec()).map_err(|_| WireError::Malformed("summary text"))
+    };
+    let name = text()?;
+    let village = text()?;
+    Ok(Summary {
+        doc,
+        name,
+        village,
+        digest: r.0.to_vec(),
+    })
+}
+
 fn read_item(p: &[u8]) -> Result<Item, WireError> {
     let mut r = Reader(p);
     let kind = r.varint("item kind")?;
@@ -647,8 +704,30 @@ mod tests {
             resync: true,
             items: vec![],
             refused: vec![id(4), id(5)],
+            summaries: vec![Summary {
+                doc: id(6),
+                name: "李小红".into(),
+                village: "220303100200".into(),
+                digest: vec![1, 2, 3],
+            }],
         };
         assert_eq!(Response::decode(&r.encode()), Ok(r));
+    }
+
+    #[test]
+    fn a_summary_whose_name_runs_past_its_field_is_refused() {
+        let mut p = id(1).as_bytes().to_vec();
+        p.extend([9, b'a']);
+        let mut body = Vec::new();
+        varint(&mut body, 5);
+        varint(&mut body, 1);
+        body.push(0);
+        field(&mut body, tag::SUMMARY, &p);
+        let bytes = frame(PROTOCOL_VERSION, KIND_RESPONSE, body);
+        assert_eq!(
+            Response::decode(&bytes),
+            Err(WireError::Truncated("summary"))
+        );
     }
 
     #[test]
