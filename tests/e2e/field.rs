@@ -32,14 +32,7 @@ fn field(state: &Path, args: &[&str], stdin: &str) -> (bool, String, String) {
 }
 
 fn password_of(server: &Server, user: &str) -> String {
-    server
-        .banner
-        .iter()
-        .find_map(|line| {
-            let fields: Vec<&str> = line.split_whitespace().collect();
-            (fields.first() == Some(&user)).then(|| fields.last().map(|p| (*p).to_owned()))?
-        })
-        .unwrap_or_else(|| panic!("no login for {user} in {:?}", server.banner))
+    server.demo_password(user)
 }
 
 fn login(server: &Server, state: &Path, user: &str) {

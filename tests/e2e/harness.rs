@@ -95,6 +95,17 @@ impl Server {
         server.start()
     }
 
+    /// A demo login's password, as `serve --demo` printed it.
+    pub fn demo_password(&self, user: &str) -> String {
+        self.banner
+            .iter()
+            .find_map(|line| {
+                let fields: Vec<&str> = line.split_whitespace().collect();
+                (fields.first() == Some(&user)).then(|| fields.last().map(|p| (*p).to_owned()))?
+            })
+            .unwrap_or_else(|| panic!("no login for {user} in {:?}", self.banner))
+    }
+
     fn empty(database_url: Option<String>) -> Server {
         Server {
             child: None,

@@ -7,6 +7,7 @@ mod alerts;
 mod auth;
 mod durability;
 mod field;
+mod first_sync;
 mod forgery;
 mod harness;
 mod http;

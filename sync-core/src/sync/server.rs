@@ -526,54 +526,84 @@ pub fn handle<S: ServerStore>(
 }
 
 /// How much of a response the files may fill.
+///
+/// A version 4 page is measured as it will travel: compressed. While the files added stay
+/// under the limit uncompressed they obviously fit; past that, they are run through a zstd
+/// stream, flushed after each file, whose output is a little larger than the whole body
+/// compressed at once (the frame's level is higher, and it is not flushed), so the page stays
+/// within its limit.
 struct Page {
     /// Bytes on the wire (version 4) or before compression (older versions).
     limit: usize,
-    used: usize,
     wire: bool,
+    files: usize,
+    raw: usize,
+    /// The files added, until the stream is needed.
+    held: Vec<u8>,
+    stream: Option<zstd::stream::write::Encoder<'static, Vec<u8>>>,
 }
 
 /// What a field costs besides its payload: tag, length, file id.
 const FIELD_OVERHEAD: usize = 24;
+/// What a response costs besides its files: frame, check, time, cursor, flags.
+const FRAME_OVERHEAD: usize = 48;
 
 impl Page {
     fn new(version: u8, page_bytes: usize) -> Self {
         let wire = version >= 4;
         Page {
             limit: if wire { page_bytes } else { LEGACY_PAGE_BYTES },
-            used: 0,
             wire,
+            files: 0,
+            raw: 0,
+            held: Vec::new(),
+            stream: None,
         }
     }
 
     /// Whether the update fits, counting it in if so. A page always takes its first file,
     /// however large, or a file larger than a page would never be sent.
     fn admits(&mut self, update: &DocUpdate) -> bool {
+        let bytes = match update {
+            DocUpdate::Changes { changes, .. } => changes,
+            DocUpdate::Snapshot { bytes, .. } => bytes,
+        };
         if !self.wire {
             // Versions 1 to 3 cut a page once it has passed the limit.
-            if self.used > self.limit {
+            if self.raw > self.limit {
                 return false;
             }
-            self.used += match update {
-                DocUpdate::Changes { changes, .. } => changes.len(),
-                DocUpdate::Snapshot { bytes, .. } => bytes.len(),
-            };
+            self.raw += bytes.len();
             return true;
         }
-        let size = FIELD_OVERHEAD
-            + match update {
-                DocUpdate::Changes { changes, .. } => changes.len(),
-                // Measured compressed alone: the whole body compresses at least as well, so
-                // the page stays within its limit.
-                DocUpdate::Snapshot { bytes, .. } => {
-                    zstd::bulk::compress(bytes, 1).map_or(bytes.len(), |z| z.len().min(bytes.len()))
-                }
-            };
-        if self.used > 0 && self.used + size > self.limit {
+        let overhead = FRAME_OVERHEAD + FIELD_OVERHEAD * (self.files + 1);
+        if self.stream.is_none() && self.raw + bytes.len() + overhead <= self.limit {
+            self.raw += bytes.len();
+            self.held.extend_from_slice(bytes);
+            self.files += 1;
+            return true;
+        }
+        let size = self.compressed(bytes).unwrap_or(self.raw + bytes.len()) + overhead;
+        if self.files > 0 && size > self.limit {
             return false;
         }
-        self.used += size;
+        self.raw += bytes.len();
+        self.files += 1;
         true
+    }
+
+    /// What the files so far and `bytes` compress to, flushed.
+    fn compressed(&mut self, bytes: &[u8]) -> Option<usize> {
+        use std::io::Write;
+        if self.stream.is_none() {
+            let mut stream = zstd::stream::write::Encoder::new(Vec::new(), 9).ok()?;
+            stream.write_all(&std::mem::take(&mut self.held)).ok()?;
+            self.stream = Some(stream);
+        }
+        let stream = self.stream.as_mut()?;
+        stream.write_all(bytes).ok()?;
+        stream.flush().ok()?;
+        Some(stream.get_ref().len())
     }
 }
 
@@ -819,11 +849,17 @@ impl<S: ServerStore> Session<'_, '_, S> {
             return Ok(None);
         };
         Ok(match self.peers.get(&id) {
+            Some(peer) if peer.dropping.is_some() => None,
+            // Nothing of it is known to be on the device (a new file, or one whose page was
+            // lost on the way): the whole file is smaller than all its changes.
             None => Some(DocUpdate::Snapshot {
                 doc: id,
                 bytes: doc.save_nocompress(),
             }),
-            Some(peer) if peer.dropping.is_some() => None,
+            Some(peer) if peer.believed(token).is_empty() => Some(DocUpdate::Snapshot {
+                doc: id,
+                bytes: doc.save_nocompress(),
+            }),
             Some(peer) => {
                 let changes = doc.save_after(peer.believed(token));
                 (!changes.is_empty()).then_some(DocUpdate::Changes { doc: id, changes })

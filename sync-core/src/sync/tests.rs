@@ -347,7 +347,7 @@ fn a_first_sync_comes_in_pages_within_the_limit_and_each_page_is_kept() {
     }
     a.sync(&mut store);
     let mut fresh = Peer::new(3, &[VILLAGE]);
-    let limit = 6000;
+    let limit = 3000;
     let mut pages = Vec::new();
     loop {
         let request = fresh.replica.request();
