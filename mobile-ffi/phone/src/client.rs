@@ -223,8 +223,8 @@ impl Client {
         if !body.is_empty() || method == "POST" || method == "PUT" {
             sent.push(("Content-Type".into(), content_type.to_owned()));
         }
-        // The request line, our headers, and the ones a stack adds (Host, Content-Length,
-        // User-Agent, Accept), with the blank line that ends them.
+        // The request line, our headers, and the ones a stack adds (Host, Content-Length),
+        // with the blank line that ends them.
         let host = self.base.split("://").nth(1).unwrap_or_default();
         let request_header_bytes = method.len()
             + 1
@@ -235,9 +235,6 @@ impl Client {
             + host.len()
             + 18
             + body.len().to_string().len()
-            + 12
-            + "ureq/3.x.y".len()
-            + 13
             + 2;
         let response = self
             .transport

@@ -8,6 +8,7 @@
 
 use std::sync::Arc;
 use std::time::Duration;
+use ureq::config::AutoHeaderValue;
 use ureq::tls::{Certificate, RootCerts, TlsConfig};
 
 /// One request, whole.
@@ -90,7 +91,10 @@ impl Https {
             }
             None => RootCerts::WebPki,
         };
+        // No User-Agent or Accept: on 2G each request would carry them for nothing.
         let config = ureq::Agent::config_builder()
+            .user_agent(AutoHeaderValue::None)
+            .accept(AutoHeaderValue::None)
             .http_status_as_error(false)
             .timeout_connect(Some(Duration::from_secs(30)))
             .timeout_global(Some(Duration::from_secs(120)))

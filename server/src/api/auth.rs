@@ -72,13 +72,7 @@ pub struct DeviceList {
 fn tokens(state: &AppState, granted: Granted, now: i64) -> Result<HttpResponse, ApiError> {
     let access = state
         .keys
-        .issue(
-            &granted.user_id,
-            &granted.device_id,
-            granted.role,
-            &granted.session,
-            now,
-        )
+        .issue(&granted.user_id, &granted.device_id, &granted.session, now)
         .map_err(|e| ApiError::internal("issuing a token", &e))?;
     Ok(HttpResponse::Ok()
         .insert_header(("Cache-Control", "no-store"))

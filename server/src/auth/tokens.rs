@@ -3,6 +3,12 @@
 //! Validation pins the algorithm (EdDSA only: no `none`, no HMAC with the public key as the
 //! secret), looks the key up by `kid` among the keys the server holds, and requires `exp`,
 //! `iss`, `aud` and `sub`.
+//!
+//! A token rides on every request, and on 2G its bytes are most of a daily sync's headers, so
+//! it carries only what the server reads: who, which device, which session, and until when
+//! (369 bytes; 466 before 2026-11-28, when it also named the role, which the server reads
+//! from the database, and the time of issue). Tokens in the earlier form verify until they
+//! expire.
 
 use jsonwebtoken::{
     Algorithm, DecodingKey, EncodingKey, Header, Validation, decode, decode_header, encode,
@@ -12,9 +18,11 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 /// Who the tokens are from.
-pub const ISSUER: &str = "homevisit";
+pub const ISSUER: &str = "hv";
 /// Who they are for.
-pub const AUDIENCE: &str = "homevisit-api";
+pub const AUDIENCE: &str = "hv-api";
+/// The issuer and audience of tokens issued before 2026-11-28, still taken until they expire.
+const EARLIER: (&str, &str) = ("homevisit", "homevisit-api");
 /// How long an access token lives, seconds.
 pub const ACCESS_TTL: i64 = 15 * 60;
 
@@ -24,17 +32,14 @@ pub struct Claims {
     /// The user id.
     pub sub: String,
     /// The device the token was issued to.
+    #[serde(rename = "dev", alias = "device")]
     pub device: String,
-    /// The user's role.
-    pub role: String,
     /// The session (refresh-token family) the token belongs to: ending it ends the token.
     pub sid: String,
     /// Issuer.
     pub iss: String,
     /// Audience.
     pub aud: String,
-    /// Issued at, Unix seconds.
-    pub iat: i64,
     /// Expires at, Unix seconds.
     pub exp: i64,
 }
@@ -124,13 +129,18 @@ impl TokenKeys {
         let encoding = EncodingKey::from_ed_pem(private.as_bytes()).map_err(keys_error)?;
         let decoding = DecodingKey::from_ed_pem(public.as_bytes()).map_err(keys_error)?;
         // The key id is a digest of the public key: stable across restarts, new on rotation.
-        let kid = homevisit_sync_core::photo::sha256_hex(public.as_bytes())[..16].to_owned();
+        // Tokens issued before 2026-11-28 name it by 16 digits instead of 8.
+        let digest = homevisit_sync_core::photo::sha256_hex(public.as_bytes());
+        let kid = digest[..8].to_owned();
         Ok(TokenKeys {
             current: SigningKey {
                 kid: kid.clone(),
                 encoding,
             },
-            verifying: BTreeMap::from([(kid, decoding)]),
+            verifying: BTreeMap::from([
+                (kid, decoding.clone()),
+                (digest[..16].to_owned(), decoding),
+            ]),
             refresh_secret,
         })
     }
@@ -141,20 +151,19 @@ impl TokenKeys {
         &self,
         user: &str,
         device: &str,
-        role: &str,
         session: &str,
         now: i64,
     ) -> Result<String, TokenError> {
         let mut header = Header::new(Algorithm::EdDSA);
         header.kid = Some(self.current.kid.clone());
+        // "JWT" says nothing the server does not know: the only tokens it takes are its own.
+        header.typ = None;
         let claims = Claims {
             sub: user.to_owned(),
             device: device.to_owned(),
-            role: role.to_owned(),
             sid: session.to_owned(),
             iss: ISSUER.to_owned(),
             aud: AUDIENCE.to_owned(),
-            iat: now,
             exp: now + ACCESS_TTL,
         };
         encode(&header, &claims, &self.current.encoding).map_err(keys_error)
@@ -175,8 +184,8 @@ impl TokenKeys {
             .and_then(|kid| self.verifying.get(kid))
             .ok_or(TokenError::UnknownKey)?;
         let mut validation = Validation::new(Algorithm::EdDSA);
-        validation.set_issuer(&[ISSUER]);
-        validation.set_audience(&[AUDIENCE]);
+        validation.set_issuer(&[ISSUER, EARLIER.0]);
+        validation.set_audience(&[AUDIENCE, EARLIER.1]);
         validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
         // `sid` is required too: a token without it names no session that could be ended.
         validation.leeway = 30;
@@ -217,9 +226,31 @@ mod tests {
     #[test]
     fn a_token_we_issued_verifies_with_its_claims() {
         let keys = TokenKeys::generate().expect("keys");
-        let token = keys
-            .issue("u1", "d1", "director", "s1", now())
-            .expect("issue");
+        let token = keys.issue("u1", "d1", "s1", now()).expect("issue");
+        let claims = keys.verify(&token).expect("valid");
+        assert_eq!((claims.sub.as_str(), claims.device.as_str()), ("u1", "d1"));
+    }
+
+    #[test]
+    fn a_token_carries_only_what_the_server_reads() {
+        let keys = TokenKeys::generate().expect("keys");
+        let id = "c9285f39-5e43-48e8-ad0c-df7db0772f38";
+        let token = keys.issue(id, id, id, now()).expect("issue");
+        assert!(token.len() <= 370, "{} bytes", token.len());
+        let header = decode_header(&token).expect("header");
+        assert_eq!((header.typ, header.kid.map(|k| k.len())), (None, Some(8)));
+    }
+
+    #[test]
+    fn a_token_in_the_earlier_form_still_verifies_until_it_expires() {
+        let keys = TokenKeys::generate().expect("keys");
+        let mut header = Header::new(Algorithm::EdDSA);
+        let public_digest = keys.verifying.keys().find(|k| k.len() == 16).cloned();
+        header.kid = public_digest;
+        let mut c = claims();
+        c["iss"] = EARLIER.0.into();
+        c["aud"] = EARLIER.1.into();
+        let token = encode(&header, &c, &keys.current.encoding).expect("sign");
         let claims = keys.verify(&token).expect("valid");
         assert_eq!((claims.sub.as_str(), claims.device.as_str()), ("u1", "d1"));
     }
@@ -240,9 +271,7 @@ mod tests {
     fn a_token_signed_by_another_key_with_our_kid_is_refused() {
         let keys = TokenKeys::generate().expect("keys");
         let other = TokenKeys::generate().expect("other");
-        let token = other
-            .issue("u1", "d1", "admin", "s1", now())
-            .expect("issue");
+        let token = other.issue("u1", "d1", "s1", now()).expect("issue");
         assert!(matches!(keys.verify(&token), Err(TokenError::UnknownKey)));
         let mut parts: Vec<String> = token.split('.').map(str::to_owned).collect();
         parts[0] = b64(format!(
@@ -272,9 +301,7 @@ mod tests {
     #[test]
     fn expired_tokens_and_other_audiences_are_refused() {
         let keys = TokenKeys::generate().expect("keys");
-        let old = keys
-            .issue("u1", "d1", "director", "s1", now() - 3600)
-            .expect("issue");
+        let old = keys.issue("u1", "d1", "s1", now() - 3600).expect("issue");
         assert!(keys.verify(&old).is_err());
         let mut header = Header::new(Algorithm::EdDSA);
         header.kid = Some(keys.current.kid.clone());
@@ -293,7 +320,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("dir");
         let token = TokenKeys::load_or_create(dir.path())
             .expect("keys")
-            .issue("u", "d", "county", "s", now())
+            .issue("u", "d", "s", now())
             .expect("issue");
         let again = TokenKeys::load_or_create(dir.path()).expect("reloaded");
         assert!(again.verify(&token).is_ok());
