@@ -6,6 +6,7 @@
 
 mod device;
 mod evaluation;
+mod h2;
 mod photo;
 mod report;
 mod sdk;

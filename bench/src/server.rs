@@ -281,6 +281,7 @@ struct Throughput {
     daily: Cost,
     daily_changes: usize,
     idle: Cost,
+    http2: crate::h2::H2Headers,
 }
 
 fn measure(database_url: &str) -> Result<Throughput> {
@@ -309,6 +310,13 @@ fn measure(database_url: &str) -> Result<Throughput> {
     let daily_changes = supervisor.visit(&mut g, CHANGED_PER_SYNC)?;
     let daily = supervisor.sync(&mut scratch)?;
     let idle = supervisor.sync(&mut scratch)?;
+    let http2 = crate::h2::sync_headers(
+        &running.base,
+        &running.ca,
+        &supervisor.token,
+        &supervisor.replica.request(),
+        10,
+    )?;
     let danger_to_stream = danger_latency(&running, &password)?;
 
     // Throughput: every director's phone makes its prepared daily syncs as fast as it can.
@@ -375,6 +383,7 @@ fn measure(database_url: &str) -> Result<Throughput> {
         daily,
         daily_changes,
         idle,
+        http2,
     })
 }
 
@@ -551,6 +560,17 @@ fn record(report: &mut Report, backend: &str, t: &Throughput) {
         ),
         "1 round trip, bodies under 300 B",
         Some(t.idle.trips == 1 && t.idle.up + t.idle.down < 300),
+    );
+    let h1 = t.idle.headers as f64 / t.idle.trips.max(1) as f64;
+    report.row(
+        &format!("header bytes of a sync round trip on {backend}, warm connection"),
+        format!(
+            "HTTP/1.1 {h1:.0} B; HTTP/2 {:.0} B (HPACK; {} B for the first request on a new \
+             connection, its preface and settings included)",
+            t.http2.warm, t.http2.first
+        ),
+        "at most 200 B, request and response",
+        Some(t.http2.warm <= 200.0),
     );
 }
 

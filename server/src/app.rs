@@ -8,7 +8,6 @@ use std::sync::Arc;
 use crate::api::error::ApiError;
 use crate::api::{error, openapi};
 use crate::auth::tokens::TokenKeys;
-use crate::metrics::Metrics;
 use crate::settings::Settings;
 use crate::state::AppState;
 use crate::store;
@@ -28,9 +27,9 @@ fn sweep_partial_uploads(blobs: BlobStore) {
             let store = blobs.clone();
             match web::block(move || store.sweep(crate::store::blobs::PARTIAL_TTL)).await {
                 Ok(Ok(0)) => {}
-                Ok(Ok(n)) => crate::log::info("partial_uploads_swept", &[("count", n.into())]),
-                Ok(Err(e)) => crate::log::error("sweeping partial uploads", &e.to_string()),
-                Err(e) => crate::log::error("sweeping partial uploads", &e.to_string()),
+                Ok(Ok(n)) => tracing::info!(event = "partial_uploads_swept", count = n),
+                Ok(Err(e)) => tracing::error!(event = "partial_upload_sweep_failed", cause = %e),
+                Err(e) => tracing::error!(event = "partial_upload_sweep_failed", cause = %e),
             }
         }
     });
@@ -42,12 +41,7 @@ fn evaluate_schedules(state: AppState) {
     actix_web::rt::spawn(async move {
         loop {
             tokio::time::sleep(until_next_check(&state.clock)).await;
-            let e = state.evaluation();
-            let run = crate::state::with_db(&state.pool, move |c| {
-                crate::service::schedules::evaluate_all_if_due(c, &e.get())
-            })
-            .await;
-            log_evaluation(run);
+            evaluation_job(&state, "hourly").await;
         }
     });
 }
@@ -92,12 +86,15 @@ fn deliver_webhooks(state: &AppState, delivery: crate::service::webhooks::Delive
                 let pending = match due {
                     Ok(p) => p,
                     Err(e) => {
-                        crate::log::error("claiming webhook deliveries", &e.to_string());
+                        tracing::error!(event = "webhook_claim_failed", webhook = %hook.name, cause = %e);
                         Vec::new()
                     }
                 };
                 let full = pending.len() as i64 >= hooks::BATCH;
                 for p in pending {
+                    // The delivery's id is the alert event's: it names no child.
+                    let span =
+                        tracing::info_span!("delivery", webhook = %hook.name, delivery = %p.id);
                     let (h, d, p2) = (hook.clone(), delivery.clone(), p.clone());
                     let now_ms = crate::service::clock::unix_now() * 1000;
                     let message = crate::state::with_db(&pool, move |c| {
@@ -118,24 +115,27 @@ fn deliver_webhooks(state: &AppState, delivery: crate::service::webhooks::Delive
                     let kept =
                         crate::state::with_db(&pool, move |c| hooks::record(c, &d, &p2, &o, now))
                             .await;
-                    match (outcome, kept) {
-                        (Ok(()), Ok(_)) => {}
-                        (Err(e), Ok(true)) => crate::log::info(
-                            "webhook_retry",
-                            &[
-                                ("webhook", hook.name.clone().into()),
-                                ("delivery", p.id.clone().into()),
-                                ("error", e.into()),
-                            ],
-                        ),
-                        (Err(e), Ok(false)) => crate::log::error(
-                            "webhook delivery given up",
-                            &format!("{} {}: {e}", hook.name, p.id),
-                        ),
-                        (_, Err(e)) => {
-                            crate::log::error("recording a webhook delivery", &e.to_string())
+                    let _entered = span.enter();
+                    let result = match (outcome, kept) {
+                        (Ok(()), Ok(_)) => {
+                            tracing::info!(event = "webhook_delivered");
+                            "delivered"
                         }
-                    }
+                        (Err(e), Ok(true)) => {
+                            tracing::info!(event = "webhook_retry", cause = %e);
+                            "retry"
+                        }
+                        (Err(e), Ok(false)) => {
+                            tracing::error!(event = "webhook_given_up", cause = %e);
+                            "given_up"
+                        }
+                        (_, Err(e)) => {
+                            tracing::error!(event = "webhook_record_failed", cause = %e);
+                            "unrecorded"
+                        }
+                    };
+                    metrics::counter!("homevisit_webhook_deliveries_total", "outcome" => result)
+                        .increment(1);
                 }
                 if !full {
                     tokio::select! {
@@ -163,15 +163,37 @@ fn until_next_check(clock: &crate::service::clock::Clock) -> std::time::Duration
     std::time::Duration::from_secs(midnight.clamp(1, 3600) as u64)
 }
 
-fn log_evaluation<E: std::fmt::Display>(
-    run: Result<crate::service::schedules::Run, crate::state::Blocking<E>>,
-) {
+/// One run of the schedule evaluation, in a `job` span, counted by how it ended.
+async fn evaluation_job(state: &AppState, trigger: &'static str) {
     use crate::service::schedules::Run;
-    match run {
-        Ok(Run::Evaluated(n)) => crate::log::info("schedules_evaluated", &[("children", n.into())]),
-        Ok(Run::UpToDate | Run::Busy) => {}
-        Err(e) => crate::log::error("evaluating schedules", &e.to_string()),
-    }
+    use tracing::Instrument;
+    let span = tracing::info_span!("job", name = "evaluate_schedules", trigger);
+    let e = state.evaluation();
+    let started = std::time::Instant::now();
+    let run = crate::state::with_db(&state.pool, move |c| {
+        crate::service::schedules::evaluate_all_if_due(c, &e.get())
+    })
+    .instrument(span.clone())
+    .await;
+    let _entered = span.enter();
+    let result = match run {
+        Ok(Run::Evaluated(n)) => {
+            tracing::info!(
+                event = "schedules_evaluated",
+                children = n,
+                ms = started.elapsed().as_millis() as u64
+            );
+            "evaluated"
+        }
+        Ok(Run::UpToDate) => "up_to_date",
+        Ok(Run::Busy) => "busy",
+        Err(e) => {
+            tracing::error!(event = "schedule_evaluation_failed", cause = %e);
+            "failed"
+        }
+    };
+    metrics::counter!("homevisit_job_runs_total", "job" => "evaluate_schedules", "outcome" => result)
+        .increment(1);
 }
 
 /// The routes with their extractor settings and the catch-all, for the server.
@@ -225,15 +247,17 @@ pub async fn launch_with_listener(
     };
     sweep_partial_uploads(state.blobs.clone());
     // Everyone is evaluated before the first request, so no list is answered from an older day.
-    let e = state.evaluation();
-    let first = crate::state::with_db(&state.pool, move |c| {
-        crate::service::schedules::evaluate_all_if_due(c, &e.get())
-    })
-    .await;
-    log_evaluation(first);
+    evaluation_job(&state, "start").await;
     evaluate_schedules(state.clone());
     deliver_webhooks(&state, delivery_settings(&settings, listener_addr));
-    let metrics = web::Data::new(Metrics::default());
+    crate::metrics::handle();
+    actix_web::rt::spawn(async {
+        let mut every = actix_web::rt::time::interval(std::time::Duration::from_secs(5));
+        loop {
+            every.tick().await;
+            crate::metrics::upkeep();
+        }
+    });
     let metrics_token = web::Data::new(crate::api::health::MetricsToken(
         settings.metrics_token.clone(),
     ));
@@ -241,7 +265,6 @@ pub async fn launch_with_listener(
     let server = HttpServer::new(move || {
         App::new()
             .app_data(web::Data::new(state.clone()))
-            .app_data(metrics.clone())
             .app_data(metrics_token.clone())
             .app_data(document.clone())
             .wrap(actix_web::middleware::from_fn(crate::api::body::guard))

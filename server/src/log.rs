@@ -1,38 +1,23 @@
-//! Structured logs: one JSON object per line on standard error.
+//! Structured logs: `tracing` events as JSON lines on standard error, each with the span it
+//! happened in (a `sync`, a `job` run, a webhook `delivery`).
 //!
-//! Nothing personal is ever logged: events name ids, codes, sizes and timings, never a name,
-//! an address, a finding or a password. Callers pass only such fields; the request log records
-//! the route pattern (`/api/v1/children/{id}`), not the path with its ids.
+//! Every event has an `event` field naming what happened (`http_request`, `sync`,
+//! `schedules_evaluated`, ...); failures carry `cause`. Nothing personal is ever logged:
+//! events and spans name codes, sizes, counts and timings, never a name, an address, a
+//! finding, a password, or a child's id; the request log records the route pattern
+//! (`/api/v1/children/{id}`), not the path with its ids. `tests/e2e/ops.rs` holds the whole log
+//! of a sync and a file read against the child's name and id.
 
-use serde_json::{Map, Value};
-
-fn emit(level: &str, event: &str, fields: Map<String, Value>) {
-    let mut line = Map::new();
-    let ts = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64);
-    line.insert("ts_ms".into(), ts.into());
-    line.insert("level".into(), level.into());
-    line.insert("event".into(), event.into());
-    line.extend(fields);
-    eprintln!("{}", Value::Object(line));
-}
-
-/// An error the operator should see (the caller only gets `internal_error`).
-pub fn error(event: &str, cause: &str) {
-    let mut fields = Map::new();
-    fields.insert("cause".into(), cause.into());
-    emit("error", event, fields);
-}
-
-/// An informational event with fields.
-pub fn info(event: &str, fields: &[(&str, Value)]) {
-    emit(
-        "info",
-        event,
-        fields
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), v.clone()))
-            .collect(),
-    );
+/// Installs the JSON subscriber for the process (`homevisit serve`). A process that never calls
+/// it (a test, the benchmark) logs nothing.
+pub fn init() {
+    let _ = tracing_subscriber::fmt()
+        .json()
+        .flatten_event(true)
+        .with_current_span(true)
+        .with_span_list(false)
+        .with_target(false)
+        .with_writer(std::io::stderr)
+        .with_max_level(tracing::Level::INFO)
+        .try_init();
 }

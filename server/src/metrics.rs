@@ -1,9 +1,12 @@
-//! Prometheus metrics at `/metrics`, and one structured log line per request.
+//! Prometheus metrics at `/metrics`, through the `metrics` crate and its Prometheus exporter,
+//! and one structured log event per request.
 //!
 //! Requests are counted by route *pattern* (`/api/v1/children/{id}`), method and status, never
 //! by concrete path, so neither a child's id nor anything else personal reaches the metrics or
 //! the logs. Every label takes a bounded set of values (routes that do not match are
 //! `unmatched`, methods HTTP does not define are `other`), so no request can add series.
+//! Besides requests: syncs by outcome with their time, schedule-evaluation runs and webhook
+//! deliveries by outcome.
 //!
 //! `/metrics` (in `api/health.rs`) is served only when a token is set (`metrics_token`), and
 //! only to a caller that presents it.
@@ -11,97 +14,41 @@
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
-use actix_web::web;
-use std::collections::BTreeMap;
-use std::fmt::Write;
-use std::sync::Mutex;
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use std::sync::OnceLock;
 use std::time::Instant;
 
-/// Latency buckets, seconds.
+/// Latency buckets, seconds, for every `_seconds` histogram.
 const BUCKETS: [f64; 10] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0];
 
-#[derive(Debug, Default, Clone)]
-struct Series {
-    count: u64,
-    sum: f64,
-    buckets: [u64; BUCKETS.len()],
+static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+
+/// The process's recorder, installed on first use. Every server in one process (the tests run
+/// several) records into it and renders it.
+pub fn handle() -> &'static PrometheusHandle {
+    HANDLE.get_or_init(|| {
+        let builder = PrometheusBuilder::new()
+            .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), &BUCKETS)
+            // Only an empty list of buckets is refused; ours is not.
+            .unwrap_or_else(|_| PrometheusBuilder::new());
+        let recorder = builder.build_recorder();
+        let handle = recorder.handle();
+        // A program embedding the server may have installed its own recorder first; it keeps
+        // its place, and this one then renders only its descriptions.
+        let _ = metrics::set_global_recorder(recorder);
+        handle
+    })
 }
 
-/// The process's counters.
-#[derive(Debug, Default)]
-pub struct Metrics {
-    requests: Mutex<BTreeMap<(String, String, u16), Series>>,
+/// Folds the histograms' recent samples into their buckets, as the exporter asks its owner to
+/// do now and then; the server does it every few seconds.
+pub fn upkeep() {
+    handle().run_upkeep();
 }
 
-impl Metrics {
-    fn observe(&self, route: String, method: String, status: u16, seconds: f64) {
-        let mut map = self.requests.lock().unwrap_or_else(|e| e.into_inner());
-        let s = map.entry((route, method, status)).or_default();
-        s.count += 1;
-        s.sum += seconds;
-        for (i, le) in BUCKETS.iter().enumerate() {
-            if seconds <= *le {
-                s.buckets[i] += 1;
-            }
-        }
-    }
-
-    /// The Prometheus text exposition.
-    pub fn render(&self) -> String {
-        let map = self
-            .requests
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone();
-        let mut out = String::new();
-        out.push_str(
-            "# HELP homevisit_http_requests_total HTTP requests by route, method and status.\n",
-        );
-        out.push_str("# TYPE homevisit_http_requests_total counter\n");
-        for ((route, method, status), s) in &map {
-            let _ = writeln!(
-                out,
-                "homevisit_http_requests_total{{route=\"{route}\",method=\"{method}\",status=\"{status}\"}} {}",
-                s.count
-            );
-        }
-        out.push_str("# HELP homevisit_http_request_duration_seconds Time to answer, by route.\n");
-        out.push_str("# TYPE homevisit_http_request_duration_seconds histogram\n");
-        let mut by_route: BTreeMap<(&str, &str), Series> = BTreeMap::new();
-        for ((route, method, _), s) in &map {
-            let t = by_route.entry((route, method)).or_default();
-            t.count += s.count;
-            t.sum += s.sum;
-            for i in 0..BUCKETS.len() {
-                t.buckets[i] += s.buckets[i];
-            }
-        }
-        for ((route, method), s) in by_route {
-            let labels = format!("route=\"{route}\",method=\"{method}\"");
-            for (le, n) in BUCKETS.iter().zip(s.buckets) {
-                let _ = writeln!(
-                    out,
-                    "homevisit_http_request_duration_seconds_bucket{{{labels},le=\"{le}\"}} {n}"
-                );
-            }
-            let _ = writeln!(
-                out,
-                "homevisit_http_request_duration_seconds_bucket{{{labels},le=\"+Inf\"}} {}",
-                s.count
-            );
-            let _ = writeln!(
-                out,
-                "homevisit_http_request_duration_seconds_sum{{{labels}}} {}",
-                s.sum
-            );
-            let _ = writeln!(
-                out,
-                "homevisit_http_request_duration_seconds_count{{{labels}}} {}",
-                s.count
-            );
-        }
-        out
-    }
+/// The Prometheus text exposition.
+pub fn render() -> String {
+    handle().render()
 }
 
 /// Times each request, counts it, and logs it without its path's ids.
@@ -113,22 +60,29 @@ pub async fn observe(
     let route = req
         .match_pattern()
         .unwrap_or_else(|| "unmatched".to_owned());
-    let method = method_label(req.method()).to_owned();
-    let counters = req.app_data::<web::Data<Metrics>>().cloned();
+    let method = method_label(req.method());
     let response = next.call(req).await?;
     let status = response.status().as_u16();
     let seconds = start.elapsed().as_secs_f64();
-    if let Some(m) = counters {
-        m.observe(route.clone(), method.clone(), status, seconds);
-    }
-    crate::log::info(
-        "http_request",
-        &[
-            ("route", route.into()),
-            ("method", method.into()),
-            ("status", status.into()),
-            ("ms", ((seconds * 1000.0 * 10.0).round() / 10.0).into()),
-        ],
+    metrics::counter!(
+        "homevisit_http_requests_total",
+        "route" => route.clone(),
+        "method" => method,
+        "status" => status.to_string()
+    )
+    .increment(1);
+    metrics::histogram!(
+        "homevisit_http_request_duration_seconds",
+        "route" => route.clone(),
+        "method" => method
+    )
+    .record(seconds);
+    tracing::info!(
+        event = "http_request",
+        route = route.as_str(),
+        method,
+        status,
+        ms = (seconds * 1000.0 * 10.0).round() / 10.0
     );
     Ok(response)
 }

@@ -450,7 +450,7 @@ async fn feed(
         let events = match page {
             Ok(events) => events,
             Err(e) => {
-                crate::log::error("alert stream", &e.to_string());
+                tracing::error!(event = "alert_stream_failed", cause = %e);
                 return;
             }
         };

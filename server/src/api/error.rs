@@ -185,7 +185,7 @@ impl ApiError {
 
     /// A 500, with the cause logged (never returned to the caller).
     pub fn internal(context: &str, cause: &dyn std::fmt::Display) -> Self {
-        crate::log::error(context, &cause.to_string());
+        tracing::error!(event = "internal_error", context, cause = %cause);
         ApiError::Internal
     }
 }
@@ -196,7 +196,7 @@ impl<E: Into<ApiError>> From<crate::state::Blocking<E>> for ApiError {
         match e {
             Blocking::Failed(e) => e.into(),
             Blocking::Unavailable(cause) => {
-                crate::log::error("database unavailable", &cause);
+                tracing::error!(event = "database_unavailable", cause = %cause);
                 ApiError::Unavailable
             }
             Blocking::Died(cause) => ApiError::internal("blocking task", &cause),

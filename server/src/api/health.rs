@@ -64,7 +64,6 @@ pub struct MetricsToken(pub String);
 )]
 #[get("/metrics")]
 pub async fn metrics(
-    metrics: web::Data<crate::metrics::Metrics>,
     token: web::Data<MetricsToken>,
     req: actix_web::HttpRequest,
 ) -> Result<HttpResponse, crate::api::error::ApiError> {
@@ -87,5 +86,5 @@ pub async fn metrics(
     }
     Ok(HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
-        .body(metrics.render()))
+        .body(crate::metrics::render()))
 }

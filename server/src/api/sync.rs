@@ -103,13 +103,25 @@ pub async fn sync(
         return Err(refused);
     }
     let request = decoded?;
+    // The span names sizes and counts only: never a file, a user or a device.
+    let span = tracing::info_span!(
+        "sync",
+        version = request.version,
+        up = body.len(),
+        uploads = request.uploads.len(),
+        fallback = request.syncs.len(),
+        first = request.cursor.is_none(),
+    );
+    let started = std::time::Instant::now();
     let device = DeviceId(
         uuid::Uuid::parse_str(&caller.device_id)
             .map_err(|_| ApiError::unauthorized("invalid_token", "bad device id"))?,
     );
     let now = unix_now();
     let (cache, evaluating) = (state.docs.clone(), state.evaluation());
-    let response = with_db(&state.pool, move |c| {
+    let inside = span.clone();
+    let applied = with_db(&state.pool, move |c| {
+        let _entered = inside.enter();
         let ctx = Context {
             device,
             user: &caller.user.id,
@@ -132,8 +144,30 @@ pub async fn sync(
         };
         Ok::<_, ApiError>(apply(c, &ctx, &request, &env)?)
     })
-    .await?;
-    Ok(HttpResponse::Ok()
-        .content_type(SYNC_MEDIA_TYPE)
-        .body(response.encode()))
+    .await;
+    let seconds = started.elapsed().as_secs_f64();
+    let _entered = span.enter();
+    let response = match applied {
+        Ok(response) => response,
+        Err(e) => {
+            let e = ApiError::from(e);
+            let code = e.code();
+            tracing::info!(event = "sync", outcome = code, ms = seconds * 1000.0);
+            metrics::counter!("homevisit_syncs_total", "outcome" => code).increment(1);
+            return Err(e);
+        }
+    };
+    let bytes = response.encode();
+    let outcome = if response.more { "page" } else { "done" };
+    tracing::info!(
+        event = "sync",
+        outcome,
+        down = bytes.len(),
+        files = response.docs.len(),
+        summaries = response.summaries.len(),
+        ms = (seconds * 1000.0 * 10.0).round() / 10.0
+    );
+    metrics::counter!("homevisit_syncs_total", "outcome" => outcome).increment(1);
+    metrics::histogram!("homevisit_sync_duration_seconds").record(seconds);
+    Ok(HttpResponse::Ok().content_type(SYNC_MEDIA_TYPE).body(bytes))
 }

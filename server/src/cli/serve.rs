@@ -75,6 +75,7 @@ pub struct ServeArgs {
 
 /// Runs the server until SIGINT or SIGTERM, then drains in-flight requests.
 pub fn serve(args: &ServeArgs) -> Result<()> {
+    homevisit_server::log::init();
     let mut settings = args.settings.settings()?;
     settings.check_tls()?;
     settings.database()?;
