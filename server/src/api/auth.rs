@@ -45,7 +45,8 @@ pub struct RefreshRequest {
 /// Tokens for a session.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct TokenResponse {
-    /// A JWT for `Authorization: Bearer`, valid `expires_in` seconds or until the session ends.
+    /// An access token for `Authorization: Bearer` (opaque, 50 characters), valid
+    /// `expires_in` seconds or until the session ends.
     access_token: String,
     #[schema(pattern = "^Bearer$")]
     token_type: &'static str,
@@ -72,7 +73,7 @@ pub struct DeviceList {
 fn tokens(state: &AppState, granted: Granted, now: i64) -> Result<HttpResponse, ApiError> {
     let access = state
         .keys
-        .issue(&granted.user_id, &granted.device_id, &granted.session, now)
+        .issue(&granted.session, now)
         .map_err(|e| ApiError::internal("issuing a token", &e))?;
     Ok(HttpResponse::Ok()
         .insert_header(("Cache-Control", "no-store"))

@@ -91,16 +91,12 @@ async fn authenticate(req: HttpRequest) -> Result<DeviceCaller, ApiError> {
         .ok_or(ApiError::Internal)?
         .clone();
     let token = bearer(&req)?;
+    let now = unix_now();
     let claims = state
         .keys
-        .verify(&token)
+        .verify(&token, now)
         .map_err(|e| ApiError::unauthorized("invalid_token", e.to_string()))?;
-    let (user, device, session) = (claims.sub, claims.device, claims.sid);
-    let now = unix_now();
-    let found = with_db(&state.pool, move |c| {
-        auth::principal(c, &user, &device, &session, now)
-    })
-    .await?;
+    let found = with_db(&state.pool, move |c| auth::principal(c, &claims.sid, now)).await?;
     let principal =
         found.ok_or_else(|| ApiError::unauthorized("invalid_token", "session ended"))?;
     let remote = req

@@ -36,7 +36,9 @@ impl Modify for Security {
             SecurityScheme::Http(
                 HttpBuilder::new()
                     .scheme(HttpAuthScheme::Bearer)
-                    .bearer_format("JWT (EdDSA, with kid)")
+                    .bearer_format(
+                        "opaque: a session and an expiry under HMAC-SHA256, 50 characters",
+                    )
                     .build(),
             ),
         );

@@ -368,17 +368,19 @@ pub struct Principal {
     pub device_revoked: bool,
 }
 
-/// Looks up the user, device and session of a verified access token. `None` if either is
+/// Looks up the session of a verified access token, and its user and device. `None` if any is
 /// gone, the device is not the user's, the user is disabled, or the session has ended (logged
 /// out, or revoked for a reused refresh token). A revoked device is still found, so that its
 /// sync can be told to wipe.
 pub fn principal(
     conn: &mut DbConnection,
-    user_id: &str,
-    device_id: &str,
     session: &str,
     now: i64,
 ) -> Result<Option<Principal>, AuthError> {
+    let Some((user_id, device_id)) = rows::session_owner(conn, session)? else {
+        return Ok(None);
+    };
+    let (user_id, device_id) = (user_id.as_str(), device_id.as_str());
     let Some(user) = people::find_user_by_id(conn, user_id)? else {
         return Ok(None);
     };

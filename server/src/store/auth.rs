@@ -250,6 +250,19 @@ pub fn revoke_family(conn: &mut DbConnection, family: &str, now: i64) -> QueryRe
     .execute(conn)
 }
 
+/// The user and device a session (refresh-token family) belongs to, live or not: a revoked
+/// device still learns, from its token, that it must wipe itself.
+pub fn session_owner(
+    conn: &mut DbConnection,
+    family: &str,
+) -> QueryResult<Option<(String, String)>> {
+    refresh_tokens::table
+        .filter(refresh_tokens::family.eq(family))
+        .select((refresh_tokens::user_id, refresh_tokens::device_id))
+        .first(conn)
+        .optional()
+}
+
 /// Whether the session (token family) still has a live token on the device.
 pub fn session_live(
     conn: &mut DbConnection,

@@ -380,29 +380,37 @@ fn a_first_sync_comes_in_pages_within_the_limit_and_each_page_is_kept() {
 
 #[test]
 fn a_server_restored_from_an_older_snapshot_gets_back_what_it_lost_within_two_round_trips() {
-    let mut store = MemoryStore::default();
-    let mut a = Peer::new(1, &[VILLAGE]);
-    let id = a
-        .replica
-        .create(ChildId::new(), &profile("甲", VILLAGE), "d1", now())
-        .expect("create");
-    a.sync(&mut store);
-    let backup = store.clone();
-    let lost = visit(&mut a.replica, &id, "lost in the restore");
-    a.sync(&mut store);
-    store = backup;
-    let trips = a.sync(&mut store);
-    assert!(trips <= 2, "{trips} round trips");
-    let view_on_server =
-        crate::file::ChildFile::from_doc(store.load(&id).expect("stored")).expect("file");
-    assert!(
-        view_on_server
-            .view()
-            .expect("valid")
-            .records
-            .contains_key(&lost)
-    );
-    assert_same(&store, &a);
+    // Automerge's Bloom filter has false positives (about 1% a change), and one costs a third
+    // round trip (docs/PROTOCOL.md, "Fallback"); the file ids, and so the changes, are random.
+    // So the restore runs twenty times: always within three, and within two but for a few.
+    let mut third = 0;
+    for _ in 0..20 {
+        let mut store = MemoryStore::default();
+        let mut a = Peer::new(1, &[VILLAGE]);
+        let id = a
+            .replica
+            .create(ChildId::new(), &profile("甲", VILLAGE), "d1", now())
+            .expect("create");
+        a.sync(&mut store);
+        let backup = store.clone();
+        let lost = visit(&mut a.replica, &id, "lost in the restore");
+        a.sync(&mut store);
+        store = backup;
+        let trips = a.sync(&mut store);
+        assert!(trips <= 3, "{trips} round trips");
+        third += usize::from(trips == 3);
+        let view_on_server =
+            crate::file::ChildFile::from_doc(store.load(&id).expect("stored")).expect("file");
+        assert!(
+            view_on_server
+                .view()
+                .expect("valid")
+                .records
+                .contains_key(&lost)
+        );
+        assert_same(&store, &a);
+    }
+    assert!(third <= 4, "{third} of 20 restores took a third round trip");
 }
 
 #[test]
