@@ -75,6 +75,25 @@ fn start(database_url: &str, county: Size) -> Result<(Running, demo::Demo)> {
         let mut conn = pool.get()?;
         demo::ensure_sized(&mut conn, dir.path(), today(), county)?
     };
+    Ok((instance(settings, dir)?, built))
+}
+
+/// Another server on the same database, as a deployment runs two behind a balancer: its own
+/// actix system with its own workers and connection pool, in this process.
+fn another_instance(database_url: &str) -> Result<Running> {
+    let dir = tempfile::tempdir()?;
+    let mut settings = Settings {
+        listen: "127.0.0.1:0".parse()?,
+        data_dir: dir.path().to_owned(),
+        database_url: database_url.to_owned(),
+        database_pool_size: 8,
+        ..Settings::default()
+    };
+    settings.tls.dev = true;
+    instance(settings, dir)
+}
+
+fn instance(settings: Settings, dir: tempfile::TempDir) -> Result<Running> {
     // Makes the development certificate now, for the client to trust.
     homevisit_server::tls::server_config(&settings)?;
     let listener = std::net::TcpListener::bind(settings.listen)?;
@@ -105,7 +124,7 @@ fn start(database_url: &str, county: Size) -> Result<(Running, demo::Demo)> {
     if ready.status != 200 {
         bail!("the server answered /healthz with {}", ready.status);
     }
-    Ok((running, built))
+    Ok(running)
 }
 
 fn today() -> NaiveDate {
@@ -133,6 +152,8 @@ struct Phone {
     client: Client,
     token: String,
     user: String,
+    password: String,
+    device: String,
 }
 
 /// What one sync cost.
@@ -157,6 +178,8 @@ impl Phone {
             client,
             token,
             user: user.to_owned(),
+            password: password.to_owned(),
+            device,
         })
     }
 
@@ -200,6 +223,8 @@ impl Phone {
 struct Prepared {
     client: Client,
     token: String,
+    /// Who, with which device, to log in again elsewhere.
+    login: (String, String, String),
     cursor: Option<Cursor>,
     /// The last alert event received, sent back as `after` as a phone does.
     alerts_upto: u64,
@@ -240,7 +265,21 @@ impl Prepared {
             rounds: prepared.into_iter(),
             client: phone.client,
             token: phone.token,
+            login: (phone.user, phone.password, phone.device),
         })
+    }
+
+    /// Talks to another instance from now on, as the same device: the sync memory is in the
+    /// database both share, so the prepared syncs go on where they stood.
+    fn move_to(&mut self, running: &Running) -> Result<()> {
+        let mut client = Client::new(&running.base, Some(&running.ca))?;
+        let (user, password, device) = &self.login;
+        self.token = client
+            .login(user, password, device, "bench")?
+            .access_token
+            .clone();
+        self.client = client;
+        Ok(())
     }
 
     /// Sends the next prepared sync; `false` when there is none left.
@@ -282,6 +321,16 @@ struct Throughput {
     daily_changes: usize,
     idle: Cost,
     http2: crate::h2::H2Headers,
+    /// The same window with the phones split between two instances on one database.
+    two: Option<Window>,
+}
+
+/// What a measured window saw.
+struct Window {
+    syncs: usize,
+    p50: Duration,
+    p99: Duration,
+    exhausted: bool,
 }
 
 fn measure(database_url: &str) -> Result<Throughput> {
@@ -327,12 +376,53 @@ fn measure(database_url: &str) -> Result<Throughput> {
         phone.sync(&mut scratch)?;
         phones.push(Prepared::new(phone, &mut g, ROUNDS)?);
     }
+    eprintln!("server: measuring");
+    let (mut all, exhausted, mut phones) = drive(phones)?;
+    all.sort();
+    let at = |q: f64| all[((all.len() as f64 * q) as usize).min(all.len() - 1)];
+    // Two instances on one PostgreSQL: every other phone moves to a second server.
+    let two = if database_url.is_empty() {
+        None
+    } else {
+        eprintln!("server: a second instance on the same PostgreSQL");
+        let second = another_instance(database_url)?;
+        for phone in phones.iter_mut().skip(1).step_by(2) {
+            phone.move_to(&second)?;
+        }
+        let (mut both, out, _) = drive(phones)?;
+        both.sort();
+        let q = |q: f64| both[((both.len() as f64 * q) as usize).min(both.len() - 1)];
+        Some(Window {
+            syncs: both.len(),
+            p50: q(0.50),
+            p99: q(0.99),
+            exhausted: out,
+        })
+    };
+    drop(running);
+    Ok(Throughput {
+        two,
+        danger_to_stream,
+        exhausted,
+        syncs: all.len(),
+        seconds: MEASURE.as_secs_f64(),
+        p50: at(0.50),
+        p99: at(0.99),
+        daily,
+        daily_changes,
+        idle,
+        http2,
+    })
+}
+
+/// The prepared phones sync as fast as they can for the warm-up and the window: each round
+/// trip measured inside the window, whether a phone ran out, and the phones back.
+fn drive(mut phones: Vec<Prepared>) -> Result<(Vec<Duration>, bool, Vec<Prepared>)> {
     let threads_wanted = std::env::var("HOMEVISIT_BENCH_THREADS")
         .ok()
         .and_then(|t| t.parse().ok())
         .unwrap_or(CLIENT_THREADS);
     let per_thread = phones.len().div_ceil(threads_wanted);
-    eprintln!("server: measuring");
     let start = Instant::now();
     let measuring_from = start + WARM_UP;
     let until = measuring_from + MEASURE;
@@ -340,7 +430,7 @@ fn measure(database_url: &str) -> Result<Throughput> {
     while !phones.is_empty() {
         let mut mine: Vec<Prepared> = phones.drain(..per_thread.min(phones.len())).collect();
         threads.push(std::thread::spawn(
-            move || -> Result<(Vec<Duration>, bool)> {
+            move || -> Result<(Vec<Duration>, bool, Vec<Prepared>)> {
                 let mut kept = Vec::new();
                 let mut exhausted = false;
                 'window: while Instant::now() < until {
@@ -356,35 +446,23 @@ fn measure(database_url: &str) -> Result<Throughput> {
                         }
                     }
                 }
-                Ok((kept, exhausted))
+                Ok((kept, exhausted, mine))
             },
         ));
     }
     let mut all = Vec::new();
     let mut exhausted = false;
+    let mut back = Vec::new();
     for t in threads {
-        let (kept, out) = t.join().map_err(|_| anyhow!("client thread panicked"))??;
+        let (kept, out, mine) = t.join().map_err(|_| anyhow!("client thread panicked"))??;
         all.extend(kept);
         exhausted |= out;
+        back.extend(mine);
     }
     if all.is_empty() {
         bail!("no sync completed in the measured window");
     }
-    all.sort();
-    let at = |q: f64| all[((all.len() as f64 * q) as usize).min(all.len() - 1)];
-    drop(running);
-    Ok(Throughput {
-        danger_to_stream,
-        exhausted,
-        syncs: all.len(),
-        seconds: MEASURE.as_secs_f64(),
-        p50: at(0.50),
-        p99: at(0.99),
-        daily,
-        daily_changes,
-        idle,
-        http2,
-    })
+    Ok((all, exhausted, back))
 }
 
 /// Dangers reported one after another by a director's phone, each timed from the start of its
@@ -537,6 +615,23 @@ fn record(report: &mut Report, backend: &str, t: &Throughput) {
         "at least 500/s, p99 under 250 ms (bar set for PostgreSQL)",
         Some(rate >= 500.0 && t.p99 < Duration::from_millis(250)),
     );
+    if let Some(w) = &t.two {
+        report.row(
+            &format!(
+                "two server instances on one {backend} (the phones split between them, same \
+                 two cores): daily syncs per second"
+            ),
+            format!(
+                "{:.0}/s{}; p50 {:.1} ms, p99 {:.1} ms",
+                w.syncs as f64 / t.seconds,
+                if w.exhausted { " (at least)" } else { "" },
+                w.p50.as_secs_f64() * 1e3,
+                w.p99.as_secs_f64() * 1e3
+            ),
+            "reported (issue 11)",
+            None,
+        );
+    }
     let body = t.daily.up + t.daily.down;
     report.row(
         &format!("daily sync over HTTPS on {backend} (60 files, 8 new visits)"),
