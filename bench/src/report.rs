@@ -44,8 +44,15 @@ const NETWORKS: [Network; 3] = [
     },
 ];
 
-/// Round trips a new connection adds before the first request: TCP, then TLS 1.3.
+/// Round trips a new connection adds before the first request: TCP, then TLS 1.3, resumed or
+/// not (0-RTT data is not accepted: docs/OPERATIONS.md, TLS).
 const HANDSHAKE_ROUND_TRIPS: f64 = 2.0;
+/// Bytes a full TLS 1.3 handshake moves with a deployment's certificate chain: 1,052 B were
+/// measured with the one-certificate development chain (tests/e2e/http.rs), and a leaf with
+/// an intermediate adds 2 to 4 KB.
+const NEW_HANDSHAKE_BYTES: f64 = 4_000.0;
+/// Bytes a resumed TLS 1.3 handshake moves (measured: 603 B, with the session ticket).
+const RESUMED_HANDSHAKE_BYTES: f64 = 603.0;
 
 pub struct Report {
     rows: Vec<Row>,
@@ -106,12 +113,15 @@ impl Report {
         let _ = writeln!(
             s,
             "Bodies as sent (framed, compressed). Time = round trips x RTT + bytes / bandwidth; \
-             a new connection adds {HANDSHAKE_ROUND_TRIPS} round trips (TCP, TLS 1.3). HTTP \
-             headers are not included here: the server benchmark measures them over real HTTP.\n"
+             a new connection adds {HANDSHAKE_ROUND_TRIPS} round trips (TCP, TLS 1.3) and \
+             {NEW_HANDSHAKE_BYTES} B of handshake (a deployment's certificate chain), a resumed \
+             one the same round trips and {RESUMED_HANDSHAKE_BYTES} B (TLS 1.3 session ticket). \
+             HTTP headers are not included here except where a row says so: the server \
+             benchmark measures them over real HTTP.\n"
         );
         let _ = write!(s, "| sync | up B | down B | round trips |");
         for n in &NETWORKS {
-            let _ = write!(s, " {} warm / new |", n.name);
+            let _ = write!(s, " {} warm / new / resumed |", n.name);
         }
         let _ = write!(s, "\n| --- | --- | --- | --- |");
         for _ in &NETWORKS {
@@ -128,8 +138,12 @@ impl Report {
                 let bytes = (f.up + f.down) as f64;
                 let transfer = bytes * 8.0 / (n.kbit * 1000.0);
                 let warm = f.round_trips as f64 * n.rtt_ms / 1000.0 + transfer;
-                let new = warm + HANDSHAKE_ROUND_TRIPS * n.rtt_ms / 1000.0;
-                let _ = write!(s, " {warm:.1} s / {new:.1} s |");
+                let handshake = |bytes: f64| {
+                    HANDSHAKE_ROUND_TRIPS * n.rtt_ms / 1000.0 + bytes * 8.0 / (n.kbit * 1000.0)
+                };
+                let new = warm + handshake(NEW_HANDSHAKE_BYTES);
+                let resumed = warm + handshake(RESUMED_HANDSHAKE_BYTES);
+                let _ = write!(s, " {warm:.1} / {new:.1} / {resumed:.1} s |");
             }
             let _ = writeln!(s);
         }

@@ -59,16 +59,22 @@ impl Drop for Running {
     }
 }
 
-fn start(database_url: &str, county: Size) -> Result<(Running, demo::Demo)> {
-    let dir = tempfile::tempdir()?;
+/// A server on a free port of loopback, with a development certificate.
+fn settings(database_url: &str, dir: &std::path::Path) -> Result<Settings> {
     let mut settings = Settings {
         listen: "127.0.0.1:0".parse()?,
-        data_dir: dir.path().to_owned(),
+        data_dir: dir.to_owned(),
         database_url: database_url.to_owned(),
         database_pool_size: 8,
         ..Settings::default()
     };
     settings.tls.dev = true;
+    Ok(settings)
+}
+
+fn start(database_url: &str, county: Size) -> Result<(Running, demo::Demo)> {
+    let dir = tempfile::tempdir()?;
+    let settings = settings(database_url, dir.path())?;
     let url = settings.database()?;
     let built = {
         let pool = store::open(&url, 1)?;
@@ -82,14 +88,7 @@ fn start(database_url: &str, county: Size) -> Result<(Running, demo::Demo)> {
 /// actix system with its own workers and connection pool, in this process.
 fn another_instance(database_url: &str) -> Result<Running> {
     let dir = tempfile::tempdir()?;
-    let mut settings = Settings {
-        listen: "127.0.0.1:0".parse()?,
-        data_dir: dir.path().to_owned(),
-        database_url: database_url.to_owned(),
-        database_pool_size: 8,
-        ..Settings::default()
-    };
-    settings.tls.dev = true;
+    let settings = settings(database_url, dir.path())?;
     instance(settings, dir)
 }
 

@@ -22,6 +22,29 @@ fn key_of<T: Serialize>(value: &T) -> String {
         .unwrap_or_default()
 }
 
+/// Replaces one child's rows `$stored` in `$table` (keyed by `child_id` and `$key`) with
+/// `$wanted`, writing only what differs; `$row` makes a row's insert values from its key and
+/// columns. Batches stay under SQLite's bound-parameter limit.
+macro_rules! write_changed {
+    ($conn:expr, $table:ident, $key:ident, $id:expr, $stored:expr, $wanted:expr,
+     |$k:ident, $v:pat_param| $row:expr) => {{
+        let (gone, new) = changed_rows($stored, $wanted);
+        for batch in gone.chunks(500) {
+            diesel::delete(
+                $table::table
+                    .filter($table::child_id.eq($id))
+                    .filter($table::$key.eq_any(batch)),
+            )
+            .execute($conn)?;
+        }
+        let rows: Vec<_> = new.into_iter().map(|($k, $v)| $row).collect();
+        for batch in rows.chunks(500) {
+            let insert = diesel::insert_into($table::table).values(batch);
+            on_backend!($conn, |c| insert.execute(c))?;
+        }
+    }};
+}
+
 /// Brings the projection of one file up to its current view, writing only the rows that
 /// changed (`summary` is the view's, which the caller has made already for the file's
 /// evaluation).
@@ -87,28 +110,20 @@ pub fn project(
         .into_iter()
         .map(|sha| (sha, ()))
         .collect();
-    let (gone, new) = changed_rows(stored, photos);
-    for batch in gone.chunks(500) {
-        diesel::delete(
-            child_photos::table
-                .filter(child_photos::child_id.eq(&id))
-                .filter(child_photos::sha256.eq_any(batch)),
-        )
-        .execute(conn)?;
-    }
-    let rows: Vec<_> = new
-        .into_iter()
-        .map(|(sha, ())| {
+    write_changed!(
+        conn,
+        child_photos,
+        sha256,
+        &id,
+        stored,
+        photos,
+        |sha, ()| {
             (
                 child_photos::child_id.eq(id.clone()),
                 child_photos::sha256.eq(sha),
             )
-        })
-        .collect();
-    for batch in rows.chunks(500) {
-        let insert = diesel::insert_into(child_photos::table).values(batch);
-        on_backend!(conn, |c| insert.execute(c))?;
-    }
+        }
+    );
 
     type RecordRow = (String, String, String, bool, bool, Option<String>);
     let records: BTreeMap<String, RecordRow> = view
@@ -152,18 +167,14 @@ pub fn project(
         .load::<(String, RecordRow)>(conn)?
         .into_iter()
         .collect();
-    let (gone, new) = changed_rows(stored, records);
-    for batch in gone.chunks(500) {
-        diesel::delete(
-            child_records::table
-                .filter(child_records::child_id.eq(&id))
-                .filter(child_records::record_id.eq_any(batch)),
-        )
-        .execute(conn)?;
-    }
-    let rows: Vec<_> = new
-        .into_iter()
-        .map(|(rid, (kind, date, author, voided, danger, found))| {
+    write_changed!(
+        conn,
+        child_records,
+        record_id,
+        &id,
+        stored,
+        records,
+        |rid, (kind, date, author, voided, danger, found)| {
             (
                 child_records::child_id.eq(id.clone()),
                 child_records::record_id.eq(rid),
@@ -174,13 +185,8 @@ pub fn project(
                 child_records::danger.eq(danger),
                 child_records::danger_found.eq(found),
             )
-        })
-        .collect();
-    // Batches stay under SQLite's bound-parameter limit.
-    for batch in rows.chunks(500) {
-        let insert = diesel::insert_into(child_records::table).values(batch);
-        on_backend!(conn, |c| insert.execute(c))?;
-    }
+        }
+    );
 
     type AttributeRow = (String, String, bool, String, i64, String);
     let attributes: BTreeMap<String, AttributeRow> = view
@@ -216,36 +222,26 @@ pub fn project(
         .load::<(String, AttributeRow)>(conn)?
         .into_iter()
         .collect();
-    let (gone, new) = changed_rows(stored, attributes);
-    for batch in gone.chunks(500) {
-        diesel::delete(
-            child_attributes::table
-                .filter(child_attributes::child_id.eq(&id))
-                .filter(child_attributes::assertion_id.eq_any(batch)),
-        )
-        .execute(conn)?;
-    }
-    let rows: Vec<_> = new
-        .into_iter()
-        .map(
-            |(aid, (attr, value, present, effective, recorded_at, author))| {
-                (
-                    child_attributes::child_id.eq(id.clone()),
-                    child_attributes::assertion_id.eq(aid),
-                    child_attributes::attr.eq(attr),
-                    child_attributes::value.eq(value),
-                    child_attributes::present.eq(present),
-                    child_attributes::effective.eq(effective),
-                    child_attributes::recorded_at.eq(recorded_at),
-                    child_attributes::author.eq(author),
-                )
-            },
-        )
-        .collect();
-    for batch in rows.chunks(500) {
-        let insert = diesel::insert_into(child_attributes::table).values(batch);
-        on_backend!(conn, |c| insert.execute(c))?;
-    }
+    write_changed!(
+        conn,
+        child_attributes,
+        assertion_id,
+        &id,
+        stored,
+        attributes,
+        |aid, (attr, value, present, effective, recorded_at, author)| {
+            (
+                child_attributes::child_id.eq(id.clone()),
+                child_attributes::assertion_id.eq(aid),
+                child_attributes::attr.eq(attr),
+                child_attributes::value.eq(value),
+                child_attributes::present.eq(present),
+                child_attributes::effective.eq(effective),
+                child_attributes::recorded_at.eq(recorded_at),
+                child_attributes::author.eq(author),
+            )
+        }
+    );
     Ok(())
 }
 

@@ -307,9 +307,9 @@ mod tests {
         }
     }
 
-    #[test]
-    fn a_version_1_digest_still_reads_as_a_file_without_help_plans() {
-        let summary = FileSummary {
+    /// A file with one home visit and nothing else.
+    fn visited_once() -> FileSummary {
+        FileSummary {
             id: ChildId(Uuid::from_u128(1)),
             name: String::new(),
             village_code: String::new(),
@@ -318,7 +318,12 @@ mod tests {
             attributes: BTreeMap::new(),
             records: vec![(RecordKind::HomeVisit, day(20))],
             plan_reviews: Vec::new(),
-        };
+        }
+    }
+
+    #[test]
+    fn a_version_1_digest_still_reads_as_a_file_without_help_plans() {
+        let summary = visited_once();
         let mut v1 = summary.rules_digest();
         assert_eq!(v1.pop(), Some(0), "no plan");
         v1[0] = 1;
@@ -328,16 +333,7 @@ mod tests {
 
     #[test]
     fn a_digest_that_does_not_read_is_refused() {
-        let summary = FileSummary {
-            id: ChildId(Uuid::from_u128(1)),
-            name: String::new(),
-            village_code: String::new(),
-            birth_date: day(0),
-            registered_on: day(10),
-            attributes: BTreeMap::new(),
-            records: vec![(RecordKind::HomeVisit, day(20))],
-            plan_reviews: Vec::new(),
-        };
+        let summary = visited_once();
         let digest = summary.rules_digest();
         let read = |bytes: &[u8]| {
             summary_from_digest(summary.id, String::new(), String::new(), bytes, day(30))
