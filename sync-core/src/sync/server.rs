@@ -474,7 +474,7 @@ pub fn handle<S: ServerStore>(
                 continue;
             }
             if let Some(update) = s.update(id, token)? {
-                if !page.admits(&update) {
+                if !page.admits(&update, &response.docs) {
                     response.more = true;
                     break;
                 }
@@ -538,9 +538,15 @@ struct Page {
     wire: bool,
     files: usize,
     raw: usize,
-    /// The files added, until the stream is needed.
-    held: Vec<u8>,
     stream: Option<zstd::stream::write::Encoder<'static, Vec<u8>>>,
+}
+
+/// The bytes of a file an update carries.
+fn payload(update: &DocUpdate) -> &[u8] {
+    match update {
+        DocUpdate::Changes { changes, .. } => changes,
+        DocUpdate::Snapshot { bytes, .. } => bytes,
+    }
 }
 
 /// What a field costs besides its payload: tag, length, file id.
@@ -556,18 +562,16 @@ impl Page {
             wire,
             files: 0,
             raw: 0,
-            held: Vec::new(),
             stream: None,
         }
     }
 
     /// Whether the update fits, counting it in if so. A page always takes its first file,
     /// however large, or a file larger than a page would never be sent.
-    fn admits(&mut self, update: &DocUpdate) -> bool {
-        let bytes = match update {
-            DocUpdate::Changes { changes, .. } => changes,
-            DocUpdate::Snapshot { bytes, .. } => bytes,
-        };
+    /// `admitted` are the files the page took so far: the stream starts from them when it is
+    /// first needed, so a daily sync, which never needs it, copies nothing.
+    fn admits(&mut self, update: &DocUpdate, admitted: &[DocUpdate]) -> bool {
+        let bytes = payload(update);
         if !self.wire {
             // Versions 1 to 3 cut a page once it has passed the limit.
             if self.raw > self.limit {
@@ -579,11 +583,13 @@ impl Page {
         let overhead = FRAME_OVERHEAD + FIELD_OVERHEAD * (self.files + 1);
         if self.stream.is_none() && self.raw + bytes.len() + overhead <= self.limit {
             self.raw += bytes.len();
-            self.held.extend_from_slice(bytes);
             self.files += 1;
             return true;
         }
-        let size = self.compressed(bytes).unwrap_or(self.raw + bytes.len()) + overhead;
+        let size = self
+            .compressed(bytes, admitted)
+            .unwrap_or(self.raw + bytes.len())
+            + overhead;
         if self.files > 0 && size > self.limit {
             return false;
         }
@@ -593,11 +599,13 @@ impl Page {
     }
 
     /// What the files so far and `bytes` compress to, flushed.
-    fn compressed(&mut self, bytes: &[u8]) -> Option<usize> {
+    fn compressed(&mut self, bytes: &[u8], admitted: &[DocUpdate]) -> Option<usize> {
         use std::io::Write;
         if self.stream.is_none() {
             let mut stream = zstd::stream::write::Encoder::new(Vec::new(), 9).ok()?;
-            stream.write_all(&std::mem::take(&mut self.held)).ok()?;
+            for update in admitted {
+                stream.write_all(payload(update)).ok()?;
+            }
             self.stream = Some(stream);
         }
         let stream = self.stream.as_mut()?;
