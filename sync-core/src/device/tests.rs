@@ -53,22 +53,9 @@ fn left_behind(file: &mut ChildFile) -> Result<(), FileError> {
 }
 
 fn sync(device: &mut Device, server: &mut MemoryStore, id: DeviceId) -> Outcome {
-    let scope = Scope::new([VILLAGE]);
     for _ in 0..4 {
-        let request = Request::decode(&device.sync_request().expect("request")).expect("decode");
-        let ctx = Context {
-            device: id,
-            user: "d1",
-            author: "d1",
-            scope: &scope,
-            now_ms: 1_000,
-            page_bytes: DEFAULT_PAGE_BYTES,
-            revoked: false,
-        };
-        let response = server
-            .transaction(|s| handle(s, &ctx, &request))
-            .expect("accepted");
-        let outcome = device.sync_receive(&response.encode(), 0).expect("applies");
+        let response = round(device, server, id, DEFAULT_PAGE_BYTES);
+        let outcome = device.sync_receive(&response, 0).expect("applies");
         if outcome != Outcome::Again {
             return outcome;
         }
