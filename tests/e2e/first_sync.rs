@@ -149,8 +149,13 @@ fn a_first_sync_cut_at_random_offsets_resumes_where_it_fell_and_ends_as_an_uncut
     // The reference: an uncut first sync of a township's files.
     let mut uncut = phone_through(&relay, &server, "supervisor1", dirs[0].path());
     let start = relay.down();
+    let opened = relay.made.load(Ordering::SeqCst);
     let clean = uncut.sync().expect("sync");
     let clean_bytes = relay.down() - start;
+    assert!(
+        relay.made.load(Ordering::SeqCst) - opened <= 1,
+        "the pages share one kept-alive connection, not a handshake each"
+    );
     assert!(
         clean.pages >= 4,
         "a township's first sync takes several pages: {clean:?}"

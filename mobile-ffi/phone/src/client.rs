@@ -171,13 +171,21 @@ impl Client {
 
     /// [`Client::new`] with the CA certificates given as PEM text.
     pub fn with_pem(base: &str, ca_pem: Option<&[u8]>) -> Result<Client, ClientError> {
-        let https = Https::new(ca_pem).map_err(transport)?;
-        Ok(Client {
+        Ok(Client::with_https(
+            base,
+            Https::new(ca_pem).map_err(transport)?,
+        ))
+    }
+
+    /// A client of `base` over a built-in HTTPS stack made before: clones share its pool of
+    /// kept-alive connections and its TLS sessions.
+    pub fn with_https(base: &str, https: Https) -> Client {
+        Client {
             transport: Arc::new(https.clone()),
             https: Some(https),
             base: base.trim_end_matches('/').to_owned(),
             session: None,
-        })
+        }
     }
 
     /// A client of `base` over the app's own transport.
