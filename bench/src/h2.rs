@@ -113,13 +113,17 @@ async fn run(
     tokio::spawn(async move {
         let _ = connection.await;
     });
-    let mut costs = Vec::new();
-    for _ in 0..rounds {
-        // The first round trip counts the connection's preface and settings too.
-        let before = match costs.is_empty() {
-            true => 0,
-            false => read.load(Ordering::SeqCst) + written.load(Ordering::SeqCst),
-        };
+    // Each round trip's bytes run from its start to the next one's: frames the connection
+    // task sends late (window updates for a body read) land in the next interval, and over
+    // many rounds the shifts cancel. One round more than counted closes the last interval.
+    // The first interval starts at zero, with the connection's preface and settings.
+    let total = || read.load(Ordering::SeqCst) + written.load(Ordering::SeqCst);
+    let mut marks = vec![0];
+    let mut bodies = Vec::new();
+    for round in 0..=rounds {
+        if round > 0 {
+            marks.push(total());
+        }
         let mut client = client.clone().ready().await?;
         let request = http::Request::post(format!("{base}/api/v1/sync"))
             .header("authorization", format!("Bearer {token}"))
@@ -138,11 +142,13 @@ async fn run(
             down += chunk.len();
             let _ = body.flow_control().release_capacity(chunk.len());
         }
-        // Let the window updates the body released go out before counting.
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-        let after = read.load(Ordering::SeqCst) + written.load(Ordering::SeqCst);
-        costs.push(after - before - frame.len() - down);
+        bodies.push(frame.len() + down);
     }
+    let costs: Vec<usize> = marks
+        .windows(2)
+        .zip(&bodies)
+        .map(|(m, body)| (m[1] - m[0]).saturating_sub(*body))
+        .collect();
     let warm = &costs[1..];
     Ok(H2Headers {
         first: costs[0],
