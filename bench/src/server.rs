@@ -733,6 +733,7 @@ pub fn profile() -> Result<()> {
         children: 10,
     };
     const PROFILE_ROUNDS: usize = 10;
+    count_statements()?;
     let (running, built) = start("", SMALL)?;
     let mut g = Generator::new(7);
     let mut scratch = Vec::new();
@@ -743,6 +744,7 @@ pub fn profile() -> Result<()> {
         phones.push(Prepared::new(phone, &mut g, PROFILE_ROUNDS)?);
     }
     let started = Instant::now();
+    let statements_before = STATEMENTS.load(Ordering::Relaxed);
     let mut syncs = 0;
     for _ in 0..PROFILE_ROUNDS {
         for phone in &mut phones {
@@ -756,5 +758,33 @@ pub fn profile() -> Result<()> {
         phones.len(),
         started.elapsed().as_secs_f64()
     );
+    let statements = STATEMENTS.load(Ordering::Relaxed) - statements_before;
+    println!(
+        "SQL statements: {statements}, {:.1} per daily sync (its session lookup included)",
+        statements as f64 / syncs.max(1) as f64
+    );
+    Ok(())
+}
+
+/// Statements every connection of this process has started (see [`count_statements`]).
+static STATEMENTS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Makes every connection opened from now on count the statements it starts in [`STATEMENTS`]:
+/// the round trips to the database a sync costs, which an instruction count cannot show for
+/// PostgreSQL's side.
+fn count_statements() -> Result<()> {
+    use diesel::connection::{Instrumentation, InstrumentationEvent};
+    fn counter() -> Option<Box<dyn Instrumentation>> {
+        Some(Box::new(|event: InstrumentationEvent<'_>| {
+            if let InstrumentationEvent::StartQuery { query, .. } = event {
+                STATEMENTS.fetch_add(1, Ordering::Relaxed);
+                // Which statements they are, to stderr, for whoever is cutting their number.
+                if std::env::var_os("HOMEVISIT_PROFILE_SQL").is_some() {
+                    eprintln!("SQL\t{query}");
+                }
+            }
+        }))
+    }
+    diesel::connection::set_default_instrumentation(counter)?;
     Ok(())
 }
