@@ -16,6 +16,57 @@ macro_rules! on_backend {
     };
 }
 
+/// `UPDATE table SET ... FROM (VALUES ...)`, one statement for many rows keyed by `id`, with the
+/// placeholders of the backend (`$n` or `?`): `head` binds first, then each row's `columns`,
+/// named `column1` (the id), `column2`, ... as both backends name the columns of a VALUES list.
+pub(crate) fn update_from_values(
+    table: &str,
+    set: &str,
+    head: usize,
+    columns: usize,
+    rows: usize,
+    pg: bool,
+) -> String {
+    let mut n = 0;
+    let mut next = || {
+        n += 1;
+        if pg { format!("${n}") } else { "?".to_owned() }
+    };
+    let head: Vec<String> = (0..head).map(|_| next()).collect();
+    let values: Vec<String> = (0..rows)
+        .map(|_| {
+            let cells: Vec<String> = (0..columns).map(|_| next()).collect();
+            format!("({})", cells.join(", "))
+        })
+        .collect();
+    let mut set = set.to_owned();
+    for (i, placeholder) in head.iter().enumerate() {
+        set = set.replace(&format!("{{{i}}}"), placeholder);
+    }
+    format!(
+        "UPDATE {table} SET {set} FROM (VALUES {}) AS v WHERE {table}.id = v.column1",
+        values.join(", ")
+    )
+}
+
+/// Runs one `update_from_values` statement on whichever backend `conn` is: `$sql` builds the
+/// text given whether the placeholders are PostgreSQL's, `$bind` adds the binds to the boxed
+/// query `$q` and gives it back.
+macro_rules! bound_update {
+    ($conn:expr, $sql:expr, |$q:ident| $bind:expr) => {
+        match &mut *$conn {
+            $crate::store::DbConnection::Postgresql(c) => {
+                let $q = diesel::sql_query($sql(true)).into_boxed::<diesel::pg::Pg>();
+                $bind.execute(c)?
+            }
+            $crate::store::DbConnection::Sqlite(c) => {
+                let $q = diesel::sql_query($sql(false)).into_boxed::<diesel::sqlite::Sqlite>();
+                $bind.execute(c)?
+            }
+        }
+    };
+}
+
 pub mod alerts;
 pub mod audit;
 pub mod auth;

@@ -116,50 +116,6 @@ pub fn replace(conn: &mut DbConnection, rows: &[EvaluatedRow], on: NaiveDate) ->
     Ok(())
 }
 
-/// `UPDATE children SET ... FROM (VALUES ...)`, one statement for many children, with the
-/// placeholders of the backend (`$n` or `?`): `head` binds first, then each row's `columns`,
-/// named `column1`, `column2`, ... as both backends name the columns of a VALUES list.
-fn update_from_values(set: &str, head: usize, columns: usize, rows: usize, pg: bool) -> String {
-    let mut n = 0;
-    let mut next = || {
-        n += 1;
-        if pg { format!("${n}") } else { "?".to_owned() }
-    };
-    let head: Vec<String> = (0..head).map(|_| next()).collect();
-    let values: Vec<String> = (0..rows)
-        .map(|_| {
-            let cells: Vec<String> = (0..columns).map(|_| next()).collect();
-            format!("({})", cells.join(", "))
-        })
-        .collect();
-    let mut set = set.to_owned();
-    for (i, placeholder) in head.iter().enumerate() {
-        set = set.replace(&format!("{{{i}}}"), placeholder);
-    }
-    format!(
-        "UPDATE children SET {set} FROM (VALUES {}) AS v WHERE children.id = v.column1",
-        values.join(", ")
-    )
-}
-
-/// Runs one `update_from_values` statement on whichever backend `conn` is: `$sql` builds the
-/// text given whether the placeholders are PostgreSQL's, `$bind` adds the binds to the boxed
-/// query `$q` and gives it back.
-macro_rules! bound_update {
-    ($conn:expr, $sql:expr, |$q:ident| $bind:expr) => {
-        match &mut *$conn {
-            DbConnection::Postgresql(c) => {
-                let $q = diesel::sql_query($sql(true)).into_boxed::<diesel::pg::Pg>();
-                $bind.execute(c)?
-            }
-            DbConnection::Sqlite(c) => {
-                let $q = diesel::sql_query($sql(false)).into_boxed::<diesel::sqlite::Sqlite>();
-                $bind.execute(c)?
-            }
-        }
-    };
-}
-
 /// Each child's worst status and evaluation hashes, as evaluated on `on`: one statement per
 /// thousand children (the hashes differ, so they cannot be grouped like the statuses).
 fn set_evaluated(conn: &mut DbConnection, rows: &[EvaluatedRow], on: &str) -> QueryResult<()> {
@@ -167,7 +123,7 @@ fn set_evaluated(conn: &mut DbConnection, rows: &[EvaluatedRow], on: &str) -> Qu
     const SET: &str = "status = v.column2, evaluation_hash = v.column3, \
                        labels_hash = v.column4, evaluated_on = {0}";
     for chunk in rows.chunks(1000) {
-        let sql = |pg| update_from_values(SET, 1, 4, chunk.len(), pg);
+        let sql = |pg| super::update_from_values("children", SET, 1, 4, chunk.len(), pg);
         bound_update!(conn, sql, |q| {
             let mut q = q.bind::<Text, _>(on);
             for r in chunk {
@@ -189,7 +145,7 @@ pub fn set_digests(conn: &mut DbConnection, digests: &[(String, Vec<u8>)]) -> Qu
     use diesel::sql_types::{Binary, Text};
     const SET: &str = "rules_digest = v.column2";
     for chunk in digests.chunks(300) {
-        let sql = |pg| update_from_values(SET, 0, 2, chunk.len(), pg);
+        let sql = |pg| super::update_from_values("children", SET, 0, 2, chunk.len(), pg);
         bound_update!(conn, sql, |q| {
             let mut q = q;
             for (id, digest) in chunk {

@@ -56,7 +56,18 @@ pub struct SqlSyncStore<'a> {
     receipts: Vec<(String, String)>,
     /// The schedule digests of the files written, latest last, for their re-evaluation.
     written: Vec<FileSummary>,
+    /// The stored heads and chunk count of each file loaded for a merge, read with the row
+    /// that is held until commit, so that writing the file back need not read them again.
+    stored: std::collections::HashMap<String, Held>,
+    /// The placeholder sequence number of deferred writes, read once.
+    placeholder: Option<u64>,
 }
+
+/// A stored file's heads (encoded) and chunk count, as read with its row held.
+type Held = (Vec<u8>, i32);
+
+/// Rows of a multi-row statement: under SQLite's default limit of bound parameters.
+const ROWS_PER_STATEMENT: usize = 100;
 
 impl<'a> SqlSyncStore<'a> {
     /// Wraps a connection; run [`homevisit_sync_core::sync::server::handle`] inside a
@@ -68,6 +79,8 @@ impl<'a> SqlSyncStore<'a> {
             deferred: None,
             receipts: Vec::new(),
             written: Vec::new(),
+            stored: Default::default(),
+            placeholder: None,
         }
     }
 
@@ -81,6 +94,8 @@ impl<'a> SqlSyncStore<'a> {
             deferred: Some(Vec::new()),
             receipts: Vec::new(),
             written: Vec::new(),
+            stored: Default::default(),
+            placeholder: None,
         }
     }
 
@@ -105,7 +120,14 @@ impl<'a> SqlSyncStore<'a> {
                 if !touched.iter().any(|k| k == key) {
                     touched.push(key.to_owned());
                 }
-                self.head_seq()
+                match self.placeholder {
+                    Some(seq) => Ok(seq),
+                    None => {
+                        let seq = self.head_seq()?;
+                        self.placeholder = Some(seq);
+                        Ok(seq)
+                    }
+                }
             }
         }
     }
@@ -129,14 +151,26 @@ impl<'a> SqlSyncStore<'a> {
             .set(sync_seq::value.eq(sync_seq::value + n))
             .execute(self.conn)?;
         let last = self.head_seq()? as i64;
-        for (i, key) in touched.iter().enumerate() {
-            let seq = last - n + 1 + i as i64;
-            diesel::update(documents::table.filter(documents::id.eq(key)))
-                .set(documents::seq.eq(seq))
-                .execute(self.conn)?;
-            diesel::update(children::table.filter(children::id.eq(key)))
-                .set(children::seq.eq(seq))
-                .execute(self.conn)?;
+        // Each file's number in one statement per table.
+        let numbered: Vec<(&String, i64)> = touched
+            .iter()
+            .enumerate()
+            .map(|(i, key)| (key, last - n + 1 + i as i64))
+            .collect();
+        for batch in numbered.chunks(ROWS_PER_STATEMENT) {
+            for table in ["documents", "children"] {
+                let sql =
+                    |pg| super::update_from_values(table, "seq = v.column2", 0, 2, batch.len(), pg);
+                bound_update!(self.conn, sql, |q| {
+                    let mut q = q;
+                    for (key, seq) in batch {
+                        q = q
+                            .bind::<diesel::sql_types::Text, _>(*key)
+                            .bind::<diesel::sql_types::BigInt, _>(*seq);
+                    }
+                    q
+                });
+            }
         }
         Ok(())
     }
@@ -163,6 +197,85 @@ impl<'a> SqlSyncStore<'a> {
             on_backend!(&mut *self.conn, |c| insert.execute(c))?;
         }
         Ok(())
+    }
+
+    /// A stored file with its heads and chunk count; with `lock`, its row is held against
+    /// other writers until commit (PostgreSQL; SQLite has one writer at a time anyway).
+    fn stored_doc(&mut self, id: ChildId, lock: bool) -> QueryResult<Option<(StoredDoc, Held)>> {
+        let key = id.0.to_string();
+        let query = documents::table.filter(documents::id.eq(&key)).select((
+            documents::village,
+            documents::seq,
+            documents::snapshot,
+            documents::heads,
+            documents::chunk_count,
+        ));
+        type Row = (String, i64, Vec<u8>, Vec<u8>, i32);
+        let row: Option<Row> = match &mut *self.conn {
+            DbConnection::Postgresql(c) if lock => query.for_update().first(c).optional()?,
+            DbConnection::Postgresql(c) => query.first(c).optional()?,
+            DbConnection::Sqlite(c) => query.first(c).optional()?,
+        };
+        let Some((village, seq, mut bytes, heads, count)) = row else {
+            return Ok(None);
+        };
+        if count > 0 {
+            let chunks: Vec<Vec<u8>> = document_chunks::table
+                .filter(document_chunks::document_id.eq(&key))
+                .order(document_chunks::n)
+                .select(document_chunks::bytes)
+                .load(self.conn)?;
+            for chunk in chunks {
+                bytes.extend_from_slice(&chunk);
+            }
+        }
+        let doc = StoredDoc {
+            bytes,
+            village,
+            seq: seq as u64,
+        };
+        Ok(Some((doc, (heads, count))))
+    }
+
+    /// Loads a file, from the cache when it holds the stored heads. A file loaded to be merged
+    /// is held (see [`SqlSyncStore::stored_doc`]), and its heads and chunk count are kept for
+    /// writing it back.
+    fn load(&mut self, id: ChildId, lock: bool) -> QueryResult<Option<LoadedDoc>> {
+        let key = id.0.to_string();
+        if let Some(cache) = self.cache {
+            let query = documents::table.filter(documents::id.eq(&key)).select((
+                documents::village,
+                documents::heads,
+                documents::chunk_count,
+            ));
+            let row: Option<(String, Vec<u8>, i32)> = match &mut *self.conn {
+                DbConnection::Postgresql(c) if lock => query.for_update().first(c).optional()?,
+                DbConnection::Postgresql(c) => query.first(c).optional()?,
+                DbConnection::Sqlite(c) => query.first(c).optional()?,
+            };
+            let Some((village, heads, count)) = row else {
+                return Ok(None);
+            };
+            let hit = cache.take(id, &heads);
+            if lock {
+                self.stored.insert(key, (heads, count));
+            }
+            if let Some((doc, tree)) = hit {
+                return Ok(Some(LoadedDoc {
+                    doc: Ok(doc),
+                    village,
+                    tree,
+                }));
+            }
+            return Ok(self.doc(id)?.map(LoadedDoc::load));
+        }
+        let Some((doc, stored)) = self.stored_doc(id, lock)? else {
+            return Ok(None);
+        };
+        if lock {
+            self.stored.insert(key, stored);
+        }
+        Ok(Some(LoadedDoc::load(doc)))
     }
 
     fn next_seq(&mut self) -> QueryResult<u64> {
@@ -238,50 +351,15 @@ impl ServerStore for SqlSyncStore<'_> {
     }
 
     fn doc(&mut self, id: ChildId) -> QueryResult<Option<StoredDoc>> {
-        let key = id.0.to_string();
-        let Some((village, seq, mut bytes)) = documents::table
-            .filter(documents::id.eq(&key))
-            .select((documents::village, documents::seq, documents::snapshot))
-            .first::<(String, i64, Vec<u8>)>(self.conn)
-            .optional()?
-        else {
-            return Ok(None);
-        };
-        let chunks: Vec<Vec<u8>> = document_chunks::table
-            .filter(document_chunks::document_id.eq(&key))
-            .order(document_chunks::n)
-            .select(document_chunks::bytes)
-            .load(self.conn)?;
-        for chunk in chunks {
-            bytes.extend_from_slice(&chunk);
-        }
-        Ok(Some(StoredDoc {
-            bytes,
-            village,
-            seq: seq as u64,
-        }))
+        Ok(self.stored_doc(id, false)?.map(|(doc, _)| doc))
     }
 
     fn load_doc(&mut self, id: ChildId) -> QueryResult<Option<LoadedDoc>> {
-        let Some(cache) = self.cache else {
-            return Ok(self.doc(id)?.map(LoadedDoc::load));
-        };
-        let Some((village, heads)) = documents::table
-            .filter(documents::id.eq(id.0.to_string()))
-            .select((documents::village, documents::heads))
-            .first::<(String, Vec<u8>)>(self.conn)
-            .optional()?
-        else {
-            return Ok(None);
-        };
-        if let Some((doc, tree)) = cache.take(id, &heads) {
-            return Ok(Some(LoadedDoc {
-                doc: Ok(doc),
-                village,
-                tree,
-            }));
-        }
-        Ok(self.doc(id)?.map(LoadedDoc::load))
+        self.load(id, false)
+    }
+
+    fn load_doc_for_merge(&mut self, id: ChildId) -> QueryResult<Option<LoadedDoc>> {
+        self.load(id, true)
     }
 
     fn release(&mut self, id: ChildId, mut doc: AutoCommit, tree: Option<serde_json::Value>) {
@@ -324,11 +402,14 @@ impl ServerStore for SqlSyncStore<'_> {
         let key = id.0.to_string();
         let seq = self.seq_for_write(&key)?;
         let heads = doc.get_heads();
-        let existing = documents::table
-            .filter(documents::id.eq(&key))
-            .select((documents::heads, documents::chunk_count))
-            .first::<(Vec<u8>, i32)>(self.conn)
-            .optional()?;
+        let existing = match self.stored.remove(&key) {
+            Some(held) => Some(held),
+            None => documents::table
+                .filter(documents::id.eq(&key))
+                .select((documents::heads, documents::chunk_count))
+                .first::<(Vec<u8>, i32)>(self.conn)
+                .optional()?,
+        };
         match existing {
             None => {
                 diesel::insert_into(documents::table)
@@ -543,6 +624,47 @@ impl ServerStore for SqlSyncStore<'_> {
                     values,
                 ))
                 .execute(self.conn)?;
+        }
+        Ok(())
+    }
+
+    /// One statement forgets every entry written, and one inserts those kept, per hundred.
+    fn put_peer_docs(
+        &mut self,
+        device: DeviceId,
+        peers: &[(ChildId, Option<&PeerDoc>)],
+    ) -> QueryResult<()> {
+        let d = device.0.to_string();
+        for batch in peers.chunks(ROWS_PER_STATEMENT) {
+            let keys: Vec<String> = batch.iter().map(|(id, _)| id.0.to_string()).collect();
+            diesel::delete(
+                sync_peer_documents::table
+                    .filter(sync_peer_documents::device_id.eq(&d))
+                    .filter(sync_peer_documents::document_id.eq_any(&keys)),
+            )
+            .execute(self.conn)?;
+            let rows: Vec<_> = batch
+                .iter()
+                .zip(&keys)
+                .filter_map(|((_, peer), key)| {
+                    let peer = (*peer)?;
+                    Some((
+                        sync_peer_documents::device_id.eq(&d),
+                        sync_peer_documents::document_id.eq(key),
+                        sync_peer_documents::known.eq(encode_heads(&peer.known)),
+                        sync_peer_documents::pending_token
+                            .eq(peer.pending.as_ref().map(|(t, _)| i64::from(*t))),
+                        sync_peer_documents::pending_heads
+                            .eq(peer.pending.as_ref().map(|(_, h)| encode_heads(h))),
+                        sync_peer_documents::dropping_token.eq(peer.dropping.map(i64::from)),
+                        sync_peer_documents::sync_state.eq(peer.sync_state.as_deref()),
+                    ))
+                })
+                .collect();
+            if !rows.is_empty() {
+                let insert = diesel::insert_into(sync_peer_documents::table).values(rows);
+                on_backend!(&mut *self.conn, |c| insert.execute(c))?;
+            }
         }
         Ok(())
     }

@@ -166,3 +166,103 @@ fn concurrent_syncs_on_postgres_overlap_and_a_reader_misses_nothing() {
     let url = DatabaseUrl::parse(&db.url).expect("url");
     concurrent_writers_and_a_reader(open(&url, 8).expect("open postgres"));
 }
+
+/// Two directors' phones add visits to the same file at the same moments, often enough that
+/// the file is compacted along the way: every visit is in the file at the end. Merges that
+/// overlap on PostgreSQL must wait for each other, not write one over the other.
+fn concurrent_merges_into_one_file(pool: DbPool, cache: Option<DocCache>) {
+    use homevisit_sync_core::demo::Generator;
+    use homevisit_sync_core::file::ChildId;
+    use homevisit_sync_core::sync::device::{Outcome, Replica};
+    use homevisit_sync_core::sync::{DeviceId, Scope};
+    use std::sync::Arc;
+    const VISITS: usize = 24;
+    let scope = Arc::new(Scope::new(["220303100200"]));
+    let cache = Arc::new(cache);
+    let sync = move |pool: &DbPool, cache: &Option<DocCache>, replica: &mut Replica, device| {
+        for _ in 0..10 {
+            let request = Request::decode(&replica.request()).expect("decode");
+            let ctx = Context {
+                device,
+                user: "d1",
+                author: "d1",
+                scope: &scope,
+                now_ms: 0,
+                page_bytes: 1 << 20,
+                revoked: false,
+            };
+            let env = Env {
+                cache: cache.as_ref(),
+                ..Env::default()
+            };
+            let mut conn = pool.get().expect("conn");
+            let response = apply(&mut conn, &ctx, &request, &env)
+                .expect("a merge that overlaps another is applied, not refused");
+            if replica.receive(&response.encode(), 0).expect("apply") == Outcome::Done {
+                return;
+            }
+        }
+        panic!("the sync did not settle in ten rounds");
+    };
+    let id = ChildId::new();
+    let profile: homevisit_sync_core::file::Profile = serde_json::from_value(serde_json::json!({
+        "name": "孩子", "sex": "male", "birth_date": "2015-01-01", "hukou_place": "铁东区",
+        "address": "一组", "village_code": "220303100200", "registered_on": "2026-01-01"
+    }))
+    .expect("profile");
+    let at = chrono::DateTime::from_timestamp(1_790_000_000, 0).expect("time");
+    let mut maker = Replica::new([1; 16]);
+    maker.create(id, &profile, "d1", at).expect("create");
+    sync(&pool, &cache, &mut maker, DeviceId::new());
+    let writers: Vec<_> = (2..4u8)
+        .map(|n| {
+            let (pool, cache, sync) = (pool.clone(), cache.clone(), sync.clone());
+            std::thread::spawn(move || {
+                let mut replica = Replica::new([n; 16]);
+                let device = DeviceId::new();
+                sync(&pool, &cache, &mut replica, device);
+                let mut g = Generator::new(u64::from(n));
+                let day = chrono::NaiveDate::from_ymd_opt(2026, 11, 2).expect("day");
+                for _ in 0..VISITS {
+                    let file = replica.file_mut(&id).expect("the file reached the phone");
+                    g.add_visit(file, day, "d1").expect("visit");
+                    sync(&pool, &cache, &mut replica, device);
+                }
+            })
+        })
+        .collect();
+    for t in writers {
+        t.join().expect("writer");
+    }
+    let mut reader = Replica::new([9; 16]);
+    sync(&pool, &cache, &mut reader, DeviceId::new());
+    let view = reader.file(&id).expect("the file").view().expect("view");
+    assert_eq!(
+        view.records.len(),
+        2 * VISITS,
+        "visits were lost when merges overlapped"
+    );
+}
+
+#[test]
+fn overlapping_merges_into_one_file_on_postgres_lose_no_visit() {
+    let db = TestDatabase::create();
+    let url = DatabaseUrl::parse(&db.url).expect("url");
+    concurrent_merges_into_one_file(open(&url, 8).expect("open postgres"), None);
+}
+
+#[test]
+fn overlapping_merges_into_one_file_on_postgres_with_the_document_cache_lose_no_visit() {
+    let db = TestDatabase::create();
+    let url = DatabaseUrl::parse(&db.url).expect("url");
+    concurrent_merges_into_one_file(
+        open(&url, 8).expect("open postgres"),
+        Some(DocCache::new(64)),
+    );
+}
+
+#[test]
+fn overlapping_merges_into_one_file_on_sqlite_lose_no_visit() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    concurrent_merges_into_one_file(sqlite(&dir), Some(DocCache::new(64)));
+}

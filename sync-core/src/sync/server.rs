@@ -106,6 +106,12 @@ pub trait ServerStore {
     fn load_doc(&mut self, id: ChildId) -> Result<Option<LoadedDoc>, Self::Error> {
         Ok(self.doc(id)?.map(LoadedDoc::load))
     }
+    /// A stored file, loaded to be merged into and written back in this transaction. A store
+    /// whose transactions can run side by side holds the file against other writers from here
+    /// to commit: a merge written over one it never saw would lose the other's changes.
+    fn load_doc_for_merge(&mut self, id: ChildId) -> Result<Option<LoadedDoc>, Self::Error> {
+        self.load_doc(id)
+    }
     /// Hands back a file the session is done with, with its tree if it has one, for a store
     /// that keeps loaded documents in memory. The document may hold changes this session
     /// applied: a store must key what it keeps by the document's heads.
@@ -160,6 +166,22 @@ pub trait ServerStore {
     ) -> Result<(), Self::Error>;
     /// Forgets one file on the device.
     fn delete_peer_doc(&mut self, device: DeviceId, doc: ChildId) -> Result<(), Self::Error>;
+    /// Writes what the server remembers of several files on the device: `Some` replaces a
+    /// file's entry, `None` forgets it. Every sync ends with this for each file it touched, so a
+    /// store that can write them in a few statements overrides it.
+    fn put_peer_docs(
+        &mut self,
+        device: DeviceId,
+        peers: &[(ChildId, Option<&PeerDoc>)],
+    ) -> Result<(), Self::Error> {
+        for (id, peer) in peers {
+            match peer {
+                Some(peer) => self.put_peer_doc(device, *id, peer)?,
+                None => self.delete_peer_doc(device, *id)?,
+            }
+        }
+        Ok(())
+    }
     /// What a due list needs of every stored file in `scope`, for a new phone's first page
     /// (version 4). A store that keeps each file's digest overrides this; this one loads every
     /// file, and leaves out one that does not load (its document, following, says why).
@@ -405,13 +427,11 @@ pub fn handle<S: ServerStore>(
     let (lost, confirmed, mut since) = match request.cursor {
         None => {
             // The device says it holds nothing the server sent: forget what we thought it had.
-            for id in std::mem::take(&mut s.peers).into_keys() {
-                s.store.delete_peer_doc(ctx.device, id)?;
-            }
+            s.dirty.extend(std::mem::take(&mut s.peers).into_keys());
             (false, None, 0)
         }
         Some(c) if device.pending == Some(c) => {
-            s.confirm(c.token)?;
+            s.confirm(c.token);
             (false, Some(c), c.seq)
         }
         Some(c) if device.confirmed == Some(c) => (false, Some(c), c.seq),
@@ -487,12 +507,9 @@ pub fn handle<S: ServerStore>(
         s.send_sync(id, token, &request.syncs, &mut response)?;
     }
 
-    for id in std::mem::take(&mut s.dirty) {
-        match s.peers.get(&id) {
-            Some(peer) => s.store.put_peer_doc(ctx.device, id, peer)?,
-            None => s.store.delete_peer_doc(ctx.device, id)?,
-        }
-    }
+    let written: Vec<(ChildId, Option<&PeerDoc>)> =
+        s.dirty.iter().map(|id| (*id, s.peers.get(id))).collect();
+    s.store.put_peer_docs(ctx.device, &written)?;
     let cursor = Cursor {
         seq: cursor_seq,
         token,
@@ -627,7 +644,7 @@ impl PeerDoc {
 }
 
 impl<S: ServerStore> Session<'_, '_, S> {
-    fn confirm(&mut self, token: u32) -> Result<(), S::Error> {
+    fn confirm(&mut self, token: u32) {
         let mut gone = Vec::new();
         for (id, peer) in &mut self.peers {
             if peer.dropping == Some(token) {
@@ -642,15 +659,23 @@ impl<S: ServerStore> Session<'_, '_, S> {
             }
         }
         for id in gone {
+            // Forgotten with the other entries the sync writes, at its end.
             self.peers.remove(&id);
-            self.store.delete_peer_doc(self.ctx.device, id)?;
+            self.dirty.insert(id);
         }
-        Ok(())
     }
 
     fn load(&mut self, id: ChildId) -> Result<(), HandleError<S::Error>> {
+        self.load_as(id, false)
+    }
+
+    fn load_as(&mut self, id: ChildId, for_merge: bool) -> Result<(), HandleError<S::Error>> {
         if !self.docs.contains_key(&id) {
-            let entry = match self.store.load_doc(id)? {
+            let loaded = match for_merge {
+                true => self.store.load_doc_for_merge(id)?,
+                false => self.store.load_doc(id)?,
+            };
+            let entry = match loaded {
                 Some(loaded) => {
                     let mut doc = loaded.doc.map_err(|e| HandleError::Damaged(id, e))?;
                     if let Some(tree) = loaded.tree {
@@ -670,7 +695,8 @@ impl<S: ServerStore> Session<'_, '_, S> {
     /// Loads a file about to be merged into, with its tree as stored: the merge is judged
     /// against it (see [`file::amendment`]).
     fn load_for_merge(&mut self, id: ChildId) -> Result<(), HandleError<S::Error>> {
-        self.load(id)?;
+        // Merges come first in a session, so a file merged into is loaded here, as such.
+        self.load_as(id, true)?;
         if let Some((doc, Some(_))) = self.docs.get_mut(&id) {
             let heads = doc.get_heads();
             if self.trees.get(&id).is_none_or(|(h, _)| *h != heads) {
