@@ -1,8 +1,9 @@
 //! The relational projection of child files, and the queries of the read APIs.
 //!
-//! The Automerge document stays the truth; after every merge the server rewrites the file's
-//! rows in `children`, `child_records` and `child_attributes` inside the same transaction, so
-//! lists and schedules never load a document and are never behind an acknowledged sync.
+//! The Automerge document stays the truth; after every merge the server brings the file's
+//! rows in `children`, `child_records`, `child_attributes` and `child_photos` up to date inside
+//! the same transaction (the files of one sync together, at its end), so lists and schedules
+//! never load a document and are never behind an acknowledged sync.
 
 use chrono::{DateTime, NaiveDate};
 use diesel::prelude::*;
@@ -22,161 +23,267 @@ fn key_of<T: Serialize>(value: &T) -> String {
         .unwrap_or_default()
 }
 
-/// Replaces one child's rows `$stored` in `$table` (keyed by `child_id` and `$key`) with
-/// `$wanted`, writing only what differs; `$row` makes a row's insert values from its key and
-/// columns. Batches stay under SQLite's bound-parameter limit.
+/// Replaces the rows `$stored` in `$table` (keyed by `(child_id, $key)`) with `$wanted`, for
+/// any number of children at once, writing only what differs: the rows gone are deleted a
+/// child at a time (rare: records are voided, not deleted), the rows new or changed are
+/// inserted together. `$row` makes a row's insert values from its child, key and columns.
+/// Batches stay under SQLite's bound-parameter limit.
 macro_rules! write_changed {
-    ($conn:expr, $table:ident, $key:ident, $id:expr, $stored:expr, $wanted:expr,
-     |$k:ident, $v:pat_param| $row:expr) => {{
+    ($conn:expr, $table:ident, $key:ident, $stored:expr, $wanted:expr,
+     |$child:ident, $k:ident, $v:pat_param| $row:expr) => {{
         let (gone, new) = changed_rows($stored, $wanted);
-        for batch in gone.chunks(500) {
-            diesel::delete(
-                $table::table
-                    .filter($table::child_id.eq($id))
-                    .filter($table::$key.eq_any(batch)),
-            )
-            .execute($conn)?;
+        let mut by_child: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for (child, key) in gone {
+            by_child.entry(child).or_default().push(key);
         }
-        let rows: Vec<_> = new.into_iter().map(|($k, $v)| $row).collect();
-        for batch in rows.chunks(500) {
+        for (child, keys) in by_child {
+            for batch in keys.chunks(500) {
+                diesel::delete(
+                    $table::table
+                        .filter($table::child_id.eq(&child))
+                        .filter($table::$key.eq_any(batch)),
+                )
+                .execute($conn)?;
+            }
+        }
+        let rows: Vec<_> = new.into_iter().map(|(($child, $k), $v)| $row).collect();
+        for batch in rows.chunks(100) {
             let insert = diesel::insert_into($table::table).values(batch);
             on_backend!($conn, |c| insert.execute(c))?;
         }
     }};
 }
 
-/// Brings the projection of one file up to its current view, writing only the rows that
-/// changed (`summary` is the view's, which the caller has made already for the file's
-/// evaluation).
-pub fn project(
-    conn: &mut DbConnection,
-    view: &ChildFileView,
-    summary: &FileSummary,
-    seq: u64,
-) -> QueryResult<()> {
-    // As of everything the file records: facts cannot be dated after the day they were
-    // written, so the latest is the one in force, and an arrangement counts while not ended.
-    let latest = NaiveDate::MAX;
-    let id = view.id.to_string();
-    let live = || view.records.values().filter(|r| r.void.is_none());
-    let last_home_visit = live()
-        .filter(|r| r.kind == RecordKind::HomeVisit)
-        .map(|r| r.current().date)
-        .max();
-    let open_dangers =
-        || live().filter_map(|r| r.current().danger.as_ref().filter(|d| d.outcome.is_none()));
-    let danger_open = open_dangers().next().is_some();
-    let police_unreported = open_dangers().any(|d| d.police_report_missing());
-    let row = (
-        children::village.eq(&view.profile.village_code),
-        children::name.eq(&view.profile.name),
-        children::sex.eq(view.profile.sex.key()),
-        children::birth_date.eq(view.profile.birth_date.to_string()),
-        children::registered_on.eq(view.profile.registered_on.to_string()),
-        children::last_home_visit.eq(last_home_visit.map(|d| d.to_string())),
-        children::danger_open.eq(danger_open),
-        children::police_unreported.eq(police_unreported),
-        children::seq.eq(seq as i64),
-        children::rules_digest.eq(Some(summary.rules_digest())),
-        children::school_status.eq(view.school_status(latest).map(|s| s.key())),
-        children::care_lapses_on.eq(view.parent_contact_lapses_on(latest).map(|d| d.to_string())),
-        children::plan_review_on.eq(summary
-            .plan_reviews
+type RecordRow = (String, String, String, bool, bool, Option<String>);
+type AttributeRow = (String, String, bool, String, i64, String);
+
+/// One file's rows in the projection, as its view gives them: made when the file is merged,
+/// and written with the other files a sync merged by [`project`].
+#[derive(Debug, Clone)]
+pub struct Projection {
+    id: String,
+    village: String,
+    name: String,
+    sex: &'static str,
+    birth_date: String,
+    registered_on: String,
+    last_home_visit: Option<String>,
+    danger_open: bool,
+    police_unreported: bool,
+    rules_digest: Vec<u8>,
+    school_status: Option<&'static str>,
+    care_lapses_on: Option<String>,
+    plan_review_on: Option<String>,
+    photos: BTreeMap<String, ()>,
+    records: BTreeMap<String, RecordRow>,
+    attributes: BTreeMap<String, AttributeRow>,
+}
+
+impl Projection {
+    /// The rows of a file's current view (`summary` is the view's, which the caller has made
+    /// already for the file's evaluation).
+    pub fn of(view: &ChildFileView, summary: &FileSummary) -> Projection {
+        // As of everything the file records: facts cannot be dated after the day they were
+        // written, so the latest is the one in force, and an arrangement counts while not
+        // ended.
+        let latest = NaiveDate::MAX;
+        let live = || view.records.values().filter(|r| r.void.is_none());
+        let open_dangers =
+            || live().filter_map(|r| r.current().danger.as_ref().filter(|d| d.outcome.is_none()));
+        let records = view
+            .records
             .iter()
-            .map(|p| p.review_on)
-            .min()
-            .map(|d| d.to_string())),
-    );
-    let updated = diesel::update(children::table.filter(children::id.eq(&id)))
-        .set(row.clone())
-        .execute(conn)?;
-    if updated == 0 {
-        diesel::insert_into(children::table)
-            .values((children::id.eq(&id), row))
-            .execute(conn)?;
+            .map(|(rid, r)| {
+                let current = r.current();
+                let found = current.danger.as_ref().map(|d| {
+                    d.found
+                        .iter()
+                        .map(|k| k.key())
+                        .collect::<Vec<_>>()
+                        .join(",")
+                });
+                (
+                    rid.to_string(),
+                    (
+                        r.kind.key().to_owned(),
+                        current.date.to_string(),
+                        current.by.clone(),
+                        r.void.is_some(),
+                        current.danger.is_some(),
+                        found,
+                    ),
+                )
+            })
+            .collect();
+        let attributes = view
+            .attributes
+            .iter()
+            .map(|(aid, a)| {
+                (
+                    aid.to_string(),
+                    (
+                        key_of(&a.attr),
+                        a.value.clone(),
+                        a.present,
+                        a.effective.to_string(),
+                        a.recorded_at.timestamp(),
+                        a.by.clone(),
+                    ),
+                )
+            })
+            .collect();
+        Projection {
+            id: view.id.to_string(),
+            village: view.profile.village_code.clone(),
+            name: view.profile.name.clone(),
+            sex: view.profile.sex.key(),
+            birth_date: view.profile.birth_date.to_string(),
+            registered_on: view.profile.registered_on.to_string(),
+            last_home_visit: live()
+                .filter(|r| r.kind == RecordKind::HomeVisit)
+                .map(|r| r.current().date)
+                .max()
+                .map(|d| d.to_string()),
+            danger_open: open_dangers().next().is_some(),
+            police_unreported: open_dangers().any(|d| d.police_report_missing()),
+            rules_digest: summary.rules_digest(),
+            school_status: view.school_status(latest).map(|s| s.key()),
+            care_lapses_on: view.parent_contact_lapses_on(latest).map(|d| d.to_string()),
+            plan_review_on: summary
+                .plan_reviews
+                .iter()
+                .map(|p| p.review_on)
+                .min()
+                .map(|d| d.to_string()),
+            photos: view
+                .records
+                .values()
+                .flat_map(|r| r.versions.iter().flat_map(|v| v.photos.iter()))
+                .map(|sha| (sha.clone(), ()))
+                .collect(),
+            records,
+            attributes,
+        }
     }
-    // Only the rows that changed are written: a daily sync adds a record or two to a file of
-    // dozens, and deleting and re-inserting them all was a fifth of a sync's work.
-    let photos: BTreeMap<String, ()> = view
-        .records
-        .values()
-        .flat_map(|r| r.versions.iter().flat_map(|v| v.photos.iter()))
-        .map(|sha| (sha.clone(), ()))
-        .collect();
-    let stored: BTreeMap<String, ()> = child_photos::table
-        .filter(child_photos::child_id.eq(&id))
-        .select(child_photos::sha256)
-        .load::<String>(conn)?
-        .into_iter()
-        .map(|sha| (sha, ()))
+}
+
+/// Rows of several children keyed by child and row key, from `(child, key, columns)` rows.
+fn keyed<V>(rows: Vec<(String, String, V)>) -> BTreeMap<(String, String), V> {
+    rows.into_iter().map(|(c, k, v)| ((c, k), v)).collect()
+}
+
+/// Brings the projection of files up to their current views, each with its sequence number,
+/// writing only the rows that changed: a daily sync adds a record or two to each of a few
+/// files of dozens, and deleting and re-inserting them all was a fifth of a sync's work. The
+/// rows of all the files are read and written together, a few statements in all.
+pub fn project(conn: &mut DbConnection, files: &[(&Projection, u64)]) -> QueryResult<()> {
+    for (p, seq) in files {
+        let row = (
+            children::village.eq(&p.village),
+            children::name.eq(&p.name),
+            children::sex.eq(p.sex),
+            children::birth_date.eq(&p.birth_date),
+            children::registered_on.eq(&p.registered_on),
+            children::last_home_visit.eq(&p.last_home_visit),
+            children::danger_open.eq(p.danger_open),
+            children::police_unreported.eq(p.police_unreported),
+            children::seq.eq(*seq as i64),
+            children::rules_digest.eq(Some(&p.rules_digest)),
+            children::school_status.eq(p.school_status),
+            children::care_lapses_on.eq(&p.care_lapses_on),
+            children::plan_review_on.eq(&p.plan_review_on),
+        );
+        let updated = diesel::update(children::table.filter(children::id.eq(&p.id)))
+            .set(row)
+            .execute(conn)?;
+        if updated == 0 {
+            diesel::insert_into(children::table)
+                .values((children::id.eq(&p.id), row))
+                .execute(conn)?;
+        }
+    }
+    let ids: Vec<&String> = files.iter().map(|(p, _)| &p.id).collect();
+    let mut stored_photos = Vec::new();
+    let mut stored_records = Vec::new();
+    let mut stored_attributes = Vec::new();
+    for batch in ids.chunks(500) {
+        stored_photos.extend(
+            child_photos::table
+                .filter(child_photos::child_id.eq_any(batch))
+                .select((child_photos::child_id, child_photos::sha256))
+                .load::<(String, String)>(conn)?
+                .into_iter()
+                .map(|(c, k)| (c, k, ())),
+        );
+        stored_records.extend(
+            child_records::table
+                .filter(child_records::child_id.eq_any(batch))
+                .select((
+                    child_records::child_id,
+                    child_records::record_id,
+                    (
+                        child_records::kind,
+                        child_records::date,
+                        child_records::author,
+                        child_records::voided,
+                        child_records::danger,
+                        child_records::danger_found,
+                    ),
+                ))
+                .load::<(String, String, RecordRow)>(conn)?,
+        );
+        stored_attributes.extend(
+            child_attributes::table
+                .filter(child_attributes::child_id.eq_any(batch))
+                .select((
+                    child_attributes::child_id,
+                    child_attributes::assertion_id,
+                    (
+                        child_attributes::attr,
+                        child_attributes::value,
+                        child_attributes::present,
+                        child_attributes::effective,
+                        child_attributes::recorded_at,
+                        child_attributes::author,
+                    ),
+                ))
+                .load::<(String, String, AttributeRow)>(conn)?,
+        );
+    }
+    let photos = files
+        .iter()
+        .flat_map(|(p, _)| p.photos.keys().map(|k| ((p.id.clone(), k.clone()), ())))
         .collect();
     write_changed!(
         conn,
         child_photos,
         sha256,
-        &id,
-        stored,
+        keyed(stored_photos),
         photos,
-        |sha, ()| {
+        |child, sha, ()| {
             (
-                child_photos::child_id.eq(id.clone()),
+                child_photos::child_id.eq(child),
                 child_photos::sha256.eq(sha),
             )
         }
     );
-
-    type RecordRow = (String, String, String, bool, bool, Option<String>);
-    let records: BTreeMap<String, RecordRow> = view
-        .records
+    let records = files
         .iter()
-        .map(|(rid, r)| {
-            let current = r.current();
-            let found = current.danger.as_ref().map(|d| {
-                d.found
-                    .iter()
-                    .map(|k| k.key())
-                    .collect::<Vec<_>>()
-                    .join(",")
-            });
-            (
-                rid.to_string(),
-                (
-                    r.kind.key().to_owned(),
-                    current.date.to_string(),
-                    current.by.clone(),
-                    r.void.is_some(),
-                    current.danger.is_some(),
-                    found,
-                ),
-            )
+        .flat_map(|(p, _)| {
+            p.records
+                .iter()
+                .map(|(k, v)| ((p.id.clone(), k.clone()), v.clone()))
         })
-        .collect();
-    let stored: BTreeMap<String, RecordRow> = child_records::table
-        .filter(child_records::child_id.eq(&id))
-        .select((
-            child_records::record_id,
-            (
-                child_records::kind,
-                child_records::date,
-                child_records::author,
-                child_records::voided,
-                child_records::danger,
-                child_records::danger_found,
-            ),
-        ))
-        .load::<(String, RecordRow)>(conn)?
-        .into_iter()
         .collect();
     write_changed!(
         conn,
         child_records,
         record_id,
-        &id,
-        stored,
+        keyed(stored_records),
         records,
-        |rid, (kind, date, author, voided, danger, found)| {
+        |child, rid, (kind, date, author, voided, danger, found)| {
             (
-                child_records::child_id.eq(id.clone()),
+                child_records::child_id.eq(child),
                 child_records::record_id.eq(rid),
                 child_records::kind.eq(kind),
                 child_records::date.eq(date),
@@ -187,51 +294,23 @@ pub fn project(
             )
         }
     );
-
-    type AttributeRow = (String, String, bool, String, i64, String);
-    let attributes: BTreeMap<String, AttributeRow> = view
-        .attributes
+    let attributes = files
         .iter()
-        .map(|(aid, a)| {
-            (
-                aid.to_string(),
-                (
-                    key_of(&a.attr),
-                    a.value.clone(),
-                    a.present,
-                    a.effective.to_string(),
-                    a.recorded_at.timestamp(),
-                    a.by.clone(),
-                ),
-            )
+        .flat_map(|(p, _)| {
+            p.attributes
+                .iter()
+                .map(|(k, v)| ((p.id.clone(), k.clone()), v.clone()))
         })
-        .collect();
-    let stored: BTreeMap<String, AttributeRow> = child_attributes::table
-        .filter(child_attributes::child_id.eq(&id))
-        .select((
-            child_attributes::assertion_id,
-            (
-                child_attributes::attr,
-                child_attributes::value,
-                child_attributes::present,
-                child_attributes::effective,
-                child_attributes::recorded_at,
-                child_attributes::author,
-            ),
-        ))
-        .load::<(String, AttributeRow)>(conn)?
-        .into_iter()
         .collect();
     write_changed!(
         conn,
         child_attributes,
         assertion_id,
-        &id,
-        stored,
+        keyed(stored_attributes),
         attributes,
-        |aid, (attr, value, present, effective, recorded_at, author)| {
+        |child, aid, (attr, value, present, effective, recorded_at, author)| {
             (
-                child_attributes::child_id.eq(id.clone()),
+                child_attributes::child_id.eq(child),
                 child_attributes::assertion_id.eq(aid),
                 child_attributes::attr.eq(attr),
                 child_attributes::value.eq(value),

@@ -61,6 +61,9 @@ pub struct SqlSyncStore<'a> {
     stored: std::collections::HashMap<String, Held>,
     /// The placeholder sequence number of deferred writes, read once.
     placeholder: Option<u64>,
+    /// When numbers are deferred, the projections of the files written, by file, written
+    /// together at the end.
+    projections: std::collections::BTreeMap<String, super::children::Projection>,
 }
 
 /// A stored file's heads (encoded) and chunk count, as read with its row held.
@@ -81,6 +84,7 @@ impl<'a> SqlSyncStore<'a> {
             written: Vec::new(),
             stored: Default::default(),
             placeholder: None,
+            projections: Default::default(),
         }
     }
 
@@ -96,12 +100,19 @@ impl<'a> SqlSyncStore<'a> {
             written: Vec::new(),
             stored: Default::default(),
             placeholder: None,
+            projections: Default::default(),
         }
     }
 
-    /// Issues the held-back sequence numbers and writes the receipts; returns the schedule
-    /// digests of the files the sync wrote, one each, as they now stand.
+    /// Writes the projections of the files merged, issues the held-back sequence numbers and
+    /// writes the receipts; returns the schedule digests of the files the sync wrote, one
+    /// each, as they now stand.
     pub fn finish(&mut self, ctx: &Context<'_>) -> QueryResult<Vec<FileSummary>> {
+        let projections = std::mem::take(&mut self.projections);
+        if let Some(seq) = self.placeholder {
+            let files: Vec<_> = projections.values().map(|p| (p, seq)).collect();
+            super::children::project(self.conn, &files)?;
+        }
         self.issue_deferred()?;
         self.write_receipts(ctx)?;
         let mut latest = std::collections::BTreeMap::new();
@@ -458,7 +469,13 @@ impl ServerStore for SqlSyncStore<'_> {
             }
         }
         let summary = view.summary();
-        super::children::project(self.conn, view, &summary, seq)?;
+        let projection = super::children::Projection::of(view, &summary);
+        match self.deferred {
+            Some(_) => {
+                self.projections.insert(key.clone(), projection);
+            }
+            None => super::children::project(self.conn, &[(&projection, seq)])?,
+        }
         self.written.push(summary);
         self.receipts.extend(
             merge
