@@ -616,33 +616,7 @@ impl ServerStore for SqlSyncStore<'_> {
     }
 
     fn put_peer_doc(&mut self, device: DeviceId, doc: ChildId, peer: &PeerDoc) -> QueryResult<()> {
-        let (d, k) = (device.0.to_string(), doc.0.to_string());
-        let values = (
-            sync_peer_documents::known.eq(encode_heads(&peer.known)),
-            sync_peer_documents::pending_token
-                .eq(peer.pending.as_ref().map(|(t, _)| i64::from(*t))),
-            sync_peer_documents::pending_heads
-                .eq(peer.pending.as_ref().map(|(_, h)| encode_heads(h))),
-            sync_peer_documents::dropping_token.eq(peer.dropping.map(i64::from)),
-            sync_peer_documents::sync_state.eq(peer.sync_state.clone()),
-        );
-        let updated = diesel::update(
-            sync_peer_documents::table
-                .filter(sync_peer_documents::device_id.eq(&d))
-                .filter(sync_peer_documents::document_id.eq(&k)),
-        )
-        .set(values.clone())
-        .execute(self.conn)?;
-        if updated == 0 {
-            diesel::insert_into(sync_peer_documents::table)
-                .values((
-                    sync_peer_documents::device_id.eq(&d),
-                    sync_peer_documents::document_id.eq(&k),
-                    values,
-                ))
-                .execute(self.conn)?;
-        }
-        Ok(())
+        self.put_peer_docs(device, &[(doc, Some(peer))])
     }
 
     /// One statement forgets every entry written, and one inserts those kept, per hundred.
@@ -687,12 +661,6 @@ impl ServerStore for SqlSyncStore<'_> {
     }
 
     fn delete_peer_doc(&mut self, device: DeviceId, doc: ChildId) -> QueryResult<()> {
-        diesel::delete(
-            sync_peer_documents::table
-                .filter(sync_peer_documents::device_id.eq(device.0.to_string()))
-                .filter(sync_peer_documents::document_id.eq(doc.0.to_string())),
-        )
-        .execute(self.conn)?;
-        Ok(())
+        self.put_peer_docs(device, &[(doc, None)])
     }
 }
