@@ -9,10 +9,11 @@ fn count(n: usize) -> u32 {
     u32::try_from(n).unwrap_or(u32::MAX)
 }
 
-/// The date the attributes shown are taken on. UTC: an attribute change takes effect on a
-/// date, so this is at most one day early for eight hours a day in China.
+/// The date the attributes shown are taken on: today where the directors work, the date an
+/// assessment made now is dated. (UTC hid an assessment made after midnight in China until
+/// 08:00, when UTC's date caught up.)
 fn today() -> chrono::NaiveDate {
-    homevisit_phone::phone::now().date_naive()
+    homevisit_phone::phone::china_today()
 }
 
 /// Who logged in.
