@@ -232,23 +232,7 @@ pub fn project(conn: &mut DbConnection, files: &[(&Projection, u64)]) -> QueryRe
                 ))
                 .load::<(String, String, RecordRow)>(conn)?,
         );
-        stored_attributes.extend(
-            child_attributes::table
-                .filter(child_attributes::child_id.eq_any(batch))
-                .select((
-                    child_attributes::child_id,
-                    child_attributes::assertion_id,
-                    (
-                        child_attributes::attr,
-                        child_attributes::value,
-                        child_attributes::present,
-                        child_attributes::effective,
-                        child_attributes::recorded_at,
-                        child_attributes::author,
-                    ),
-                ))
-                .load::<(String, String, AttributeRow)>(conn)?,
-        );
+        stored_attributes.extend(attribute_rows(conn, batch)?);
     }
     let photos = files
         .iter()
@@ -381,7 +365,28 @@ pub fn villages_of(
     Ok(out)
 }
 
-type AttrRow = (String, String, String, String, bool, String, i64, String);
+/// The stored assertions of `children` (a batch within SQLite's bound-parameter limit), as
+/// (child, assertion, columns).
+fn attribute_rows(
+    conn: &mut DbConnection,
+    children: &[&String],
+) -> QueryResult<Vec<(String, String, AttributeRow)>> {
+    child_attributes::table
+        .filter(child_attributes::child_id.eq_any(children))
+        .select((
+            child_attributes::child_id,
+            child_attributes::assertion_id,
+            (
+                child_attributes::attr,
+                child_attributes::value,
+                child_attributes::present,
+                child_attributes::effective,
+                child_attributes::recorded_at,
+                child_attributes::author,
+            ),
+        ))
+        .load(conn)
+}
 
 fn parse_date(s: &str) -> NaiveDate {
     s.parse().unwrap_or_default()
@@ -427,20 +432,9 @@ pub fn summaries(conn: &mut DbConnection, ids: &[String]) -> QueryResult<Vec<Fil
                     .push((kind, parse_date(&date)));
             }
         }
-        let rows: Vec<AttrRow> = child_attributes::table
-            .filter(child_attributes::child_id.eq_any(chunk))
-            .select((
-                child_attributes::child_id,
-                child_attributes::assertion_id,
-                child_attributes::attr,
-                child_attributes::value,
-                child_attributes::present,
-                child_attributes::effective,
-                child_attributes::recorded_at,
-                child_attributes::author,
-            ))
-            .load(conn)?;
-        for (child, aid, attr, value, present, effective, recorded_at, by) in rows {
+        for (child, aid, (attr, value, present, effective, recorded_at, by)) in
+            attribute_rows(conn, chunk)?
+        {
             let attr = match attr.as_str() {
                 "category" => AttrKind::Category,
                 "guardianship" => AttrKind::Guardianship,
