@@ -61,9 +61,21 @@ pub struct SqlSyncStore<'a> {
     stored: std::collections::HashMap<String, Held>,
     /// The placeholder sequence number of deferred writes, read once.
     placeholder: Option<u64>,
-    /// When numbers are deferred, the projections of the files written, by file, written
-    /// together at the end.
-    projections: std::collections::BTreeMap<String, super::children::Projection>,
+    /// When numbers are deferred, the projections of the files written, by file, with their
+    /// placeholder numbers, written together at the end.
+    projections: std::collections::BTreeMap<String, (super::children::Projection, u64)>,
+}
+
+/// `$query.first(conn).optional()?`, held `FOR UPDATE` to commit on PostgreSQL when `$lock`
+/// (SQLite has one writer at a time anyway).
+macro_rules! first_row {
+    ($conn:expr, $query:expr, $lock:expr) => {
+        match &mut *$conn {
+            DbConnection::Postgresql(c) if $lock => $query.for_update().first(c).optional()?,
+            DbConnection::Postgresql(c) => $query.first(c).optional()?,
+            DbConnection::Sqlite(c) => $query.first(c).optional()?,
+        }
+    };
 }
 
 /// A stored file's heads (encoded) and chunk count, as read with its row held.
@@ -109,10 +121,8 @@ impl<'a> SqlSyncStore<'a> {
     /// each, as they now stand.
     pub fn finish(&mut self, ctx: &Context<'_>) -> QueryResult<Vec<FileSummary>> {
         let projections = std::mem::take(&mut self.projections);
-        if let Some(seq) = self.placeholder {
-            let files: Vec<_> = projections.values().map(|p| (p, seq)).collect();
-            super::children::project(self.conn, &files)?;
-        }
+        let files: Vec<_> = projections.values().map(|(p, seq)| (p, *seq)).collect();
+        super::children::project(self.conn, &files)?;
         self.issue_deferred()?;
         self.write_receipts(ctx)?;
         let mut latest = std::collections::BTreeMap::new();
@@ -222,11 +232,7 @@ impl<'a> SqlSyncStore<'a> {
             documents::chunk_count,
         ));
         type Row = (String, i64, Vec<u8>, Vec<u8>, i32);
-        let row: Option<Row> = match &mut *self.conn {
-            DbConnection::Postgresql(c) if lock => query.for_update().first(c).optional()?,
-            DbConnection::Postgresql(c) => query.first(c).optional()?,
-            DbConnection::Sqlite(c) => query.first(c).optional()?,
-        };
+        let row: Option<Row> = first_row!(self.conn, query, lock);
         let Some((village, seq, mut bytes, heads, count)) = row else {
             return Ok(None);
         };
@@ -259,11 +265,7 @@ impl<'a> SqlSyncStore<'a> {
                 documents::heads,
                 documents::chunk_count,
             ));
-            let row: Option<(String, Vec<u8>, i32)> = match &mut *self.conn {
-                DbConnection::Postgresql(c) if lock => query.for_update().first(c).optional()?,
-                DbConnection::Postgresql(c) => query.first(c).optional()?,
-                DbConnection::Sqlite(c) => query.first(c).optional()?,
-            };
+            let row: Option<(String, Vec<u8>, i32)> = first_row!(self.conn, query, lock);
             let Some((village, heads, count)) = row else {
                 return Ok(None);
             };
@@ -472,7 +474,7 @@ impl ServerStore for SqlSyncStore<'_> {
         let projection = super::children::Projection::of(view, &summary);
         match self.deferred {
             Some(_) => {
-                self.projections.insert(key.clone(), projection);
+                self.projections.insert(key.clone(), (projection, seq));
             }
             None => super::children::project(self.conn, &[(&projection, seq)])?,
         }
