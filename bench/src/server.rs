@@ -743,6 +743,8 @@ pub fn profile() -> Result<()> {
         phone.sync(&mut scratch)?;
         phones.push(Prepared::new(phone, &mut g, PROFILE_ROUNDS)?);
     }
+    // For a sampling profiler attached from here on (scripts/profile-sync's perf mode).
+    eprintln!("profile: measuring");
     let started = Instant::now();
     let statements_before = STATEMENTS.load(Ordering::Relaxed);
     let mut syncs = 0;

@@ -93,7 +93,7 @@ fn merge(
     write_transaction(conn, |c| {
         let mut store = SqlSyncStore::for_sync(c, env.cache);
         let mut response = handle(&mut store, ctx, request)?;
-        let touched = store.finish(ctx)?;
+        let (touched, numbers) = store.finish(ctx)?;
         let mut changed = match &env.schedules {
             Some(e) => crate::service::schedules::refresh(c, &touched, e)?,
             None => Changed::default(),
@@ -124,6 +124,8 @@ fn merge(
             let dropped: Vec<String> = response.drops.iter().map(|id| id.0.to_string()).collect();
             audit_files(c, reader, "sync.drop", &dropped)?;
         }
+        // Last: from here to commit, syncs take turns.
+        numbers.issue(c)?;
         Ok((response, changed))
     })
 }

@@ -509,11 +509,7 @@ type AlertCondition = Box<
 >;
 
 fn visible_condition(visible: &Visible<'_>) -> AlertCondition {
-    // No prefix matches nothing.
-    let mut any: AlertCondition = Box::new(alerts::id.ne(alerts::id));
-    for (first, last) in super::village_bounds(visible.scope.prefixes()) {
-        any = Box::new(any.or(alerts::village.between(first, last)));
-    }
+    let any: AlertCondition = super::any_village!(alerts::village, visible.scope.prefixes());
     let kinds: Vec<String> = visible.kinds.iter().map(|k| (*k).to_owned()).collect();
     Box::new(any.and(alerts::kind.eq_any(kinds)))
 }

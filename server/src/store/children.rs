@@ -538,11 +538,7 @@ type Condition = Box<
 
 /// Children of villages under any of `prefixes`; no prefix matches nothing.
 fn under<'a>(prefixes: impl Iterator<Item = &'a str>) -> Condition {
-    let mut any: Condition = Box::new(children::id.ne(children::id));
-    for (first, last) in super::village_bounds(prefixes) {
-        any = Box::new(any.or(children::village.between(first, last)));
-    }
-    any
+    super::any_village!(children::village, prefixes)
 }
 
 /// The children of `scope` matching `filter`, ordered by village, name and id: how many in

@@ -255,6 +255,33 @@ pub fn village_bounds<'a>(
         .map(|p| (format!("{p:0<12}"), format!("{p:9<12}")))
 }
 
+/// `$column BETWEEN first AND last` for each of [`village_bounds`]`($prefixes)`, joined by OR,
+/// as a boxed condition; no prefix matches nothing. It starts from the first range, never from
+/// an always-false seed such as `id <> id`: a planner cannot know that false (it is NULL where
+/// `id` is), so `id <> id OR village BETWEEN ...` made PostgreSQL scan the whole table instead
+/// of the village index, in every daily sync's alert query.
+macro_rules! any_village {
+    ($column:expr, $prefixes:expr) => {{
+        use diesel::BoolExpressionMethods as _;
+        let mut bounds = $crate::store::village_bounds($prefixes);
+        let mut any: Box<
+            dyn diesel::BoxableExpression<
+                    _,
+                    $crate::store::connection::MultiBackend,
+                    SqlType = diesel::sql_types::Bool,
+                >,
+        > = match bounds.next() {
+            Some((first, last)) => Box::new($column.between(first, last)),
+            None => Box::new(diesel::dsl::sql::<diesel::sql_types::Bool>("1 = 0")),
+        };
+        for (first, last) in bounds {
+            any = Box::new(any.or($column.between(first, last)));
+        }
+        any
+    }};
+}
+pub(crate) use any_village;
+
 /// Takes the session-level advisory lock `key` on PostgreSQL, without waiting: false if another
 /// connection (of this instance or another) holds it. On SQLite, where one process writes,
 /// there is nothing to take.

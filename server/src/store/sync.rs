@@ -49,7 +49,7 @@ pub struct SqlSyncStore<'a> {
     conn: &'a mut DbConnection,
     cache: Option<&'a DocCache>,
     /// In [`apply`], the files written so far, whose sequence numbers are issued together at
-    /// the end (see [`SqlSyncStore::issue_deferred`]); `None` issues each on write.
+    /// the end (see [`Numbers`]); `None` issues each on write.
     deferred: Option<Vec<String>>,
     /// Receipts of the changes merged so far (file, change), written together at the end
     /// when numbers are deferred.
@@ -64,6 +64,58 @@ pub struct SqlSyncStore<'a> {
     /// When numbers are deferred, the projections of the files written, by file, with their
     /// placeholder numbers, written together at the end.
     projections: std::collections::BTreeMap<String, (super::children::Projection, u64)>,
+}
+
+/// The files a sync wrote under a placeholder sequence number, to be numbered for real.
+///
+/// Numbers must become visible in the order they are issued, so the counter's row lock is held
+/// from issue to commit, and every sync waits for that lock in turn: [`Numbers::issue`] is
+/// meant to be the transaction's last statements. Issued before the schedules, alerts and
+/// audit rows of the sync were written, the lock made syncs on PostgreSQL take turns through
+/// all of those too.
+#[must_use = "the files keep their placeholder numbers until issued"]
+pub struct Numbers {
+    touched: Vec<String>,
+}
+
+impl Numbers {
+    /// Issues one number to each file, in one step, and writes them to the files' rows.
+    pub fn issue(self, conn: &mut DbConnection) -> QueryResult<()> {
+        let touched = self.touched;
+        if touched.is_empty() {
+            return Ok(());
+        }
+        let n = touched.len() as i64;
+        diesel::update(sync_seq::table.filter(sync_seq::id.eq(1)))
+            .set(sync_seq::value.eq(sync_seq::value + n))
+            .execute(conn)?;
+        let last: i64 = sync_seq::table
+            .filter(sync_seq::id.eq(1))
+            .select(sync_seq::value)
+            .first(conn)?;
+        // Each file's number in one statement per table.
+        let numbered: Vec<(&String, i64)> = touched
+            .iter()
+            .enumerate()
+            .map(|(i, key)| (key, last - n + 1 + i as i64))
+            .collect();
+        for batch in numbered.chunks(ROWS_PER_STATEMENT) {
+            for table in ["documents", "children"] {
+                let sql =
+                    |pg| super::update_from_values(table, "seq = v.column2", 0, 2, batch.len(), pg);
+                bound_update!(conn, sql, |q| {
+                    let mut q = q;
+                    for (key, seq) in batch {
+                        q = q
+                            .bind::<diesel::sql_types::Text, _>(*key)
+                            .bind::<diesel::sql_types::BigInt, _>(*seq);
+                    }
+                    q
+                });
+            }
+        }
+        Ok(())
+    }
 }
 
 /// `$query.first(conn).optional()?`, held `FOR UPDATE` to commit on PostgreSQL when `$lock`
@@ -100,9 +152,10 @@ impl<'a> SqlSyncStore<'a> {
         }
     }
 
-    /// The store as a sync runs on it: documents kept in `cache` between syncs, and sequence
-    /// numbers and receipts held back to [`SqlSyncStore::finish`], so the counter's lock is
-    /// held for the last few statements only.
+    /// The store as a sync runs on it: documents kept in `cache` between syncs, receipts and
+    /// projections held back to [`SqlSyncStore::finish`], and sequence numbers to the
+    /// [`Numbers`] it returns, so that the counter's lock is held for the last few statements
+    /// only.
     pub fn for_sync(conn: &'a mut DbConnection, cache: Option<&'a DocCache>) -> Self {
         SqlSyncStore {
             conn,
@@ -116,20 +169,22 @@ impl<'a> SqlSyncStore<'a> {
         }
     }
 
-    /// Writes the projections of the files merged, issues the held-back sequence numbers and
-    /// writes the receipts; returns the schedule digests of the files the sync wrote, one
-    /// each, as they now stand.
-    pub fn finish(&mut self, ctx: &Context<'_>) -> QueryResult<Vec<FileSummary>> {
+    /// Writes the projections of the files merged and the receipts; returns the schedule
+    /// digests of the files the sync wrote, one each, as they now stand, and their held-back
+    /// sequence numbers, which the caller issues as the transaction's last statements.
+    pub fn finish(&mut self, ctx: &Context<'_>) -> QueryResult<(Vec<FileSummary>, Numbers)> {
         let projections = std::mem::take(&mut self.projections);
         let files: Vec<_> = projections.values().map(|(p, seq)| (p, *seq)).collect();
         super::children::project(self.conn, &files)?;
-        self.issue_deferred()?;
         self.write_receipts(ctx)?;
         let mut latest = std::collections::BTreeMap::new();
         for summary in std::mem::take(&mut self.written) {
             latest.insert(summary.id, summary);
         }
-        Ok(latest.into_values().collect())
+        let numbers = Numbers {
+            touched: self.deferred.take().unwrap_or_default(),
+        };
+        Ok((latest.into_values().collect(), numbers))
     }
 
     /// The sequence number a write gets now: the next one, or, when numbers are deferred, the
@@ -151,49 +206,6 @@ impl<'a> SqlSyncStore<'a> {
                 }
             }
         }
-    }
-
-    /// Issues the sequence numbers of the files written in this transaction, one each, in one
-    /// step at its end.
-    ///
-    /// Numbers must become visible in the order they are issued, so the counter's row lock is
-    /// held from issue to commit; taking it here rather than at the first write keeps that
-    /// window to the last few statements, and on PostgreSQL lets the merging of concurrent
-    /// syncs overlap.
-    fn issue_deferred(&mut self) -> QueryResult<()> {
-        let Some(touched) = self.deferred.take() else {
-            return Ok(());
-        };
-        if touched.is_empty() {
-            return Ok(());
-        }
-        let n = touched.len() as i64;
-        diesel::update(sync_seq::table.filter(sync_seq::id.eq(1)))
-            .set(sync_seq::value.eq(sync_seq::value + n))
-            .execute(self.conn)?;
-        let last = self.head_seq()? as i64;
-        // Each file's number in one statement per table.
-        let numbered: Vec<(&String, i64)> = touched
-            .iter()
-            .enumerate()
-            .map(|(i, key)| (key, last - n + 1 + i as i64))
-            .collect();
-        for batch in numbered.chunks(ROWS_PER_STATEMENT) {
-            for table in ["documents", "children"] {
-                let sql =
-                    |pg| super::update_from_values(table, "seq = v.column2", 0, 2, batch.len(), pg);
-                bound_update!(self.conn, sql, |q| {
-                    let mut q = q;
-                    for (key, seq) in batch {
-                        q = q
-                            .bind::<diesel::sql_types::Text, _>(*key)
-                            .bind::<diesel::sql_types::BigInt, _>(*seq);
-                    }
-                    q
-                });
-            }
-        }
-        Ok(())
     }
 
     /// Writes the receipts kept so far, in as few statements as the backend allows.
