@@ -89,10 +89,7 @@ impl Numbers {
         diesel::update(sync_seq::table.filter(sync_seq::id.eq(1)))
             .set(sync_seq::value.eq(sync_seq::value + n))
             .execute(conn)?;
-        let last: i64 = sync_seq::table
-            .filter(sync_seq::id.eq(1))
-            .select(sync_seq::value)
-            .first(conn)?;
+        let last = head_seq(conn)?;
         // Each file's number in one statement per table.
         let numbered: Vec<(&String, i64)> = touched
             .iter()
@@ -116,6 +113,14 @@ impl Numbers {
         }
         Ok(())
     }
+}
+
+/// The last sequence number issued.
+fn head_seq(conn: &mut DbConnection) -> QueryResult<i64> {
+    sync_seq::table
+        .filter(sync_seq::id.eq(1))
+        .select(sync_seq::value)
+        .first(conn)
 }
 
 /// `$query.first(conn).optional()?`, held `FOR UPDATE` to commit on PostgreSQL when `$lock`
@@ -512,11 +517,7 @@ impl ServerStore for SqlSyncStore<'_> {
     }
 
     fn head_seq(&mut self) -> QueryResult<u64> {
-        sync_seq::table
-            .filter(sync_seq::id.eq(1))
-            .select(sync_seq::value)
-            .first::<i64>(self.conn)
-            .map(|v| v as u64)
+        head_seq(self.conn).map(|v| v as u64)
     }
 
     fn changed_since(

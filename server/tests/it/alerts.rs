@@ -573,20 +573,16 @@ fn a_readers_alerts_and_children_are_read_through_the_village_index_not_in_full_
         .select(alert_rows::village)
         .first(&mut conn)
         .expect("an alert was raised");
-    let in_village = |c: &mut DbConnection| -> (i64, i64) {
-        let alerts = alert_rows::table
-            .filter(alert_rows::village.eq(&village))
-            .count()
-            .get_result(c)
-            .expect("count");
-        let children = child_rows::table
-            .filter(child_rows::village.eq(&village))
-            .count()
-            .get_result(c)
-            .expect("count");
-        (alerts, children)
-    };
-    let (alerts_here, children_here) = in_village(&mut conn);
+    let alerts_here: i64 = alert_rows::table
+        .filter(alert_rows::village.eq(&village))
+        .count()
+        .get_result(&mut conn)
+        .expect("count");
+    let children_here: i64 = child_rows::table
+        .filter(child_rows::village.eq(&village))
+        .count()
+        .get_result(&mut conn)
+        .expect("count");
     let scope = Scope::new([village.as_str()]);
     let visible = homevisit_server::store::alerts::Visible {
         scope: &scope,
