@@ -520,42 +520,31 @@ impl ServerStore for SqlSyncStore<'_> {
         head_seq(self.conn).map(|v| v as u64)
     }
 
+    /// One statement for every village range, bounded by the head of its own snapshot, which is
+    /// never below `upto`: a file another sync renumbers past `upto` while this one reads is seen
+    /// at its new number, not missed until the next sync (a new phone's first sync ended without
+    /// it). Every number up to that head was committed before the snapshot was taken, since
+    /// numbers are issued under the counter's row lock, held to commit.
     fn changed_since(
         &mut self,
         scope: &Scope,
         since: u64,
-        upto: u64,
+        _upto: u64,
     ) -> QueryResult<Vec<(ChildId, u64)>> {
-        let mut out = Vec::new();
-        for (first, last) in super::village_bounds(scope.prefixes()) {
-            // One village seeks (village, seq) on both columns; a township's range reads
-            // its villages' entries of that index.
-            let villages: Box<
-                dyn BoxableExpression<
-                        documents::table,
-                        super::connection::MultiBackend,
-                        SqlType = diesel::sql_types::Bool,
-                    >,
-            > = if first == last {
-                Box::new(documents::village.eq(first))
-            } else {
-                Box::new(documents::village.between(first, last))
-            };
-            let rows: Vec<(String, i64)> = documents::table
-                .filter(villages)
-                .filter(documents::seq.gt(since as i64))
-                .filter(documents::seq.le(upto as i64))
-                .select((documents::id, documents::seq))
-                .load(self.conn)?;
-            for (id, seq) in rows {
-                if let Ok(uuid) = uuid::Uuid::parse_str(&id) {
-                    out.push((ChildId(uuid), seq as u64));
-                }
-            }
-        }
-        out.sort_by_key(|(_, seq)| *seq);
-        out.dedup();
-        Ok(out)
+        let head = diesel::dsl::sql::<diesel::sql_types::BigInt>(
+            "(SELECT value FROM sync_seq WHERE id = 1)",
+        );
+        let rows: Vec<(String, i64)> = documents::table
+            .filter(super::any_village!(documents::village, scope.prefixes()))
+            .filter(documents::seq.gt(since as i64))
+            .filter(documents::seq.le(head))
+            .order(documents::seq)
+            .select((documents::id, documents::seq))
+            .load(self.conn)?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|(id, seq)| Some((ChildId(uuid::Uuid::parse_str(&id).ok()?), seq as u64)))
+            .collect())
     }
 
     /// From the digests the projection keeps, without loading a document. A file whose row

@@ -266,3 +266,82 @@ fn overlapping_merges_into_one_file_on_sqlite_lose_no_visit() {
     let dir = tempfile::tempdir().expect("temp dir");
     concurrent_merges_into_one_file(sqlite(&dir), Some(DocCache::new(64)));
 }
+
+/// A sync reads the head of the sequence, then the files numbered up to it. When another sync
+/// renumbers a file in between, the read must still list the file (at its new number): a new
+/// phone's first sync used to end without it, and had it only from the next sync.
+fn a_file_renumbered_past_the_head_read_is_still_listed(pool: DbPool) {
+    use homevisit_server::store::sync::SqlSyncStore;
+    use homevisit_sync_core::demo::Generator;
+    use homevisit_sync_core::file::ChildId;
+    use homevisit_sync_core::sync::device::{Outcome, Replica};
+    use homevisit_sync_core::sync::server::ServerStore;
+    use homevisit_sync_core::sync::{DeviceId, Scope};
+    let scope = Scope::new(["220303100200"]);
+    let sync = |replica: &mut Replica, device: DeviceId| loop {
+        let request = Request::decode(&replica.request()).expect("decode");
+        let ctx = Context {
+            device,
+            user: "d1",
+            author: "d1",
+            scope: &scope,
+            now_ms: 0,
+            page_bytes: 1 << 20,
+            revoked: false,
+        };
+        let mut conn = pool.get().expect("conn");
+        let response = apply(&mut conn, &ctx, &request, &Env::default()).expect("sync");
+        if replica.receive(&response.encode(), 0).expect("apply") == Outcome::Done {
+            break;
+        }
+    };
+    let profile: homevisit_sync_core::file::Profile = serde_json::from_value(serde_json::json!({
+        "name": "孩子", "sex": "male", "birth_date": "2015-01-01", "hukou_place": "铁东区",
+        "address": "一组", "village_code": "220303100200", "registered_on": "2026-01-01"
+    }))
+    .expect("profile");
+    let id = ChildId::new();
+    let mut phone = Replica::new([1; 16]);
+    let device = DeviceId::new();
+    phone
+        .create(
+            id,
+            &profile,
+            "d1",
+            chrono::DateTime::from_timestamp(1_790_000_000, 0).expect("time"),
+        )
+        .expect("create");
+    sync(&mut phone, device);
+    let mut conn = pool.get().expect("conn");
+    let head_read = SqlSyncStore::new(&mut conn).head_seq().expect("head");
+    drop(conn);
+
+    let day = chrono::NaiveDate::from_ymd_opt(2026, 11, 2).expect("day");
+    Generator::new(1)
+        .add_visit(phone.file_mut(&id).expect("file"), day, "d1")
+        .expect("visit");
+    sync(&mut phone, device);
+
+    let mut conn = pool.get().expect("conn");
+    let mut store = SqlSyncStore::new(&mut conn);
+    let now = store.head_seq().expect("head");
+    assert!(now > head_read, "the visit's merge renumbered the file");
+    assert_eq!(
+        store.changed_since(&scope, 0, head_read).expect("read"),
+        vec![(id, now)],
+        "the renumbered file is listed at its new number"
+    );
+}
+
+#[test]
+fn a_file_renumbered_past_the_head_a_sync_read_is_still_listed_on_sqlite() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    a_file_renumbered_past_the_head_read_is_still_listed(sqlite(&dir));
+}
+
+#[test]
+fn a_file_renumbered_past_the_head_a_sync_read_is_still_listed_on_postgres() {
+    let db = TestDatabase::create();
+    let url = DatabaseUrl::parse(&db.url).expect("url");
+    a_file_renumbered_past_the_head_read_is_still_listed(open(&url, 2).expect("open postgres"));
+}

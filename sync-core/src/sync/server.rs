@@ -148,7 +148,10 @@ pub trait ServerStore {
     fn may_name_photo(&mut self, sha256: &str, ctx: &Context<'_>) -> Result<bool, Self::Error>;
     /// The highest sequence number issued.
     fn head_seq(&mut self) -> Result<u64, Self::Error>;
-    /// Files in `scope` with `since < seq <= upto`, ordered by `seq`.
+    /// Files in `scope` with `since < seq <= upto`, ordered by `seq`. A store may add files
+    /// numbered past `upto` if it reads them in one snapshot together with every lower number
+    /// (see the SQL store): the cursor then moves to the last file sent, and a file renumbered
+    /// while the sync reads is sent now rather than by the next sync.
     fn changed_since(
         &mut self,
         scope: &Scope,
