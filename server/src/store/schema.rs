@@ -34,6 +34,7 @@ diesel::table! {
         pending_seq -> Nullable<BigInt>,
         pending_token -> Nullable<BigInt>,
         scope_fingerprint -> BigInt,
+        memory -> Nullable<Binary>,
     }
 }
 

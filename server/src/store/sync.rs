@@ -7,6 +7,7 @@
 use automerge::{AutoCommit, ChangeHash};
 use diesel::prelude::*;
 use homevisit_sync_core::file::FileSummary;
+use homevisit_sync_core::sync::peers;
 use homevisit_sync_core::sync::server::{
     Context, DeviceRecord, LoadedDoc, Merge, PeerDoc, ServerStore, StoredDoc,
 };
@@ -64,6 +65,17 @@ pub struct SqlSyncStore<'a> {
     /// When numbers are deferred, the projections of the files written, by file, with their
     /// placeholder numbers, written together at the end.
     projections: std::collections::BTreeMap<String, (super::children::Projection, u64)>,
+    /// The syncing device's memory of its files, read with its cursors and written back with
+    /// them (see [`homevisit_sync_core::sync::peers`]).
+    memory: Option<Memory>,
+}
+
+/// One device's memory of its files, as a sync holds it between reading and writing its row.
+struct Memory {
+    device: DeviceId,
+    peers: std::collections::BTreeMap<ChildId, PeerDoc>,
+    /// Whether the row was still in the per-file table of before, whose rows the write deletes.
+    legacy: bool,
 }
 
 /// The files a sync wrote under a placeholder sequence number, to be numbered for real.
@@ -154,6 +166,7 @@ impl<'a> SqlSyncStore<'a> {
             stored: Default::default(),
             placeholder: None,
             projections: Default::default(),
+            memory: None,
         }
     }
 
@@ -162,16 +175,10 @@ impl<'a> SqlSyncStore<'a> {
     /// [`Numbers`] it returns, so that the counter's lock is held for the last few statements
     /// only.
     pub fn for_sync(conn: &'a mut DbConnection, cache: Option<&'a DocCache>) -> Self {
-        SqlSyncStore {
-            conn,
-            cache,
-            deferred: Some(Vec::new()),
-            receipts: Vec::new(),
-            written: Vec::new(),
-            stored: Default::default(),
-            placeholder: None,
-            projections: Default::default(),
-        }
+        let mut store = Self::new(conn);
+        store.cache = cache;
+        store.deferred = Some(Vec::new());
+        store
     }
 
     /// Writes the projections of the files merged and the receipts; returns the schedule
@@ -190,6 +197,23 @@ impl<'a> SqlSyncStore<'a> {
             touched: self.deferred.take().unwrap_or_default(),
         };
         Ok((latest.into_values().collect(), numbers))
+    }
+
+    /// The device's memory of its files: as [`ServerStore::device`] read it, or, for a device
+    /// whose row predates the one-row memory, from the per-file rows of before.
+    fn memory(&mut self, device: DeviceId) -> QueryResult<&mut Memory> {
+        if self.memory.as_ref().is_some_and(|m| m.device != device) {
+            self.memory = None;
+        }
+        if self.memory.is_none() {
+            let peers = legacy_peer_docs(self.conn, device)?;
+            self.memory = Some(Memory {
+                device,
+                peers: peers.into_iter().collect(),
+                legacy: true,
+            });
+        }
+        Ok(self.memory.as_mut().expect("set above"))
     }
 
     /// The sequence number a write gets now: the next one, or, when numbers are deferred, the
@@ -341,7 +365,18 @@ fn cursor(seq: Option<i64>, token: Option<i64>) -> Option<Cursor> {
 impl ServerStore for SqlSyncStore<'_> {
     type Error = diesel::result::Error;
 
+    /// Reads the device's memory of its files too, for [`ServerStore::peer_docs`]. Memory
+    /// that does not decode (a damaged row) makes the device unknown, which the protocol
+    /// answers with a resync: the phone then tells the server again what it holds.
     fn device(&mut self, device: DeviceId) -> QueryResult<Option<DeviceRecord>> {
+        type Row = (
+            Option<i64>,
+            Option<i64>,
+            Option<i64>,
+            Option<i64>,
+            i64,
+            Option<Vec<u8>>,
+        );
         let row = sync_devices::table
             .filter(sync_devices::device_id.eq(device.0.to_string()))
             .select((
@@ -350,32 +385,64 @@ impl ServerStore for SqlSyncStore<'_> {
                 sync_devices::pending_seq,
                 sync_devices::pending_token,
                 sync_devices::scope_fingerprint,
+                sync_devices::memory,
             ))
-            .first::<(Option<i64>, Option<i64>, Option<i64>, Option<i64>, i64)>(self.conn)
+            .first::<Row>(self.conn)
             .optional()?;
-        Ok(row.map(|(cs, ct, ps, pt, scope)| DeviceRecord {
+        let Some((cs, ct, ps, pt, scope, memory)) = row else {
+            self.memory = Some(Memory::empty(device));
+            return Ok(None);
+        };
+        self.memory = match memory {
+            None => None,
+            Some(bytes) => match peers::decode(&bytes) {
+                Ok(peers) => Some(Memory {
+                    device,
+                    peers: peers.into_iter().collect(),
+                    legacy: false,
+                }),
+                Err(e) => {
+                    tracing::warn!(event = "device_memory_damaged", cause = %e);
+                    self.memory = Some(Memory::empty(device));
+                    return Ok(None);
+                }
+            },
+        };
+        Ok(Some(DeviceRecord {
             confirmed: cursor(cs, ct),
             pending: cursor(ps, pt),
             scope: scope as u32,
         }))
     }
 
+    /// Writes the cursors and the memory of files in one statement (two for a new device).
     fn put_device(&mut self, device: DeviceId, record: &DeviceRecord) -> QueryResult<()> {
         let id = device.0.to_string();
+        let memory = self.memory(device)?;
+        let legacy = std::mem::replace(&mut memory.legacy, false);
+        let peers: Vec<(ChildId, &PeerDoc)> = memory.peers.iter().map(|(k, v)| (*k, v)).collect();
+        let bytes = peers::encode(&peers);
         let values = (
             sync_devices::confirmed_seq.eq(record.confirmed.map(|c| c.seq as i64)),
             sync_devices::confirmed_token.eq(record.confirmed.map(|c| i64::from(c.token))),
             sync_devices::pending_seq.eq(record.pending.map(|c| c.seq as i64)),
             sync_devices::pending_token.eq(record.pending.map(|c| i64::from(c.token))),
             sync_devices::scope_fingerprint.eq(i64::from(record.scope)),
+            sync_devices::memory.eq(Some(bytes)),
         );
         let updated = diesel::update(sync_devices::table.filter(sync_devices::device_id.eq(&id)))
-            .set(values)
+            .set(values.clone())
             .execute(self.conn)?;
         if updated == 0 {
             diesel::insert_into(sync_devices::table)
                 .values((sync_devices::device_id.eq(&id), values))
                 .execute(self.conn)?;
+        }
+        if legacy {
+            diesel::delete(
+                sync_peer_documents::table.filter(sync_peer_documents::device_id.eq(&id)),
+            )
+            .execute(self.conn)?;
         }
         Ok(())
     }
@@ -578,88 +645,31 @@ impl ServerStore for SqlSyncStore<'_> {
     }
 
     fn peer_docs(&mut self, device: DeviceId) -> QueryResult<Vec<(ChildId, PeerDoc)>> {
-        type Row = (
-            String,
-            Vec<u8>,
-            Option<i64>,
-            Option<Vec<u8>>,
-            Option<i64>,
-            Option<Vec<u8>>,
-        );
-        let rows: Vec<Row> = sync_peer_documents::table
-            .filter(sync_peer_documents::device_id.eq(device.0.to_string()))
-            .select((
-                sync_peer_documents::document_id,
-                sync_peer_documents::known,
-                sync_peer_documents::pending_token,
-                sync_peer_documents::pending_heads,
-                sync_peer_documents::dropping_token,
-                sync_peer_documents::sync_state,
-            ))
-            .load(self.conn)?;
-        let mut out = Vec::with_capacity(rows.len());
-        for (doc, known, pending_token, pending_heads, dropping, sync_state) in rows {
-            let Ok(uuid) = uuid::Uuid::parse_str(&doc) else {
-                continue;
-            };
-            let pending = match (pending_token, pending_heads) {
-                (Some(t), Some(h)) => Some((t as u32, decode_heads(&h)?)),
-                _ => None,
-            };
-            out.push((
-                ChildId(uuid),
-                PeerDoc {
-                    known: decode_heads(&known)?,
-                    pending,
-                    dropping: dropping.map(|t| t as u32),
-                    sync_state,
-                },
-            ));
-        }
-        Ok(out)
+        Ok(self
+            .memory(device)?
+            .peers
+            .iter()
+            .map(|(id, peer)| (*id, peer.clone()))
+            .collect())
     }
 
     fn put_peer_doc(&mut self, device: DeviceId, doc: ChildId, peer: &PeerDoc) -> QueryResult<()> {
         self.put_peer_docs(device, &[(doc, Some(peer))])
     }
 
-    /// One statement forgets every entry written, and one inserts those kept, per hundred.
+    /// Held in memory until [`ServerStore::put_device`], which every sync calls last and which
+    /// writes them with the cursors.
     fn put_peer_docs(
         &mut self,
         device: DeviceId,
         peers: &[(ChildId, Option<&PeerDoc>)],
     ) -> QueryResult<()> {
-        let d = device.0.to_string();
-        for batch in peers.chunks(ROWS_PER_STATEMENT) {
-            let keys: Vec<String> = batch.iter().map(|(id, _)| id.0.to_string()).collect();
-            diesel::delete(
-                sync_peer_documents::table
-                    .filter(sync_peer_documents::device_id.eq(&d))
-                    .filter(sync_peer_documents::document_id.eq_any(&keys)),
-            )
-            .execute(self.conn)?;
-            let rows: Vec<_> = batch
-                .iter()
-                .zip(&keys)
-                .filter_map(|((_, peer), key)| {
-                    let peer = (*peer)?;
-                    Some((
-                        sync_peer_documents::device_id.eq(&d),
-                        sync_peer_documents::document_id.eq(key),
-                        sync_peer_documents::known.eq(encode_heads(&peer.known)),
-                        sync_peer_documents::pending_token
-                            .eq(peer.pending.as_ref().map(|(t, _)| i64::from(*t))),
-                        sync_peer_documents::pending_heads
-                            .eq(peer.pending.as_ref().map(|(_, h)| encode_heads(h))),
-                        sync_peer_documents::dropping_token.eq(peer.dropping.map(i64::from)),
-                        sync_peer_documents::sync_state.eq(peer.sync_state.as_deref()),
-                    ))
-                })
-                .collect();
-            if !rows.is_empty() {
-                let insert = diesel::insert_into(sync_peer_documents::table).values(rows);
-                on_backend!(&mut *self.conn, |c| insert.execute(c))?;
-            }
+        let memory = self.memory(device)?;
+        for (id, peer) in peers {
+            match peer {
+                Some(peer) => memory.peers.insert(*id, (*peer).clone()),
+                None => memory.peers.remove(id),
+            };
         }
         Ok(())
     }
@@ -667,4 +677,60 @@ impl ServerStore for SqlSyncStore<'_> {
     fn delete_peer_doc(&mut self, device: DeviceId, doc: ChildId) -> QueryResult<()> {
         self.put_peer_docs(device, &[(doc, None)])
     }
+}
+
+impl Memory {
+    fn empty(device: DeviceId) -> Self {
+        Memory {
+            device,
+            peers: Default::default(),
+            legacy: false,
+        }
+    }
+}
+
+/// A device's memory as it was kept before it moved into the device's row: a row per file.
+fn legacy_peer_docs(
+    conn: &mut DbConnection,
+    device: DeviceId,
+) -> QueryResult<Vec<(ChildId, PeerDoc)>> {
+    type Row = (
+        String,
+        Vec<u8>,
+        Option<i64>,
+        Option<Vec<u8>>,
+        Option<i64>,
+        Option<Vec<u8>>,
+    );
+    let rows: Vec<Row> = sync_peer_documents::table
+        .filter(sync_peer_documents::device_id.eq(device.0.to_string()))
+        .select((
+            sync_peer_documents::document_id,
+            sync_peer_documents::known,
+            sync_peer_documents::pending_token,
+            sync_peer_documents::pending_heads,
+            sync_peer_documents::dropping_token,
+            sync_peer_documents::sync_state,
+        ))
+        .load(conn)?;
+    let mut out = Vec::with_capacity(rows.len());
+    for (doc, known, pending_token, pending_heads, dropping, sync_state) in rows {
+        let Ok(uuid) = uuid::Uuid::parse_str(&doc) else {
+            continue;
+        };
+        let pending = match (pending_token, pending_heads) {
+            (Some(t), Some(h)) => Some((t as u32, decode_heads(&h)?)),
+            _ => None,
+        };
+        out.push((
+            ChildId(uuid),
+            PeerDoc {
+                known: decode_heads(&known)?,
+                pending,
+                dropping: dropping.map(|t| t as u32),
+                sync_state,
+            },
+        ));
+    }
+    Ok(out)
 }

@@ -345,3 +345,198 @@ fn a_file_renumbered_past_the_head_a_sync_read_is_still_listed_on_postgres() {
     let url = DatabaseUrl::parse(&db.url).expect("url");
     a_file_renumbered_past_the_head_read_is_still_listed(open(&url, 2).expect("open postgres"));
 }
+
+/// A phone with one file, synced until settled, on `pool`; returns the sync as a closure's
+/// inputs: the phone, its device and the scope.
+fn one_synced_phone(pool: &DbPool) -> (homevisit_sync_core::sync::device::Replica, DeviceId) {
+    use homevisit_sync_core::file::ChildId;
+    use homevisit_sync_core::sync::device::Replica;
+    let profile: homevisit_sync_core::file::Profile = serde_json::from_value(serde_json::json!({
+        "name": "孩子", "sex": "male", "birth_date": "2015-01-01", "hukou_place": "铁东区",
+        "address": "一组", "village_code": "220303100200", "registered_on": "2026-01-01"
+    }))
+    .expect("profile");
+    let mut phone = Replica::new([1; 16]);
+    let device = DeviceId::new();
+    for _ in 0..3 {
+        phone
+            .create(
+                ChildId::new(),
+                &profile,
+                "d1",
+                chrono::DateTime::from_timestamp(1_790_000_000, 0).expect("time"),
+            )
+            .expect("create");
+    }
+    sync_until_done(pool, &mut phone, device);
+    (phone, device)
+}
+
+use homevisit_sync_core::sync::DeviceId;
+
+/// Syncs the phone until the server has nothing more; returns every response.
+fn sync_until_done(
+    pool: &DbPool,
+    phone: &mut homevisit_sync_core::sync::device::Replica,
+    device: DeviceId,
+) -> Vec<Response> {
+    use homevisit_sync_core::sync::Scope;
+    use homevisit_sync_core::sync::device::Outcome;
+    let scope = Scope::new(["220303100200"]);
+    let mut responses = Vec::new();
+    for _ in 0..10 {
+        let request = Request::decode(&phone.request()).expect("decode");
+        let ctx = Context {
+            device,
+            user: "d1",
+            author: "d1",
+            scope: &scope,
+            now_ms: 0,
+            page_bytes: 1 << 20,
+            revoked: false,
+        };
+        let mut conn = pool.get().expect("conn");
+        let response = apply(&mut conn, &ctx, &request, &Env::default()).expect("sync");
+        let outcome = phone.receive(&response.encode(), 0).expect("apply");
+        responses.push(response);
+        if outcome == Outcome::Done {
+            return responses;
+        }
+    }
+    panic!("the sync did not settle in ten rounds");
+}
+
+/// The device's stored memory of its files, as the SQL store keeps it.
+fn stored_memory(pool: &DbPool, device: DeviceId) -> Option<Vec<u8>> {
+    use diesel::prelude::*;
+    use homevisit_server::store::schema::sync_devices;
+    let mut conn = pool.get().expect("conn");
+    sync_devices::table
+        .filter(sync_devices::device_id.eq(device.0.to_string()))
+        .select(sync_devices::memory)
+        .first::<Option<Vec<u8>>>(&mut *conn)
+        .expect("the device's row")
+}
+
+/// A server upgraded from per-file rows of device memory reads a device's rows on its next
+/// sync, which sends the phone nothing it already holds, and moves them into the device's row.
+fn a_devices_memory_in_per_file_rows_moves_into_its_row(pool: DbPool) {
+    use diesel::prelude::*;
+    use homevisit_server::store::schema::{sync_devices, sync_peer_documents};
+    let (mut phone, device) = one_synced_phone(&pool);
+    let memory = stored_memory(&pool, device).expect("memory in the device's row");
+    let peers = homevisit_sync_core::sync::peers::decode(&memory).expect("decode");
+    assert_eq!(
+        peers.len(),
+        3,
+        "the server remembers the phone's three files"
+    );
+    {
+        let mut conn = pool.get().expect("conn");
+        let d = device.0.to_string();
+        for (id, peer) in &peers {
+            let heads =
+                |h: &[automerge::ChangeHash]| h.iter().flat_map(|h| h.0).collect::<Vec<u8>>();
+            diesel::insert_into(sync_peer_documents::table)
+                .values((
+                    sync_peer_documents::device_id.eq(&d),
+                    sync_peer_documents::document_id.eq(id.0.to_string()),
+                    sync_peer_documents::known.eq(heads(&peer.known)),
+                    sync_peer_documents::pending_token
+                        .eq(peer.pending.as_ref().map(|(t, _)| i64::from(*t))),
+                    sync_peer_documents::pending_heads
+                        .eq(peer.pending.as_ref().map(|(_, h)| heads(h))),
+                    sync_peer_documents::dropping_token.eq(peer.dropping.map(i64::from)),
+                    sync_peer_documents::sync_state.eq(peer.sync_state.as_deref()),
+                ))
+                .execute(&mut *conn)
+                .expect("a per-file row as before");
+        }
+        diesel::update(sync_devices::table.filter(sync_devices::device_id.eq(&d)))
+            .set(sync_devices::memory.eq(None::<Vec<u8>>))
+            .execute(&mut *conn)
+            .expect("memory as before the upgrade");
+    }
+
+    let responses = sync_until_done(&pool, &mut phone, device);
+    assert!(
+        responses.iter().all(|r| r.docs.is_empty() && !r.resync),
+        "the phone was sent what it holds, or resynced"
+    );
+    let moved = stored_memory(&pool, device).expect("memory back in the device's row");
+    let mut moved = homevisit_sync_core::sync::peers::decode(&moved).expect("decode");
+    let mut before = peers;
+    moved.sort_by_key(|(id, _)| *id);
+    before.sort_by_key(|(id, _)| *id);
+    // The phone presented the cursor of the heads pending in the rows: they are known now.
+    assert_eq!(
+        moved
+            .iter()
+            .map(|(id, p)| (*id, &p.known))
+            .collect::<Vec<_>>(),
+        before
+            .iter()
+            .map(|(id, p)| (*id, p.pending.as_ref().map_or(&p.known, |(_, h)| h)))
+            .collect::<Vec<_>>(),
+        "the per-file rows' heads moved into the device's row"
+    );
+    assert!(moved.iter().all(|(_, p)| !p.known.is_empty()));
+    let mut conn = pool.get().expect("conn");
+    let left: i64 = sync_peer_documents::table
+        .count()
+        .get_result(&mut *conn)
+        .expect("count");
+    assert_eq!(left, 0, "the per-file rows were deleted");
+}
+
+/// A device's stored memory that does not decode costs that phone a resync, not a failed sync.
+fn a_damaged_device_memory_is_answered_with_a_resync(pool: DbPool) {
+    use diesel::prelude::*;
+    use homevisit_server::store::schema::sync_devices;
+    let (mut phone, device) = one_synced_phone(&pool);
+    {
+        let mut conn = pool.get().expect("conn");
+        diesel::update(
+            sync_devices::table.filter(sync_devices::device_id.eq(device.0.to_string())),
+        )
+        .set(sync_devices::memory.eq(Some(vec![1u8, 5, 0xff])))
+        .execute(&mut *conn)
+        .expect("damage the memory");
+    }
+    let responses = sync_until_done(&pool, &mut phone, device);
+    assert!(responses[0].resync, "the first answer is a resync");
+    assert_eq!(phone.file_ids().len(), 3, "the phone keeps its three files");
+    let memory = stored_memory(&pool, device).expect("memory rewritten");
+    assert_eq!(
+        homevisit_sync_core::sync::peers::decode(&memory)
+            .expect("it decodes again")
+            .len(),
+        3
+    );
+}
+
+#[test]
+fn a_devices_memory_in_per_file_rows_moves_into_its_row_on_sqlite() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    a_devices_memory_in_per_file_rows_moves_into_its_row(sqlite(&dir));
+}
+
+#[test]
+fn a_devices_memory_in_per_file_rows_moves_into_its_row_on_postgres() {
+    let db = TestDatabase::create();
+    let url = DatabaseUrl::parse(&db.url).expect("url");
+    a_devices_memory_in_per_file_rows_moves_into_its_row(open(&url, 2).expect("open postgres"));
+}
+
+#[test]
+fn a_damaged_device_memory_is_answered_with_a_resync_on_sqlite() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    a_damaged_device_memory_is_answered_with_a_resync(sqlite(&dir));
+}
+
+#[test]
+fn a_damaged_device_memory_is_answered_with_a_resync_on_postgres() {
+    let db = TestDatabase::create();
+    let url = DatabaseUrl::parse(&db.url).expect("url");
+    a_damaged_device_memory_is_answered_with_a_resync(open(&url, 2).expect("open postgres"));
+}

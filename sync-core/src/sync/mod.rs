@@ -57,6 +57,7 @@ pub mod chunks;
 pub mod conformance;
 pub mod device;
 pub mod memory;
+pub mod peers;
 pub mod server;
 pub mod wire;
 

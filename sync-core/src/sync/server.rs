@@ -171,7 +171,9 @@ pub trait ServerStore {
     fn delete_peer_doc(&mut self, device: DeviceId, doc: ChildId) -> Result<(), Self::Error>;
     /// Writes what the server remembers of several files on the device: `Some` replaces a
     /// file's entry, `None` forgets it. Every sync ends with this for each file it touched, so a
-    /// store that can write them in a few statements overrides it.
+    /// store that can write them in a few statements overrides it. A sync calls
+    /// [`ServerStore::put_device`] right after, so a store that keeps a device's memory with its
+    /// cursors may hold these until then.
     fn put_peer_docs(
         &mut self,
         device: DeviceId,

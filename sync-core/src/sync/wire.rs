@@ -500,7 +500,7 @@ fn unframe(
     Ok((version, body))
 }
 
-fn varint(w: &mut Vec<u8>, mut v: u64) {
+pub(super) fn varint(w: &mut Vec<u8>, mut v: u64) {
     loop {
         let byte = (v & 0x7f) as u8;
         v >>= 7;
@@ -601,10 +601,10 @@ fn read_item(p: &[u8]) -> Result<Item, WireError> {
     })
 }
 
-struct Reader<'a>(&'a [u8]);
+pub(super) struct Reader<'a>(pub(super) &'a [u8]);
 
 impl<'a> Reader<'a> {
-    fn varint(&mut self, what: &'static str) -> Result<u64, WireError> {
+    pub(super) fn varint(&mut self, what: &'static str) -> Result<u64, WireError> {
         let mut v: u64 = 0;
         for (i, byte) in self.0.iter().enumerate() {
             let bits = u64::from(byte & 0x7f);
@@ -621,7 +621,7 @@ impl<'a> Reader<'a> {
         Err(WireError::Truncated(what))
     }
 
-    fn take(&mut self, n: u64, what: &'static str) -> Result<&'a [u8], WireError> {
+    pub(super) fn take(&mut self, n: u64, what: &'static str) -> Result<&'a [u8], WireError> {
         let n = usize::try_from(n).map_err(|_| WireError::Truncated(what))?;
         if n > self.0.len() {
             return Err(WireError::Truncated(what));

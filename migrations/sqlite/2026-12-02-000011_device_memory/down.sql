@@ -1,0 +1,1 @@
+ALTER TABLE sync_devices DROP COLUMN memory;
