@@ -15,6 +15,9 @@ use crate::store::blobs::BlobStore;
 use crate::store::cache::DocCache;
 use crate::tls;
 
+/// How long a connection may take for its TLS handshake, and then for its request's head.
+const SLOW_LINK: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// The largest JSON body any endpoint takes.
 pub const MAX_JSON_BYTES: usize = 64 << 10;
 
@@ -272,6 +275,13 @@ pub async fn launch_with_listener(
             .configure(configure)
     })
     .shutdown_timeout(30)
+    // A phone on slow 2G needs seconds for its handshake (a 2 s round trip, the certificate at
+    // a few kilobits a second, a lost packet resent) and for its request's head: actix's 3 s
+    // and 5 s cut such phones off, and its own clients too when the cores were saturated.
+    // Each waiting handshake holds one of a worker's 256 handshake slots, so this is not
+    // unbounded; the body has its own bound (`body_timeout`).
+    .tls_handshake_timeout(SLOW_LINK)
+    .client_request_timeout(SLOW_LINK)
     .disable_signals();
     let server = match tls {
         Some(config) => server.listen_rustls_0_23(listener, config)?,

@@ -134,3 +134,41 @@ fn a_returning_client_resumes_its_tls_session_and_is_not_sent_the_certificate_ag
         "a resumed connection is not sent the certificate: {seen:?}"
     );
 }
+
+/// A slow 2G link takes seconds to carry a TLS handshake: a round trip of about 2 s, the
+/// certificate at a few kilobits a second, and a lost packet resent. The server used to drop
+/// any connection whose handshake had not finished 3 s after the connection was accepted
+/// (actix's default); under load, and under valgrind, its own clients were cut the same way
+/// ("Peer disconnected"). A phone whose handshake takes 4 s is now served.
+#[test]
+fn a_phone_whose_tls_handshake_takes_four_seconds_on_slow_2g_is_still_served() {
+    use rustls::pki_types::pem::PemObject;
+    use std::io::{Read, Write};
+
+    let server = Server::sqlite();
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls::pki_types::CertificateDer::pem_file_iter(server.ca()).expect("ca") {
+        roots.add(cert.expect("cert")).expect("root");
+    }
+    let config = std::sync::Arc::new(
+        rustls::ClientConfig::builder()
+            .with_root_certificates(roots)
+            .with_no_client_auth(),
+    );
+    let name = rustls::pki_types::ServerName::try_from("localhost").expect("name");
+    let mut conn = rustls::ClientConnection::new(config, name).expect("tls");
+    let mut sock = std::net::TcpStream::connect(("127.0.0.1", server.port)).expect("connect");
+    // The ClientHello leaves at once; the phone's Finished arrives 4 s after the connection.
+    conn.write_tls(&mut sock).expect("client hello");
+    std::thread::sleep(std::time::Duration::from_secs(4));
+    let mut tls = rustls::StreamOwned::new(conn, sock);
+    tls.write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        .expect("the handshake completes and the request goes out");
+    let mut answer = Vec::new();
+    let _ = tls.read_to_end(&mut answer);
+    assert!(
+        answer.starts_with(b"HTTP/1.1 200"),
+        "the server answered: {:?}",
+        String::from_utf8_lossy(&answer)
+    );
+}
