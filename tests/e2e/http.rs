@@ -82,24 +82,29 @@ impl std::io::Write for Counting {
     }
 }
 
-#[test]
-fn a_returning_client_resumes_its_tls_session_and_is_not_sent_the_certificate_again() {
-    use rustls::HandshakeKind;
+/// A rustls client that trusts the test server's certificate.
+fn tls_client(server: &Server) -> std::sync::Arc<rustls::ClientConfig> {
     use rustls::pki_types::pem::PemObject;
-    use std::io::{Read, Write};
-
-    let server = Server::sqlite();
     let mut roots = rustls::RootCertStore::empty();
     for cert in rustls::pki_types::CertificateDer::pem_file_iter(server.ca()).expect("ca") {
         roots.add(cert.expect("cert")).expect("root");
     }
-    // One client config for every connection, as a phone's HTTP agent keeps it: its session
-    // store holds the tickets.
-    let config = std::sync::Arc::new(
+    std::sync::Arc::new(
         rustls::ClientConfig::builder()
             .with_root_certificates(roots)
             .with_no_client_auth(),
-    );
+    )
+}
+
+#[test]
+fn a_returning_client_resumes_its_tls_session_and_is_not_sent_the_certificate_again() {
+    use rustls::HandshakeKind;
+    use std::io::{Read, Write};
+
+    let server = Server::sqlite();
+    // One client config for every connection, as a phone's HTTP agent keeps it: its session
+    // store holds the tickets.
+    let config = tls_client(&server);
     let mut seen = Vec::new();
     for _ in 0..3 {
         let name = rustls::pki_types::ServerName::try_from("localhost").expect("name");
@@ -142,19 +147,10 @@ fn a_returning_client_resumes_its_tls_session_and_is_not_sent_the_certificate_ag
 /// ("Peer disconnected"). A phone whose handshake takes 4 s is now served.
 #[test]
 fn a_phone_whose_tls_handshake_takes_four_seconds_on_slow_2g_is_still_served() {
-    use rustls::pki_types::pem::PemObject;
     use std::io::{Read, Write};
 
     let server = Server::sqlite();
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in rustls::pki_types::CertificateDer::pem_file_iter(server.ca()).expect("ca") {
-        roots.add(cert.expect("cert")).expect("root");
-    }
-    let config = std::sync::Arc::new(
-        rustls::ClientConfig::builder()
-            .with_root_certificates(roots)
-            .with_no_client_auth(),
-    );
+    let config = tls_client(&server);
     let name = rustls::pki_types::ServerName::try_from("localhost").expect("name");
     let mut conn = rustls::ClientConnection::new(config, name).expect("tls");
     let mut sock = std::net::TcpStream::connect(("127.0.0.1", server.port)).expect("connect");

@@ -119,13 +119,7 @@ fn concurrent_writers_and_a_reader(pool: DbPool) {
             std::thread::spawn(move || {
                 let mut replica = Replica::new([n + 1; 16]);
                 let device = DeviceId::new();
-                let profile: homevisit_sync_core::file::Profile =
-                    serde_json::from_value(serde_json::json!({
-                        "name": "孩子", "sex": "male", "birth_date": "2015-01-01",
-                        "hukou_place": "铁东区", "address": "一组", "village_code": "220303100200",
-                        "registered_on": "2026-01-01"
-                    }))
-                    .expect("profile");
+                let profile = child_profile();
                 let at = chrono::DateTime::from_timestamp(1_790_000_000, 0).expect("time");
                 for _ in 0..5 {
                     replica
@@ -205,11 +199,7 @@ fn concurrent_merges_into_one_file(pool: DbPool, cache: Option<DocCache>) {
         panic!("the sync did not settle in ten rounds");
     };
     let id = ChildId::new();
-    let profile: homevisit_sync_core::file::Profile = serde_json::from_value(serde_json::json!({
-        "name": "孩子", "sex": "male", "birth_date": "2015-01-01", "hukou_place": "铁东区",
-        "address": "一组", "village_code": "220303100200", "registered_on": "2026-01-01"
-    }))
-    .expect("profile");
+    let profile = child_profile();
     let at = chrono::DateTime::from_timestamp(1_790_000_000, 0).expect("time");
     let mut maker = Replica::new([1; 16]);
     maker.create(id, &profile, "d1", at).expect("create");
@@ -273,45 +263,11 @@ fn overlapping_merges_into_one_file_on_sqlite_lose_no_visit() {
 fn a_file_renumbered_past_the_head_read_is_still_listed(pool: DbPool) {
     use homevisit_server::store::sync::SqlSyncStore;
     use homevisit_sync_core::demo::Generator;
-    use homevisit_sync_core::file::ChildId;
-    use homevisit_sync_core::sync::device::{Outcome, Replica};
+    use homevisit_sync_core::sync::Scope;
     use homevisit_sync_core::sync::server::ServerStore;
-    use homevisit_sync_core::sync::{DeviceId, Scope};
     let scope = Scope::new(["220303100200"]);
-    let sync = |replica: &mut Replica, device: DeviceId| loop {
-        let request = Request::decode(&replica.request()).expect("decode");
-        let ctx = Context {
-            device,
-            user: "d1",
-            author: "d1",
-            scope: &scope,
-            now_ms: 0,
-            page_bytes: 1 << 20,
-            revoked: false,
-        };
-        let mut conn = pool.get().expect("conn");
-        let response = apply(&mut conn, &ctx, &request, &Env::default()).expect("sync");
-        if replica.receive(&response.encode(), 0).expect("apply") == Outcome::Done {
-            break;
-        }
-    };
-    let profile: homevisit_sync_core::file::Profile = serde_json::from_value(serde_json::json!({
-        "name": "孩子", "sex": "male", "birth_date": "2015-01-01", "hukou_place": "铁东区",
-        "address": "一组", "village_code": "220303100200", "registered_on": "2026-01-01"
-    }))
-    .expect("profile");
-    let id = ChildId::new();
-    let mut phone = Replica::new([1; 16]);
-    let device = DeviceId::new();
-    phone
-        .create(
-            id,
-            &profile,
-            "d1",
-            chrono::DateTime::from_timestamp(1_790_000_000, 0).expect("time"),
-        )
-        .expect("create");
-    sync(&mut phone, device);
+    let (mut phone, device) = one_synced_phone(&pool, 1);
+    let id = phone.file_ids()[0];
     let mut conn = pool.get().expect("conn");
     let head_read = SqlSyncStore::new(&mut conn).head_seq().expect("head");
     drop(conn);
@@ -320,7 +276,7 @@ fn a_file_renumbered_past_the_head_read_is_still_listed(pool: DbPool) {
     Generator::new(1)
         .add_visit(phone.file_mut(&id).expect("file"), day, "d1")
         .expect("visit");
-    sync(&mut phone, device);
+    sync_until_done(&pool, &mut phone, device);
 
     let mut conn = pool.get().expect("conn");
     let mut store = SqlSyncStore::new(&mut conn);
@@ -346,23 +302,20 @@ fn a_file_renumbered_past_the_head_a_sync_read_is_still_listed_on_postgres() {
     a_file_renumbered_past_the_head_read_is_still_listed(open(&url, 2).expect("open postgres"));
 }
 
-/// A phone with one file, synced until settled, on `pool`; returns the sync as a closure's
-/// inputs: the phone, its device and the scope.
-fn one_synced_phone(pool: &DbPool) -> (homevisit_sync_core::sync::device::Replica, DeviceId) {
+/// A phone with `files` new files, synced until the server has nothing more for it.
+fn one_synced_phone(
+    pool: &DbPool,
+    files: usize,
+) -> (homevisit_sync_core::sync::device::Replica, DeviceId) {
     use homevisit_sync_core::file::ChildId;
     use homevisit_sync_core::sync::device::Replica;
-    let profile: homevisit_sync_core::file::Profile = serde_json::from_value(serde_json::json!({
-        "name": "孩子", "sex": "male", "birth_date": "2015-01-01", "hukou_place": "铁东区",
-        "address": "一组", "village_code": "220303100200", "registered_on": "2026-01-01"
-    }))
-    .expect("profile");
     let mut phone = Replica::new([1; 16]);
     let device = DeviceId::new();
-    for _ in 0..3 {
+    for _ in 0..files {
         phone
             .create(
                 ChildId::new(),
-                &profile,
+                &child_profile(),
                 "d1",
                 chrono::DateTime::from_timestamp(1_790_000_000, 0).expect("time"),
             )
@@ -370,6 +323,14 @@ fn one_synced_phone(pool: &DbPool) -> (homevisit_sync_core::sync::device::Replic
     }
     sync_until_done(pool, &mut phone, device);
     (phone, device)
+}
+
+fn child_profile() -> homevisit_sync_core::file::Profile {
+    serde_json::from_value(serde_json::json!({
+        "name": "孩子", "sex": "male", "birth_date": "2015-01-01", "hukou_place": "铁东区",
+        "address": "一组", "village_code": "220303100200", "registered_on": "2026-01-01"
+    }))
+    .expect("profile")
 }
 
 use homevisit_sync_core::sync::DeviceId;
@@ -423,7 +384,7 @@ fn stored_memory(pool: &DbPool, device: DeviceId) -> Option<Vec<u8>> {
 fn a_devices_memory_in_per_file_rows_moves_into_its_row(pool: DbPool) {
     use diesel::prelude::*;
     use homevisit_server::store::schema::{sync_devices, sync_peer_documents};
-    let (mut phone, device) = one_synced_phone(&pool);
+    let (mut phone, device) = one_synced_phone(&pool, 3);
     let memory = stored_memory(&pool, device).expect("memory in the device's row");
     let peers = homevisit_sync_core::sync::peers::decode(&memory).expect("decode");
     assert_eq!(
@@ -493,7 +454,7 @@ fn a_devices_memory_in_per_file_rows_moves_into_its_row(pool: DbPool) {
 fn a_damaged_device_memory_is_answered_with_a_resync(pool: DbPool) {
     use diesel::prelude::*;
     use homevisit_server::store::schema::sync_devices;
-    let (mut phone, device) = one_synced_phone(&pool);
+    let (mut phone, device) = one_synced_phone(&pool, 3);
     {
         let mut conn = pool.get().expect("conn");
         diesel::update(
