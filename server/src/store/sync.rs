@@ -207,11 +207,7 @@ impl<'a> SqlSyncStore<'a> {
         }
         if self.memory.is_none() {
             let peers = legacy_peer_docs(self.conn, device)?;
-            self.memory = Some(Memory {
-                device,
-                peers: peers.into_iter().collect(),
-                legacy: true,
-            });
+            self.memory = Some(Memory::new(device, peers, true));
         }
         Ok(self.memory.as_mut().expect("set above"))
     }
@@ -390,23 +386,18 @@ impl ServerStore for SqlSyncStore<'_> {
             .first::<Row>(self.conn)
             .optional()?;
         let Some((cs, ct, ps, pt, scope, memory)) = row else {
-            self.memory = Some(Memory::empty(device));
+            self.memory = Some(Memory::new(device, Vec::new(), false));
             return Ok(None);
         };
-        self.memory = match memory {
+        // No memory in the row: it is still in the per-file rows, read when first asked for.
+        self.memory = match memory.map(|bytes| peers::decode(&bytes)) {
             None => None,
-            Some(bytes) => match peers::decode(&bytes) {
-                Ok(peers) => Some(Memory {
-                    device,
-                    peers: peers.into_iter().collect(),
-                    legacy: false,
-                }),
-                Err(e) => {
-                    tracing::warn!(event = "device_memory_damaged", cause = %e);
-                    self.memory = Some(Memory::empty(device));
-                    return Ok(None);
-                }
-            },
+            Some(Ok(peers)) => Some(Memory::new(device, peers, false)),
+            Some(Err(e)) => {
+                tracing::warn!(event = "device_memory_damaged", cause = %e);
+                self.memory = Some(Memory::new(device, Vec::new(), false));
+                return Ok(None);
+            }
         };
         Ok(Some(DeviceRecord {
             confirmed: cursor(cs, ct),
@@ -680,11 +671,11 @@ impl ServerStore for SqlSyncStore<'_> {
 }
 
 impl Memory {
-    fn empty(device: DeviceId) -> Self {
+    fn new(device: DeviceId, peers: Vec<(ChildId, PeerDoc)>, legacy: bool) -> Self {
         Memory {
             device,
-            peers: Default::default(),
-            legacy: false,
+            peers: peers.into_iter().collect(),
+            legacy,
         }
     }
 }
