@@ -160,6 +160,7 @@ pub fn store_made_here(
         checked: &checked,
         received: &[],
         ctx: &ctx,
+        amendment: None,
     };
     SqlSyncStore::new(conn).put_doc(id, &merge, file.doc_mut())?;
     Ok(())

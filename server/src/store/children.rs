@@ -7,11 +7,11 @@
 
 use chrono::{DateTime, NaiveDate};
 use diesel::prelude::*;
-use homevisit_sync_core::file::{Assertion, AttrKind, ChildFileView, FileSummary};
+use homevisit_sync_core::file::{Amendment, Assertion, AttrKind, ChildFileView, FileSummary};
 use homevisit_sync_core::sync::Scope;
 use homevisit_sync_core::vocab::RecordKind;
 use serde::Serialize;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use super::DbConnection;
 use super::schema::{child_attributes, child_photos, child_records, children, documents};
@@ -77,12 +77,49 @@ pub struct Projection {
     photos: BTreeMap<String, ()>,
     records: BTreeMap<String, RecordRow>,
     attributes: BTreeMap<String, AttributeRow>,
+    /// The rows a merge touched, when only those need writing (see [`Projection::of`]).
+    only: Option<Touched>,
+}
+
+/// The keys of a file's rows that its merges added or changed.
+#[derive(Debug, Clone, Default)]
+struct Touched {
+    records: BTreeSet<String>,
+    attributes: BTreeSet<String>,
+    /// The photos of the touched records.
+    photos: BTreeSet<String>,
 }
 
 impl Projection {
     /// The rows of a file's current view (`summary` is the view's, which the caller has made
-    /// already for the file's evaluation).
-    pub fn of(view: &ChildFileView, summary: &FileSummary) -> Projection {
+    /// already for the file's evaluation). Given the merge's `amendment` (what it added to the
+    /// file as stored, and so to its stored rows), [`project`] reads and writes only the rows
+    /// of the records and assertions it touched: a daily sync adds one record to a file of
+    /// dozens.
+    pub fn of(
+        view: &ChildFileView,
+        summary: &FileSummary,
+        amendment: Option<&Amendment>,
+    ) -> Projection {
+        // Keyed as the rows are, by the ids' canonical form, whatever form the tree used.
+        let canonical = |ids: &BTreeSet<String>| -> BTreeSet<uuid::Uuid> {
+            ids.iter().filter_map(|id| id.parse().ok()).collect()
+        };
+        let only = amendment.map(|a| {
+            let records = canonical(&a.records);
+            Touched {
+                photos: records
+                    .iter()
+                    .filter_map(|id| view.records.get(id))
+                    .flat_map(|r| r.versions.iter().flat_map(|v| v.photos.iter().cloned()))
+                    .collect(),
+                records: records.iter().map(uuid::Uuid::to_string).collect(),
+                attributes: canonical(&a.attributes)
+                    .iter()
+                    .map(uuid::Uuid::to_string)
+                    .collect(),
+            }
+        });
         // As of everything the file records: facts cannot be dated after the day they were
         // written, so the latest is the one in force, and an arrangement counts while not
         // ended.
@@ -163,7 +200,22 @@ impl Projection {
                 .collect(),
             records,
             attributes,
+            only,
         }
+    }
+
+    /// This projection, made after `earlier` in the same transaction, to be written in its
+    /// place: the rows touched by either merge are to be written.
+    pub fn absorb(&mut self, earlier: Projection) {
+        self.only = match (self.only.take(), earlier.only) {
+            (Some(mut now), Some(then)) => {
+                now.records.extend(then.records);
+                now.attributes.extend(then.attributes);
+                now.photos.extend(then.photos);
+                Some(now)
+            }
+            _ => None,
+        };
     }
 }
 
@@ -177,6 +229,7 @@ fn keyed<V>(rows: Vec<(String, String, V)>) -> BTreeMap<(String, String), V> {
 /// files of dozens, and deleting and re-inserting them all was a fifth of a sync's work. The
 /// rows of all the files are read and written together, a few statements in all.
 pub fn project(conn: &mut DbConnection, files: &[(&Projection, u64)]) -> QueryResult<()> {
+    let mut new_rows = BTreeSet::new();
     for (p, seq) in files {
         let row = (
             children::village.eq(&p.village),
@@ -200,43 +253,67 @@ pub fn project(conn: &mut DbConnection, files: &[(&Projection, u64)]) -> QueryRe
             diesel::insert_into(children::table)
                 .values((children::id.eq(&p.id), row))
                 .execute(conn)?;
+            new_rows.insert(p.id.clone());
         }
     }
-    let ids: Vec<&String> = files.iter().map(|(p, _)| &p.id).collect();
+    // A file whose rows were never written (or whose merge is not known) is projected whole;
+    // the others only in the rows their merges touched.
+    let (whole, partial): (Vec<&Projection>, Vec<&Projection>) = files
+        .iter()
+        .map(|(p, _)| *p)
+        .partition(|p| p.only.is_none() || new_rows.contains(&p.id));
+    let whole_ids: Vec<&String> = whole.iter().map(|p| &p.id).collect();
     let mut stored_photos = Vec::new();
     let mut stored_records = Vec::new();
     let mut stored_attributes = Vec::new();
-    for batch in ids.chunks(500) {
-        stored_photos.extend(
-            child_photos::table
-                .filter(child_photos::child_id.eq_any(batch))
-                .select((child_photos::child_id, child_photos::sha256))
-                .load::<(String, String)>(conn)?
-                .into_iter()
-                .map(|(c, k)| (c, k, ())),
-        );
-        stored_records.extend(
-            child_records::table
-                .filter(child_records::child_id.eq_any(batch))
-                .select((
-                    child_records::child_id,
-                    child_records::record_id,
-                    (
-                        child_records::kind,
-                        child_records::date,
-                        child_records::author,
-                        child_records::voided,
-                        child_records::danger,
-                        child_records::danger_found,
-                    ),
-                ))
-                .load::<(String, String, RecordRow)>(conn)?,
-        );
-        stored_attributes.extend(attribute_rows(conn, batch)?);
+    for batch in whole_ids.chunks(500) {
+        stored_photos.extend(photo_rows(conn, batch, None)?);
+        stored_records.extend(record_rows(conn, batch, None)?);
+        stored_attributes.extend(attribute_rows(conn, batch, None)?);
     }
+    let touched = |keys: fn(&Touched) -> &BTreeSet<String>| -> BTreeSet<(String, String)> {
+        partial
+            .iter()
+            .flat_map(|p| {
+                let only = p.only.as_ref().map(keys).into_iter().flatten();
+                only.map(|k| (p.id.clone(), k.clone()))
+            })
+            .collect()
+    };
+    let (photos_touched, records_touched, attributes_touched) = (
+        touched(|t| &t.photos),
+        touched(|t| &t.records),
+        touched(|t| &t.attributes),
+    );
+    let partial_ids: Vec<&String> = partial.iter().map(|p| &p.id).collect();
+    for batch in partial_ids.chunks(100) {
+        let keys = |set: &BTreeSet<(String, String)>| -> Vec<String> {
+            let keys: BTreeSet<&String> = set.iter().map(|(_, k)| k).collect();
+            keys.into_iter().cloned().collect()
+        };
+        for chunk in keys(&photos_touched).chunks(400) {
+            stored_photos.extend(photo_rows(conn, batch, Some(chunk))?);
+        }
+        for chunk in keys(&records_touched).chunks(400) {
+            stored_records.extend(record_rows(conn, batch, Some(chunk))?);
+        }
+        for chunk in keys(&attributes_touched).chunks(400) {
+            stored_attributes.extend(attribute_rows(conn, batch, Some(chunk))?);
+        }
+    }
+    let is_whole: BTreeSet<&String> = whole_ids.iter().copied().collect();
+    // A key asked for one file may be another's too (ids come from phones): only the rows
+    // asked for are compared, so no other row is ever deleted.
+    let asked = |set: &BTreeSet<(String, String)>, child: &String, key: &String| {
+        is_whole.contains(child) || set.contains(&(child.clone(), key.clone()))
+    };
+    stored_photos.retain(|(c, k, ())| asked(&photos_touched, c, k));
+    stored_records.retain(|(c, k, _)| asked(&records_touched, c, k));
+    stored_attributes.retain(|(c, k, _)| asked(&attributes_touched, c, k));
     let photos = files
         .iter()
         .flat_map(|(p, _)| p.photos.keys().map(|k| ((p.id.clone(), k.clone()), ())))
+        .filter(|((c, k), ())| asked(&photos_touched, c, k))
         .collect();
     write_changed!(
         conn,
@@ -256,6 +333,7 @@ pub fn project(conn: &mut DbConnection, files: &[(&Projection, u64)]) -> QueryRe
         .flat_map(|(p, _)| {
             p.records
                 .iter()
+                .filter(|(k, _)| asked(&records_touched, &p.id, k))
                 .map(|(k, v)| ((p.id.clone(), k.clone()), v.clone()))
         })
         .collect();
@@ -283,6 +361,7 @@ pub fn project(conn: &mut DbConnection, files: &[(&Projection, u64)]) -> QueryRe
         .flat_map(|(p, _)| {
             p.attributes
                 .iter()
+                .filter(|(k, _)| asked(&attributes_touched, &p.id, k))
                 .map(|(k, v)| ((p.id.clone(), k.clone()), v.clone()))
         })
         .collect();
@@ -366,12 +445,13 @@ pub fn villages_of(
 }
 
 /// The stored assertions of `children` (a batch within SQLite's bound-parameter limit), as
-/// (child, assertion, columns).
+/// (child, assertion, columns); only those among `keys` when given.
 fn attribute_rows(
     conn: &mut DbConnection,
     children: &[&String],
+    keys: Option<&[String]>,
 ) -> QueryResult<Vec<(String, String, AttributeRow)>> {
-    child_attributes::table
+    let query = child_attributes::table
         .filter(child_attributes::child_id.eq_any(children))
         .select((
             child_attributes::child_id,
@@ -384,8 +464,57 @@ fn attribute_rows(
                 child_attributes::recorded_at,
                 child_attributes::author,
             ),
-        ))
-        .load(conn)
+        ));
+    match keys {
+        None => query.load(conn),
+        Some(keys) => query
+            .filter(child_attributes::assertion_id.eq_any(keys))
+            .load(conn),
+    }
+}
+
+/// The stored record rows of `children`, as [`attribute_rows`] reads assertions.
+fn record_rows(
+    conn: &mut DbConnection,
+    children: &[&String],
+    keys: Option<&[String]>,
+) -> QueryResult<Vec<(String, String, RecordRow)>> {
+    let query = child_records::table
+        .filter(child_records::child_id.eq_any(children))
+        .select((
+            child_records::child_id,
+            child_records::record_id,
+            (
+                child_records::kind,
+                child_records::date,
+                child_records::author,
+                child_records::voided,
+                child_records::danger,
+                child_records::danger_found,
+            ),
+        ));
+    match keys {
+        None => query.load(conn),
+        Some(keys) => query
+            .filter(child_records::record_id.eq_any(keys))
+            .load(conn),
+    }
+}
+
+/// The stored photo rows of `children`, as [`attribute_rows`] reads assertions.
+fn photo_rows(
+    conn: &mut DbConnection,
+    children: &[&String],
+    keys: Option<&[String]>,
+) -> QueryResult<Vec<(String, String, ())>> {
+    let query = child_photos::table
+        .filter(child_photos::child_id.eq_any(children))
+        .select((child_photos::child_id, child_photos::sha256));
+    let rows: Vec<(String, String)> = match keys {
+        None => query.load(conn)?,
+        Some(keys) => query.filter(child_photos::sha256.eq_any(keys)).load(conn)?,
+    };
+    Ok(rows.into_iter().map(|(c, k)| (c, k, ())).collect())
 }
 
 fn parse_date(s: &str) -> NaiveDate {
@@ -433,7 +562,7 @@ pub fn summaries(conn: &mut DbConnection, ids: &[String]) -> QueryResult<Vec<Fil
             }
         }
         for (child, aid, (attr, value, present, effective, recorded_at, by)) in
-            attribute_rows(conn, chunk)?
+            attribute_rows(conn, chunk, None)?
         {
             let attr = match attr.as_str() {
                 "category" => AttrKind::Category,

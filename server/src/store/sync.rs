@@ -546,9 +546,12 @@ impl ServerStore for SqlSyncStore<'_> {
             }
         }
         let summary = view.summary();
-        let projection = super::children::Projection::of(view, &summary);
+        let mut projection = super::children::Projection::of(view, &summary, merge.amendment);
         match self.deferred {
             Some(_) => {
+                if let Some((earlier, _)) = self.projections.remove(&key) {
+                    projection.absorb(earlier);
+                }
                 self.projections.insert(key.clone(), (projection, seq));
             }
             None => super::children::project(self.conn, &[(&projection, seq)])?,

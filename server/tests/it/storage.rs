@@ -501,3 +501,162 @@ fn a_damaged_device_memory_is_answered_with_a_resync_on_postgres() {
     let url = DatabaseUrl::parse(&db.url).expect("url");
     a_damaged_device_memory_is_answered_with_a_resync(open(&url, 2).expect("open postgres"));
 }
+
+/// A projected child row: id, name, last visit, open danger, police unreported, number, digest.
+type ChildRow = (String, String, Option<String>, bool, bool, i64, Option<Vec<u8>>);
+/// A projected record row: child, record, kind, date, author, voided, danger, danger found.
+type RecordRow = (String, String, String, String, String, bool, bool, Option<String>);
+/// A projected assertion row: child, assertion, attribute, value, present, effective,
+/// recorded at, author.
+type AttributeRow = (String, String, String, String, bool, String, i64, String);
+
+/// Every projected row of the county, in key order: the file's rows as queries see them.
+#[derive(Debug, PartialEq)]
+struct Rows {
+    children: Vec<ChildRow>,
+    records: Vec<RecordRow>,
+    attributes: Vec<AttributeRow>,
+    photos: Vec<(String, String)>,
+}
+
+fn projected_rows(conn: &mut homevisit_server::store::DbConnection) -> Rows {
+    use diesel::prelude::*;
+    use homevisit_server::store::schema::{
+        child_attributes as a, child_photos as p, child_records as r, children as c,
+    };
+    Rows {
+        children: c::table
+            .order(c::id)
+            .select((
+                c::id,
+                c::name,
+                c::last_home_visit,
+                c::danger_open,
+                c::police_unreported,
+                c::seq,
+                c::rules_digest,
+            ))
+            .load(conn)
+            .expect("children"),
+        records: r::table
+            .order((r::child_id, r::record_id))
+            .select((
+                r::child_id,
+                r::record_id,
+                r::kind,
+                r::date,
+                r::author,
+                r::voided,
+                r::danger,
+                r::danger_found,
+            ))
+            .load(conn)
+            .expect("records"),
+        attributes: a::table
+            .order((a::child_id, a::assertion_id))
+            .select((
+                a::child_id,
+                a::assertion_id,
+                a::attr,
+                a::value,
+                a::present,
+                a::effective,
+                a::recorded_at,
+                a::author,
+            ))
+            .load(conn)
+            .expect("attributes"),
+        photos: p::table
+            .order((p::child_id, p::sha256))
+            .select((p::child_id, p::sha256))
+            .load(conn)
+            .expect("photos"),
+    }
+}
+
+/// A sync rewrites only the rows of the records and assertions its merges touched; what it
+/// leaves must be what projecting the whole file writes: new visits, a correction, a void and
+/// a new assertion, over two syncs, against the files' projection made from scratch.
+fn the_rows_a_merge_writes_are_those_of_the_whole_file(pool: DbPool) {
+    use diesel::prelude::*;
+    use homevisit_server::store::children::{Projection, project};
+    use homevisit_server::store::schema::{child_attributes, child_photos, child_records};
+    use homevisit_sync_core::demo::{Generator, at};
+    use homevisit_sync_core::file::{Assertion, AttrKind, RecordVersion};
+    let (mut phone, device) = one_synced_phone(&pool, 2);
+    let ids = phone.file_ids();
+    let mut g = Generator::new(3);
+    let day = chrono::NaiveDate::from_ymd_opt(2026, 11, 2).expect("date");
+    let file = phone.file_mut(&ids[0]).expect("file");
+    let first = g.add_visit(file, day, "d1").expect("visit");
+    let second = g.add_visit(file, day, "d1").expect("visit");
+    sync_until_done(&pool, &mut phone, device);
+
+    let next = day.succ_opt().expect("date");
+    let file = phone.file_mut(&ids[0]).expect("file");
+    let corrected =
+        RecordVersion::home_visit(next, "d1", at(next), g.findings()).with_notes("改正：日期有误");
+    file.correct_record(first, &corrected, "d1", at(next))
+        .expect("correct");
+    file.void_record(second, "duplicate", "d1", at(next))
+        .expect("void");
+    let assertion = Assertion {
+        attr: AttrKind::RiskFlag,
+        value: "living_alone".into(),
+        present: true,
+        effective: next,
+        recorded_at: at(next),
+        by: "d1".into(),
+    };
+    file.assert_attribute(&assertion, "d1", at(next))
+        .expect("assert");
+    g.add_visit(file, next, "d1").expect("visit");
+    let other = phone.file_mut(&ids[1]).expect("file");
+    g.add_visit(other, next, "d1").expect("visit");
+    sync_until_done(&pool, &mut phone, device);
+
+    let mut conn = pool.get().expect("conn");
+    let merged = projected_rows(&mut conn);
+    assert!(
+        merged
+            .records
+            .iter()
+            .any(|r| r.1 == second.to_string() && r.5),
+        "the void is projected"
+    );
+    assert_eq!(merged.attributes.len(), 1, "the new assertion is projected");
+    diesel::delete(child_records::table)
+        .execute(&mut *conn)
+        .expect("clear");
+    diesel::delete(child_attributes::table)
+        .execute(&mut *conn)
+        .expect("clear");
+    diesel::delete(child_photos::table)
+        .execute(&mut *conn)
+        .expect("clear");
+    for (id, seq) in merged.children.iter().map(|c| (&c.0, c.5)) {
+        let id: homevisit_sync_core::file::ChildId =
+            homevisit_sync_core::file::ChildId(id.parse().expect("uuid"));
+        let view = phone.file(&id).expect("file").view().expect("view");
+        let whole = Projection::of(&view, &view.summary(), None);
+        project(&mut conn, &[(&whole, seq as u64)]).expect("project whole");
+    }
+    assert_eq!(
+        projected_rows(&mut conn),
+        merged,
+        "the merges left the rows of the whole files"
+    );
+}
+
+#[test]
+fn the_rows_a_merge_writes_are_those_of_the_whole_file_on_sqlite() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    the_rows_a_merge_writes_are_those_of_the_whole_file(sqlite(&dir));
+}
+
+#[test]
+fn the_rows_a_merge_writes_are_those_of_the_whole_file_on_postgres() {
+    let db = TestDatabase::create();
+    let url = DatabaseUrl::parse(&db.url).expect("url");
+    the_rows_a_merge_writes_are_those_of_the_whole_file(open(&url, 2).expect("open postgres"));
+}

@@ -7,6 +7,7 @@
 //! is judged by what it does to the file and not by how Automerge encoded it.
 
 use serde_json::{Map, Value};
+use std::collections::BTreeSet;
 
 use super::Problem;
 
@@ -15,6 +16,12 @@ use super::Problem;
 pub struct Amendment {
     /// Photos that new versions refer to, which the merging caller must be allowed to name.
     pub new_photos: Vec<String>,
+    /// The records added or changed (a version or a void), by id: a merge adds to a few
+    /// records of a file of hundreds, and a store that keeps rows per record rewrites these
+    /// only.
+    pub records: BTreeSet<String>,
+    /// The attribute assertions added, by id (an assertion is never changed).
+    pub attributes: BTreeSet<String>,
 }
 
 /// How a merge broke the rule.
@@ -40,16 +47,18 @@ pub fn amendment(before: Option<&Value>, after: &Value, author: &str) -> Result<
         forged: Vec::new(),
         photos: Vec::new(),
     };
+    let mut touched = Amendment::default();
     let empty = Map::new();
     let section = |tree, key| section(tree, key, &empty);
     // Most of a file is untouched by a merge: what is equal is skipped before any work.
     let (old, new) = (section(before, "records"), section(Some(after), "records"));
     for (id, record) in new {
         match old.get(id) {
-            Some(was) if was == record => {}
+            Some(was) if was == record => continue,
             Some(was) => c.record(&format!("records.{id}"), was, record),
             None => c.new_record(&format!("records.{id}"), record),
         }
+        touched.records.insert(id.clone());
     }
     for id in old.keys().filter(|id| !new.contains_key(*id)) {
         c.erase(
@@ -82,7 +91,10 @@ pub fn amendment(before: Option<&Value>, after: &Value, author: &str) -> Result<
                 format!("attributes.{id}"),
                 "an assertion may not be changed: assert anew",
             ),
-            None => c.signed(&format!("attributes.{id}"), assertion),
+            None => {
+                c.signed(&format!("attributes.{id}"), assertion);
+                touched.attributes.insert(id.clone());
+            }
         }
     }
     for id in old.keys().filter(|id| !new.contains_key(*id)) {
@@ -97,9 +109,8 @@ pub fn amendment(before: Option<&Value>, after: &Value, author: &str) -> Result<
     if !c.forged.is_empty() {
         return Err(Breach::Author(c.forged));
     }
-    Ok(Amendment {
-        new_photos: c.photos,
-    })
+    touched.new_photos = c.photos;
+    Ok(touched)
 }
 
 /// A collection of the file (`records`, `people`, `attributes`), or `empty`.
@@ -230,8 +241,13 @@ mod tests {
         let mut visit = version("dir_b", "new");
         visit["photos"] = json!(["ab".repeat(32)]);
         after["records"]["r2"] = json!({ "kind": "home_visit", "versions": [visit] });
+        after["attributes"]["a2"] = json!({ "attr": "risk_flag", "value": "living_alone",
+            "present": true, "effective": "2026-11-02", "recorded_at": "2026-11-02T00:00:00Z",
+            "by": "dir_b" });
         let kept = amendment(Some(&before), &after, "dir_b").expect("an amendment");
         assert_eq!(kept.new_photos, vec!["ab".repeat(32)]);
+        assert_eq!(kept.records, BTreeSet::from(["r1".into(), "r2".into()]));
+        assert_eq!(kept.attributes, BTreeSet::from(["a2".into()]));
     }
 
     #[test]

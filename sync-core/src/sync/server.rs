@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use super::chunks::{self, Budget, ChunkError};
 use super::wire::{DocSync, DocUpdate, Request, Response, Summary};
 use super::{ChildId, Cursor, DeviceId, Scope, advance, fingerprint, split_changes};
-use crate::file::{self, Breach, Checked, ChildFile, Problem};
+use crate::file::{self, Amendment, Breach, Checked, ChildFile, Problem};
 
 /// A stored child file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -84,6 +84,10 @@ pub struct Merge<'m> {
     pub received: &'m [ChangeHash],
     /// Who is syncing, and when.
     pub ctx: &'m Context<'m>,
+    /// What the merge added to the file as the store held it, for stores that keep rows per
+    /// record and rewrite only those; `None` for a file new to the store, whose rows are all
+    /// new.
+    pub amendment: Option<&'m Amendment>,
 }
 
 /// Storage the server session runs on; the server implements it with diesel.
@@ -808,15 +812,16 @@ impl<S: ServerStore> Session<'_, '_, S> {
             }
             received.push(change.hash());
         }
-        for photo in amendment.new_photos {
-            if !self.store.may_name_photo(&photo, ctx)? {
-                return Err(Self::reject(id, Reject::Photo(photo)));
+        for photo in &amendment.new_photos {
+            if !self.store.may_name_photo(photo, ctx)? {
+                return Err(Self::reject(id, Reject::Photo(photo.clone())));
             }
         }
         let merge = Merge {
             checked: &checked,
             received: &received,
             ctx,
+            amendment: prior.is_some().then_some(&amendment),
         };
         self.store.put_doc(id, &merge, doc)?;
         *before = Some(village);
