@@ -145,6 +145,7 @@ pub fn store_made_here(
     let checked = Checked {
         view: file.view()?,
         tree: file.to_json(),
+        touched: None,
     };
     let scope = Scope::new([checked.view.profile.village_code.clone()]);
     let ctx = Context {

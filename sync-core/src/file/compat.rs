@@ -269,7 +269,7 @@ fn two_phones_adding_the_first_entry_of_a_collection_to_a_version_1_file_both_ke
     }
     // The server's incremental check reads the same.
     let id = a.id().expect("id");
-    let checked = checked_since(a.doc_mut(), id, Some((&heads, &before))).expect("valid");
+    let checked = checked_since(a.doc_mut(), id, Some((&heads, before))).expect("valid");
     assert_eq!(checked.view.referrals.len(), 2);
     // A third entry, added after the merge, lands in the winning map and is read with both.
     let rc = a

@@ -589,6 +589,10 @@ pub struct Checked {
     pub view: ChildFileView,
     /// The document as [`ChildFile::to_json`] shows it.
     pub tree: serde_json::Value,
+    /// When checked since an earlier tree: the file before and after, each as its root fields
+    /// and only the entries of its collections that the changes touched. That is all a merge
+    /// can have done, so [`amendment`] judges the merge on these.
+    pub touched: Option<(serde_json::Value, serde_json::Value)>,
 }
 
 /// [`checked_view`] for a document that was read before: `prior` is its tree at `heads`, and
@@ -598,34 +602,121 @@ pub struct Checked {
 /// instead of a millisecond, provided the document's diff cursor was set at `heads` (see
 /// [`AutoCommit::update_diff_cursor`]) before the changes were applied; otherwise the patches
 /// come from a scan of the document, which is correct but hardly cheaper than reading it.
+///
+/// Only the root fields and the entries the patches touched are validated: the others are as
+/// they were when the earlier tree was checked.
 pub fn checked_since(
     doc: &mut AutoCommit,
     id: ChildId,
-    prior: Option<(&[ChangeHash], &serde_json::Value)>,
+    prior: Option<(&[ChangeHash], serde_json::Value)>,
 ) -> Result<Checked, Vec<Problem>> {
-    let tree = match prior {
-        Some((heads, before)) => {
-            let now = doc.get_heads();
-            let patches = doc.diff(heads, &now);
-            let mut tree = before.clone();
-            if json::apply_patches(&mut tree, &patches) {
-                // Every debug build (so every test run) checks the shortcut against the long way.
-                debug_assert_eq!(tree, json::read(doc, &ROOT), "a patched tree differs");
-                tree
-            } else {
-                json::read(doc, &ROOT)
-            }
-        }
-        None => json::read(doc, &ROOT),
+    let Some((heads, mut tree)) = prior else {
+        doc.update_diff_cursor();
+        return check_tree(json::read(doc, &ROOT), id);
     };
+    let now = doc.get_heads();
+    let patches = doc.diff(heads, &now);
+    let touched = touched_by(&patches);
+    let before = only_touched(&tree, &touched);
+    if !json::apply_patches(&mut tree, &patches) {
+        tree = json::read(doc, &ROOT);
+    }
+    // Every debug build (so every test run) checks the shortcut against the long way.
+    debug_assert_eq!(tree, json::read(doc, &ROOT), "a patched tree differs");
     // From here Automerge indexes the changes applied, so the next check's patches come from
     // that index instead of a scan of the whole document.
     doc.update_diff_cursor();
-    check_tree(tree, id)
+    let after = only_touched(&tree, &touched);
+    problems_of(&after, id)?;
+    let mut checked = view_checked(tree)?;
+    checked.touched = Some((before, after));
+    Ok(checked)
+}
+
+/// Per collection of the file, the entries a merge's patches touched; `None` for a collection
+/// put at the root, all of whose entries count.
+type Touched = std::collections::BTreeMap<String, Option<std::collections::BTreeSet<String>>>;
+
+/// The root keys whose values are maps of entries by id.
+fn is_collection(key: &str) -> bool {
+    matches!(key, "people" | "attributes" | "records") || parts::COLLECTIONS.contains(&key)
+}
+
+fn touched_by(patches: &[automerge::Patch]) -> Touched {
+    use automerge::{PatchAction, Prop};
+    let mut touched = Touched::new();
+    for patch in patches {
+        let key_of = |action: &PatchAction| match action {
+            PatchAction::PutMap { key, .. }
+            | PatchAction::DeleteMap { key }
+            | PatchAction::Conflict {
+                prop: Prop::Map(key),
+            } => Some(key.clone()),
+            _ => None,
+        };
+        let mut path = patch.path.iter().map(|(_, prop)| prop);
+        let (collection, entry) = match (path.next(), path.next()) {
+            (Some(Prop::Map(c)), Some(Prop::Map(e))) => (c.clone(), Some(e.clone())),
+            (Some(Prop::Map(c)), Some(Prop::Seq(_))) => (c.clone(), None),
+            (Some(Prop::Map(c)), None) => (c.clone(), key_of(&patch.action)),
+            // At the root: a collection put or deleted whole, or a root field.
+            (None, _) => match key_of(&patch.action) {
+                Some(c) => (c, None),
+                None => continue,
+            },
+            (Some(Prop::Seq(_)), _) => continue,
+        };
+        if !is_collection(&collection) {
+            // A root field (the profile, say): every tree of touched entries has them all.
+            continue;
+        }
+        match (
+            touched
+                .entry(collection)
+                .or_insert_with(|| Some(Default::default())),
+            entry,
+        ) {
+            (Some(entries), Some(e)) => {
+                entries.insert(e);
+            }
+            (all, None) => *all = None,
+            (None, Some(_)) => {}
+        }
+    }
+    touched
+}
+
+/// `tree` with its collections cut down to the entries in `touched`.
+fn only_touched(tree: &serde_json::Value, touched: &Touched) -> serde_json::Value {
+    use serde_json::Value;
+    let Value::Object(root) = tree else {
+        return tree.clone();
+    };
+    let fields = root.iter().map(|(k, v)| {
+        let kept = match (is_collection(k), touched.get(k), v) {
+            (true, Some(Some(keys)), Value::Object(entries)) => Value::Object(
+                keys.iter()
+                    .filter_map(|e| Some((e.clone(), entries.get(e)?.clone())))
+                    .collect(),
+            ),
+            (true, None, Value::Object(_)) => Value::Object(Default::default()),
+            // A root field, a collection touched whole, or one that is not a map (which
+            // validation then names).
+            _ => v.clone(),
+        };
+        (k.clone(), kept)
+    });
+    Value::Object(fields.collect())
 }
 
 fn check_tree(tree: serde_json::Value, id: ChildId) -> Result<Checked, Vec<Problem>> {
-    let mut problems = validate::check(&tree);
+    problems_of(&tree, id)?;
+    view_checked(tree)
+}
+
+/// Every schema problem of `tree`, including carrying an id other than `id`.
+fn problems_of(tree: &serde_json::Value, id: ChildId) -> Result<(), Vec<Problem>> {
+    let mut problems = validate::check(tree);
     let written = tree.get("id").and_then(serde_json::Value::as_str);
     if written.is_some_and(|w| w != id.to_string()) {
         problems.push(Problem {
@@ -636,11 +727,20 @@ fn check_tree(tree: serde_json::Value, id: ChildId) -> Result<Checked, Vec<Probl
             ),
         });
     }
-    if !problems.is_empty() {
-        return Err(problems);
+    match problems.is_empty() {
+        true => Ok(()),
+        false => Err(problems),
     }
+}
+
+/// The typed view of a tree that passed validation.
+fn view_checked(tree: serde_json::Value) -> Result<Checked, Vec<Problem>> {
     match ChildFileView::deserialize(&tree) {
-        Ok(view) => Ok(Checked { view, tree }),
+        Ok(view) => Ok(Checked {
+            view,
+            tree,
+            touched: None,
+        }),
         Err(e) => Err(vec![Problem {
             path: String::new(),
             message: e.to_string(),

@@ -347,7 +347,7 @@ fn a_tree_brought_up_to_date_by_patches_equals_a_fresh_read() {
             let changes = side.doc_mut().get_changes(&heads);
             doc.apply_changes(changes).expect("merge");
         }
-        let checked = checked_since(&mut doc, a.id().expect("id"), Some((&heads, &tree)));
+        let checked = checked_since(&mut doc, a.id().expect("id"), Some((&heads, tree.clone())));
         let fresh = json::read(&doc, &ROOT);
         let patched = checked.map(|c| c.tree).unwrap_or_else(|problems| {
             panic!("round {round}: {problems:?}");
@@ -404,4 +404,79 @@ fn a_danger_that_must_go_to_the_police_is_flagged_until_a_police_report_is_recor
     let old: Notified =
         serde_json::from_str(r#"{"whom": "派出所", "at": "2026-11-01T00:00:00Z"}"#).expect("old");
     assert_eq!(old.party, None);
+}
+
+/// A merge into a file of many records is checked in what it touched: the root fields, and
+/// of each collection only the entries its changes reached, before and after.
+#[test]
+fn a_merge_is_checked_in_its_root_fields_and_the_entries_it_touched() {
+    let mut f = new_file();
+    let mut kept = Vec::new();
+    for day in 2..=6 {
+        let date = format!("2026-03-{day:02}");
+        kept.push(
+            f.add_record(RecordKind::HomeVisit, &visit(&date), "d1", at(day))
+                .expect("visit"),
+        );
+    }
+    let heads = f.heads();
+    let before = f.to_json();
+    f.doc_mut().update_diff_cursor();
+    let corrected = kept[1];
+    f.correct_record(corrected, &visit("2026-03-09"), "d1", at(9))
+        .expect("correct");
+    let added = f
+        .add_record(RecordKind::HomeVisit, &visit("2026-03-10"), "d1", at(10))
+        .expect("visit");
+    let id = f.id().expect("id");
+    let checked = checked_since(f.doc_mut(), id, Some((&heads, before))).expect("valid");
+    let (was, now) = checked.touched.expect("checked since a tree");
+    let keys = |tree: &serde_json::Value| -> Vec<String> {
+        tree["records"]
+            .as_object()
+            .expect("records")
+            .keys()
+            .cloned()
+            .collect()
+    };
+    assert_eq!(keys(&was), vec![corrected.to_string()]);
+    let mut touched = vec![corrected.to_string(), added.to_string()];
+    touched.sort();
+    assert_eq!(keys(&now), touched);
+    assert_eq!(
+        now["profile"], checked.tree["profile"],
+        "root fields are whole"
+    );
+    assert_eq!(checked.view.records.len(), 6, "the view is the whole file");
+}
+
+/// A collection put whole at the root counts whole: every entry is judged.
+#[test]
+fn a_collection_put_at_the_root_is_touched_whole() {
+    let mut f = new_file();
+    f.add_record(RecordKind::HomeVisit, &visit("2026-03-02"), "d1", at(2))
+        .expect("visit");
+    let heads = f.heads();
+    let before = f.to_json();
+    f.doc_mut().update_diff_cursor();
+    f.doc_mut()
+        .put_object(ROOT, "records", ObjType::Map)
+        .expect("put");
+    f.commit("d1", at(3));
+    let id = f.id().expect("id");
+    let checked = checked_since(f.doc_mut(), id, Some((&heads, before.clone()))).expect("valid");
+    let (was, now) = checked.touched.expect("checked since a tree");
+    assert_eq!(
+        was["records"], before["records"],
+        "the old collection whole"
+    );
+    assert_eq!(
+        now["records"],
+        serde_json::json!({}),
+        "replaced by an empty one"
+    );
+    assert!(matches!(
+        amendment(Some(&was), &now, "d1"),
+        Err(Breach::Erased(_))
+    ));
 }

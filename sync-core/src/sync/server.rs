@@ -778,8 +778,14 @@ impl<S: ServerStore> Session<'_, '_, S> {
         if before.as_deref().is_some_and(|b| !ctx.scope.contains(b)) {
             return Err(Self::reject(id, Reject::OutOfScope));
         }
-        let prior = self.trees.get(&id).map(|(h, t)| (h.as_slice(), t));
-        let checked = file::checked_since(doc, id, prior)
+        // The tree as stored is patched in place: a rejected merge ends the whole session.
+        let (since, prior) = match self.trees.remove(&id) {
+            Some((heads, tree)) => (heads, Some(tree)),
+            None => (Vec::new(), None),
+        };
+        #[cfg(debug_assertions)]
+        let whole_before = prior.clone();
+        let checked = file::checked_since(doc, id, prior.map(|tree| (since.as_slice(), tree)))
             .map_err(|problems| Self::reject(id, Reject::Invalid(problems)))?;
         let village = checked.view.profile.village_code.clone();
         if !ctx.scope.contains(&village) {
@@ -789,15 +795,25 @@ impl<S: ServerStore> Session<'_, '_, S> {
             };
             return Err(Self::reject(id, reason));
         }
-        let amendment = file::amendment(prior.map(|(_, t)| t), &checked.tree, ctx.author).map_err(
-            |breach| match breach {
-                Breach::Erased(p) => Self::reject(id, Reject::Erases(p)),
-                Breach::Author(p) => Self::reject(id, Reject::Author(p)),
-            },
-        )?;
-        let since = prior.map_or(&[][..], |(h, _)| h);
+        let (before_merge, after_merge) = match &checked.touched {
+            Some((before, after)) => (Some(before), after),
+            None => (None, &checked.tree),
+        };
+        let judged = file::amendment(before_merge, after_merge, ctx.author);
+        // Every debug build checks the judgement of what the merge touched against the
+        // judgement of the whole file.
+        #[cfg(debug_assertions)]
+        debug_assert_eq!(
+            judged,
+            file::amendment(whole_before.as_ref(), &checked.tree, ctx.author),
+            "the touched entries were judged otherwise than the whole file"
+        );
+        let amendment = judged.map_err(|breach| match breach {
+            Breach::Erased(p) => Self::reject(id, Reject::Erases(p)),
+            Breach::Author(p) => Self::reject(id, Reject::Author(p)),
+        })?;
         let mut received = Vec::new();
-        for change in doc.get_changes(since) {
+        for change in doc.get_changes(&since) {
             // The history shows each change's message as its author: it is signed too.
             if let Some(by) = change.message()
                 && by != ctx.author
@@ -821,7 +837,7 @@ impl<S: ServerStore> Session<'_, '_, S> {
             checked: &checked,
             received: &received,
             ctx,
-            amendment: prior.is_some().then_some(&amendment),
+            amendment: checked.touched.as_ref().map(|_| &amendment),
         };
         self.store.put_doc(id, &merge, doc)?;
         *before = Some(village);
