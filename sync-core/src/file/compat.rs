@@ -281,6 +281,38 @@ fn two_phones_adding_the_first_entry_of_a_collection_to_a_version_1_file_both_ke
         .expect("c");
     assert!(a.view().expect("view").referrals.contains_key(&rc));
     assert_eq!(a.view().expect("view").referrals.len(), 3);
+
+    // A crafted change into the copy that lost the conflict is read with the winner, so it is
+    // checked with it: the server must not miss it for want of a patch.
+    let heads = a.heads();
+    let before = a.to_json();
+    a.doc_mut().update_diff_cursor();
+    let (_, winner) = a
+        .doc()
+        .get(automerge::ROOT, "referrals")
+        .expect("get")
+        .expect("referrals");
+    let loser = a
+        .doc()
+        .get_all(automerge::ROOT, "referrals")
+        .expect("all")
+        .into_iter()
+        .map(|(_, obj)| obj)
+        .find(|obj| *obj != winner)
+        .expect("the losing copy");
+    a.doc_mut()
+        .put(&loser, "not-a-uuid", "smuggled")
+        .expect("put");
+    a.commit("d", t);
+    assert!(
+        a.to_json()["referrals"].get("not-a-uuid").is_some(),
+        "reading unites the copies"
+    );
+    let problems = checked_since(a.doc_mut(), id, Some((&heads, before))).expect_err("refused");
+    assert!(
+        problems.iter().any(|p| p.path.contains("not-a-uuid")),
+        "{problems:?}"
+    );
 }
 
 #[test]

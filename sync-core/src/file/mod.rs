@@ -616,9 +616,19 @@ pub fn checked_since(
     };
     let now = doc.get_heads();
     let patches = doc.diff(heads, &now);
-    let touched = touched_by(&patches);
+    let mut touched = touched_by(&patches);
+    // A version-2 collection that two phones each created is two maps, read as one; Automerge
+    // sends no patch for a change to the one that lost, so such a collection is read and
+    // judged whole.
+    let conflicted: Vec<&str> = parts::COLLECTIONS
+        .into_iter()
+        .filter(|key| doc.get_all(ROOT, *key).is_ok_and(|all| all.len() > 1))
+        .collect();
+    for key in &conflicted {
+        touched.insert((*key).to_owned(), None);
+    }
     let before = only_touched(&tree, &touched);
-    if !json::apply_patches(&mut tree, &patches) {
+    if !conflicted.is_empty() || !json::apply_patches(&mut tree, &patches) {
         tree = json::read(doc, &ROOT);
     }
     // Every debug build (so every test run) checks the shortcut against the long way.
