@@ -503,9 +503,26 @@ fn a_damaged_device_memory_is_answered_with_a_resync_on_postgres() {
 }
 
 /// A projected child row: id, name, last visit, open danger, police unreported, number, digest.
-type ChildRow = (String, String, Option<String>, bool, bool, i64, Option<Vec<u8>>);
+type ChildRow = (
+    String,
+    String,
+    Option<String>,
+    bool,
+    bool,
+    i64,
+    Option<Vec<u8>>,
+);
 /// A projected record row: child, record, kind, date, author, voided, danger, danger found.
-type RecordRow = (String, String, String, String, String, bool, bool, Option<String>);
+type RecordRow = (
+    String,
+    String,
+    String,
+    String,
+    String,
+    bool,
+    bool,
+    Option<String>,
+);
 /// A projected assertion row: child, assertion, attribute, value, present, effective,
 /// recorded at, author.
 type AttributeRow = (String, String, String, String, bool, String, i64, String);
