@@ -226,8 +226,9 @@ fn keyed<V>(rows: Vec<(String, String, V)>) -> BTreeMap<(String, String), V> {
 
 /// Brings the projection of files up to their current views, each with its sequence number,
 /// writing only the rows that changed: a daily sync adds a record or two to each of a few
-/// files of dozens, and deleting and re-inserting them all was a fifth of a sync's work. The
-/// rows of all the files are read and written together, a few statements in all.
+/// files of dozens, and deleting and re-inserting them all was a fifth of a sync's work. Of a
+/// file whose projection knows what its merges touched, only those rows are read and
+/// compared. The rows of all the files are read and written together, a few statements in all.
 pub fn project(conn: &mut DbConnection, files: &[(&Projection, u64)]) -> QueryResult<()> {
     let mut new_rows = BTreeSet::new();
     for (p, seq) in files {
