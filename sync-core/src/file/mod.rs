@@ -141,10 +141,7 @@ impl ChildFile {
         json::put(&mut doc, &ROOT, "profile", &to_json(profile))?;
         // Every collection from the start: two phones adding the first entry of a collection
         // that does not exist yet would each create it (see json::union_collections).
-        for key in ["people", "attributes", "records"]
-            .into_iter()
-            .chain(parts::COLLECTIONS)
-        {
+        for key in FIRST_COLLECTIONS.into_iter().chain(parts::COLLECTIONS) {
             doc.put_object(ROOT, key, ObjType::Map)?;
         }
         let mut file = ChildFile { doc };
@@ -647,9 +644,12 @@ pub fn checked_since(
 /// put at the root, all of whose entries count.
 type Touched = std::collections::BTreeMap<String, Option<std::collections::BTreeSet<String>>>;
 
+/// The collections of version 1 of the file; version 2 added [`parts::COLLECTIONS`].
+const FIRST_COLLECTIONS: [&str; 3] = ["people", "attributes", "records"];
+
 /// The root keys whose values are maps of entries by id.
 fn is_collection(key: &str) -> bool {
-    matches!(key, "people" | "attributes" | "records") || parts::COLLECTIONS.contains(&key)
+    FIRST_COLLECTIONS.contains(&key) || parts::COLLECTIONS.contains(&key)
 }
 
 fn touched_by(patches: &[automerge::Patch]) -> Touched {
