@@ -286,19 +286,24 @@ pub fn project(conn: &mut DbConnection, files: &[(&Projection, u64)]) -> QueryRe
         touched(|t| &t.records),
         touched(|t| &t.attributes),
     );
+    let keys = |set: &BTreeSet<(String, String)>| -> Vec<String> {
+        let keys: BTreeSet<&String> = set.iter().map(|(_, k)| k).collect();
+        keys.into_iter().cloned().collect()
+    };
+    let (photo_keys, record_keys, attribute_keys) = (
+        keys(&photos_touched),
+        keys(&records_touched),
+        keys(&attributes_touched),
+    );
     let partial_ids: Vec<&String> = partial.iter().map(|p| &p.id).collect();
     for batch in partial_ids.chunks(100) {
-        let keys = |set: &BTreeSet<(String, String)>| -> Vec<String> {
-            let keys: BTreeSet<&String> = set.iter().map(|(_, k)| k).collect();
-            keys.into_iter().cloned().collect()
-        };
-        for chunk in keys(&photos_touched).chunks(400) {
+        for chunk in photo_keys.chunks(400) {
             stored_photos.extend(photo_rows(conn, batch, Some(chunk))?);
         }
-        for chunk in keys(&records_touched).chunks(400) {
+        for chunk in record_keys.chunks(400) {
             stored_records.extend(record_rows(conn, batch, Some(chunk))?);
         }
-        for chunk in keys(&attributes_touched).chunks(400) {
+        for chunk in attribute_keys.chunks(400) {
             stored_attributes.extend(attribute_rows(conn, batch, Some(chunk))?);
         }
     }
