@@ -9,7 +9,7 @@
 
 use anyhow::{Context, Result, anyhow, bail};
 use chrono::NaiveDate;
-use homevisit_phone::client::Client;
+use homevisit_phone::client::{Client, ClientError};
 use homevisit_server::demo::{self, Size};
 use homevisit_server::settings::Settings;
 use homevisit_server::store;
@@ -769,7 +769,7 @@ pub fn profile() -> Result<()> {
             let sent = match phone.sync() {
                 Ok(sent) => sent,
                 // Its connection was closed while idle: the request never arrived.
-                Err(e) if e.to_string().contains("transport") => {
+                Err(e) if matches!(e.downcast_ref(), Some(ClientError::Transport(_))) => {
                     phone.reconnect(&running)?;
                     phone.sync()?
                 }
